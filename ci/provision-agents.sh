@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Builds upstream Prometheus (with azuread, unlike Debian's package) from its Go modules, one binary per
+# version, cached outside the work tree so that a fresh clone on the same machine reuses it.
+#
+#   ci/provision-agents.sh 2.53.3 3.5.1 3.16.0
+#
+# Idempotent: a version whose binary exists and answers --version is skipped.
+# Cache root: $AZRW_CACHE (default ~/.cache/azrw). Binaries: $AZRW_CACHE/agents/prometheus-<version>/prometheus.
+set -euo pipefail
+
+cache="${AZRW_CACHE:-$HOME/.cache/azrw}"
+[ $# -gt 0 ] || { echo "usage: $0 VERSION..." >&2; exit 2; }
+command -v go >/dev/null || { echo "error: the Go toolchain is needed (go not on PATH)" >&2; exit 1; }
+
+# Prometheus 2.x/3.x are published as module versions v0.MINOR.PATCH / v0.3MM.PATCH.
+module_version() {
+  local major minor patch
+  IFS=. read -r major minor patch <<<"$1"
+  case "$major" in
+    2) echo "v0.${minor}.${patch}" ;;
+    3) printf 'v0.3%02d.%s\n' "$minor" "$patch" ;;
+    *) echo "error: unsupported Prometheus major version in '$1'" >&2; return 1 ;;
+  esac
+}
+
+for version in "$@"; do
+  out="$cache/agents/prometheus-$version"
+  bin="$out/prometheus"
+  if [ -x "$bin" ] && "$bin" --version >/dev/null 2>&1; then
+    echo "prometheus $version: cached at $bin"
+    continue
+  fi
+  modver=$(module_version "$version")
+  echo "prometheus $version: building from github.com/prometheus/prometheus@$modver (first time takes minutes)"
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  gomod=$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "github.com/prometheus/prometheus@$modver" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  [ -f "$gomod" ] || { echo "error: could not download github.com/prometheus/prometheus@$modver" >&2; exit 1; }
+  {
+    echo "module azrw.local/build-prometheus"
+    echo
+    sed -n 's/^go \([0-9.]*\).*/go \1/p' "$gomod" | head -1
+    echo
+    echo "require github.com/prometheus/prometheus $modver"
+    # `replace` directives do not apply to dependants, so copy them (single-line and block form).
+    awk '/^replace \(/{inblock=1; print; next} inblock{print; if ($0 ~ /^\)/) inblock=0; next} /^replace /{print}' "$gomod"
+  } >"$work/go.mod"
+  cat >"$work/tools.go" <<'GO'
+//go:build tools
+
+package tools
+
+import _ "github.com/prometheus/prometheus/cmd/prometheus"
+GO
+  (
+    cd "$work"
+    GOFLAGS=-mod=mod go mod tidy >/dev/null 2>&1 || true
+    GOFLAGS=-mod=mod go get "github.com/prometheus/prometheus/cmd/prometheus@$modver"
+    mkdir -p "$out"
+    # Static binary: the container image is FROM scratch plus this file and a CA bundle.
+    CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -o "$bin.tmp" \
+      -ldflags "-s -w -X github.com/prometheus/common/version.Version=$version -X github.com/prometheus/common/version.Branch=module -X github.com/prometheus/common/version.Revision=$modver" \
+      github.com/prometheus/prometheus/cmd/prometheus
+    mv "$bin.tmp" "$bin"
+  )
+  rm -rf "$work"
+  trap - EXIT
+  "$bin" --version | head -1
+done

@@ -1,0 +1,320 @@
+//! The recorder: every exchange the mock cloud saw, in arrival order, with secrets already redacted.
+//!
+//! Expectations read snapshots of it and wait on [`Recorder::changed`] — never on a timer.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::remote_write::DecodedWrite;
+
+/// Which mock service answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Service {
+    /// Instance Metadata Service (169.254.169.254).
+    Imds,
+    /// Entra ID (login.microsoftonline.* and the sovereign hosts).
+    Entra,
+    /// DCR ingestion endpoint (*.metrics.ingest.monitor.*).
+    Dcr,
+    /// Azure Monitor workspace query endpoint (*.prometheus.monitor.*).
+    Query,
+    /// Anything else: answered 502 by the proxy, recorded as a finding.
+    Unrouted,
+}
+
+/// Identifies a token the mock issued; reports say `token #3`, never the token itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct TokenId(pub u32);
+
+impl std::fmt::Display for TokenId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "token #{}", self.0)
+    }
+}
+
+/// Who a token was issued to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Principal {
+    /// The VM's / cluster's system-assigned managed identity.
+    SystemAssigned {
+        /// Object id of the identity.
+        object_id: String,
+    },
+    /// A user-assigned managed identity.
+    UserAssigned {
+        /// Client id.
+        client_id: String,
+    },
+    /// An Entra application (client secret, certificate or federated credential).
+    App {
+        /// Application (client) id.
+        client_id: String,
+    },
+}
+
+impl Principal {
+    /// The name used in role assignments and verdicts.
+    pub fn describe(&self) -> String {
+        match self {
+            Principal::SystemAssigned { object_id } => format!("system-assigned identity {object_id}"),
+            Principal::UserAssigned { client_id } => format!("user-assigned identity {client_id}"),
+            Principal::App { client_id } => format!("app {client_id}"),
+        }
+    }
+}
+
+/// A token the mock issued.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssuedToken {
+    /// Its id.
+    pub id: TokenId,
+    /// The service that issued it.
+    pub issuer: Service,
+    /// Tenant id in the token.
+    pub tenant: String,
+    /// Who it is for.
+    pub principal: Principal,
+    /// `aud` claim.
+    pub audience: String,
+    /// When it was issued (mock clock).
+    pub issued_at: Duration,
+    /// When it expires (mock clock).
+    pub expires_at: Duration,
+}
+
+/// How the agent asked for a token, as seen on the wire.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "flow", rename_all = "kebab-case")]
+pub enum TokenRequest {
+    /// IMDS token request.
+    Imds {
+        /// `api-version` query parameter.
+        api_version: Option<String>,
+        /// `resource` query parameter.
+        resource: Option<String>,
+        /// `client_id` query parameter (user-assigned only).
+        client_id: Option<String>,
+        /// Value of the `Metadata` header.
+        metadata_header: Option<String>,
+    },
+    /// The header-less IMDS availability probe of DefaultAzureCredential.
+    ImdsProbe,
+    /// OpenID discovery document for a tenant.
+    Discovery {
+        /// Tenant in the path.
+        tenant: String,
+    },
+    /// MSAL instance discovery (`/common/discovery/instance`).
+    InstanceDiscovery,
+    /// `POST /{tenant}/oauth2/v2.0/token`.
+    Entra {
+        /// Tenant in the path.
+        tenant: String,
+        /// `grant_type` form field.
+        grant_type: Option<String>,
+        /// `client_id` form field.
+        client_id: Option<String>,
+        /// `scope` form field, verbatim.
+        scope: Option<String>,
+        /// Which credential the form carried.
+        credential: EntraCredential,
+    },
+}
+
+/// The credential in an Entra token request (never the secret itself).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum EntraCredential {
+    /// `client_secret` present; whether it matched what the mock knows.
+    ClientSecret {
+        /// Did it match.
+        matches: bool,
+    },
+    /// A certificate-signed `client_assertion`.
+    Certificate {
+        /// JWT `alg`.
+        alg: String,
+        /// Which thumbprint header carried the key id (`x5t` or `x5t#S256`).
+        thumbprint_header: Option<String>,
+        /// Whether the signature verified against the registered certificate.
+        signature_valid: bool,
+        /// Problems found in the assertion's claims (`aud`, `iss`, `sub`, `exp`).
+        claim_errors: Vec<String>,
+    },
+    /// A federated (workload identity) `client_assertion`.
+    Federated {
+        /// `iss` claim.
+        issuer: Option<String>,
+        /// `sub` claim.
+        subject: Option<String>,
+        /// `aud` claim.
+        audience: Option<String>,
+        /// Whether the signature verified against the mock cluster issuer's key.
+        signature_valid: bool,
+        /// Problems found (expired, wrong audience, unknown subject …).
+        claim_errors: Vec<String>,
+    },
+    /// No usable credential in the form.
+    Missing,
+}
+
+/// How the DCR judged a write's bearer token.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum WriteAuth {
+    /// No `Authorization` header.
+    Missing,
+    /// Not a token this mock issued, or its signature does not verify.
+    Invalid {
+        /// Why.
+        reason: String,
+    },
+    /// A mock-issued token; `problem` says why it was refused, if it was.
+    Token {
+        /// Which token.
+        id: TokenId,
+        /// Why it was refused (expired, wrong audience, no role), or `None` if accepted.
+        problem: Option<String>,
+    },
+}
+
+/// What an exchange carried, per service.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Detail {
+    /// A token-service exchange.
+    Token {
+        /// The request as parsed.
+        request: TokenRequest,
+        /// The token issued, if any.
+        issued: Option<TokenId>,
+        /// Error code answered (AADSTS code, IMDS error), if any.
+        error: Option<String>,
+    },
+    /// A remote-write request.
+    Write {
+        /// Bearer token judgement.
+        auth: WriteAuth,
+        /// The decoded body, or why it could not be decoded.
+        body: Result<DecodedWrite, String>,
+    },
+    /// Anything else.
+    Other,
+}
+
+/// One request and the mock's answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Exchange {
+    /// Arrival order, from 1.
+    pub seq: usize,
+    /// Arrival time on the mock clock (since the cloud started).
+    pub at: Duration,
+    /// Which service answered.
+    pub service: Service,
+    /// Host the agent addressed.
+    pub host: String,
+    /// Whether it came through a TLS tunnel (CONNECT).
+    pub tls: bool,
+    /// HTTP method.
+    pub method: String,
+    /// Path and query, secrets redacted.
+    pub target: String,
+    /// Request headers in order, secrets redacted (`Authorization: Bearer [token #2]`).
+    pub headers: Vec<(String, String)>,
+    /// Response status.
+    pub status: u16,
+    /// Service-specific detail.
+    pub detail: Detail,
+}
+
+impl Exchange {
+    /// First request header with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// `#3 POST https://host/path` — how evidence names a request.
+    pub fn describe(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("request #{} {} {scheme}://{}{}", self.seq, self.method, self.host, self.target)
+    }
+}
+
+/// Everything one mock cloud saw. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Recorder {
+    started: Instant,
+    state: Mutex<State>,
+    version: watch::Sender<usize>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    exchanges: Vec<Exchange>,
+    tokens: Vec<IssuedToken>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder::new()
+    }
+}
+
+impl Recorder {
+    /// A new, empty recorder whose clock starts now.
+    pub fn new() -> Recorder {
+        Recorder { started: Instant::now(), state: Mutex::default(), version: watch::channel(0).0 }
+    }
+
+    /// Time on the mock clock.
+    pub fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Records an exchange; `seq` and `at` are filled in here. Returns its `seq`.
+    pub fn record(&self, mut exchange: Exchange) -> usize {
+        let seq = {
+            let mut state = self.state.lock().expect("recorder poisoned");
+            exchange.seq = state.exchanges.len() + 1;
+            exchange.at = self.now();
+            let seq = exchange.seq;
+            state.exchanges.push(exchange);
+            seq
+        };
+        self.version.send_modify(|v| *v += 1);
+        seq
+    }
+
+    /// Registers an issued token and returns its id.
+    pub fn issue(&self, make: impl FnOnce(TokenId) -> IssuedToken) -> IssuedToken {
+        let mut state = self.state.lock().expect("recorder poisoned");
+        let token = make(TokenId(state.tokens.len() as u32 + 1));
+        state.tokens.push(token.clone());
+        token
+    }
+
+    /// A copy of every exchange so far.
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.state.lock().expect("recorder poisoned").exchanges.clone()
+    }
+
+    /// A copy of every token issued so far.
+    pub fn tokens(&self) -> Vec<IssuedToken> {
+        self.state.lock().expect("recorder poisoned").tokens.clone()
+    }
+
+    /// A token by id.
+    pub fn token(&self, id: TokenId) -> Option<IssuedToken> {
+        self.state.lock().expect("recorder poisoned").tokens.iter().find(|t| t.id == id).cloned()
+    }
+
+    /// A receiver that changes whenever something is recorded.
+    pub fn subscribe(&self) -> watch::Receiver<usize> {
+        self.version.subscribe()
+    }
+}

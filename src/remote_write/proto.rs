@@ -1,0 +1,1 @@
+//! Protobuf messages (placeholder; filled in by the cloud work).

@@ -1,0 +1,391 @@
+//! The scenario file model. Every struct rejects unknown fields so that a typo is an error, not a silent default.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// One scenario file: which agents to run, how they authenticate, what the mock cloud believes, what must happen.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Stable name, used in case ids and reports (`auth/managed-identity/system-assigned`).
+    pub name: String,
+    /// One or two sentences for people reading a report.
+    #[serde(default)]
+    pub about: String,
+    /// Agents to run, e.g. `prometheus@2.53`, `prometheus@3.5.1`, `prometheus@latest`.
+    pub agents: Vec<String>,
+    /// Runtimes to run under; empty means the run's default (`--runtime`).
+    #[serde(default)]
+    pub runtimes: Vec<RuntimeKind>,
+    /// How the agent is configured beyond `auth`.
+    #[serde(default)]
+    pub prometheus: PrometheusSpec,
+    /// The `azuread` block the agent is given (same shape as Prometheus' own).
+    pub auth: AuthSpec,
+    /// What the mock Azure cloud believes: role assignments, known secrets, token lifetime.
+    #[serde(default)]
+    pub cloud: CloudSpec,
+    /// What must happen.
+    #[serde(default)]
+    pub expect: ExpectSpec,
+    /// Upper bound for the case; it ends earlier as soon as every expectation is decided.
+    #[serde(default = "default_deadline", with = "humantime_serde")]
+    pub deadline: Duration,
+}
+
+fn default_deadline() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// Where an agent runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    /// A child process in a network namespace that has only loopback.
+    Process,
+    /// A container on an internal Docker network.
+    Docker,
+}
+
+impl std::fmt::Display for RuntimeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RuntimeKind::Process => "process",
+            RuntimeKind::Docker => "docker",
+        })
+    }
+}
+
+/// Agent configuration beyond the auth block.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusSpec {
+    /// A user's own `prometheus.yml`, relative to the scenario file. azrw changes only what it must (proxy, CA,
+    /// scrape target, queue timings) and reports every change. Without it a minimal config is used.
+    #[serde(default)]
+    pub config: Option<PathBuf>,
+    /// Scrape interval for the harness target (and `global`, unless the config sets it). Default 1s.
+    #[serde(default, with = "humantime_serde::option")]
+    pub scrape_interval: Option<Duration>,
+    /// Extra `queue_config` keys merged into every `remote_write` entry (e.g. `retry_on_http_429: true`).
+    #[serde(default)]
+    pub queue_config: BTreeMap<String, serde_json::Value>,
+    /// Extra command-line flags.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// Azure cloud names, spelled exactly as Prometheus expects them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+pub enum AzureCloud {
+    /// Public cloud (`login.microsoftonline.com`, `monitor.azure.com`).
+    #[default]
+    AzurePublic,
+    /// US Government (`login.microsoftonline.us`, `monitor.azure.us`).
+    AzureGovernment,
+    /// China (`login.chinacloudapi.cn`, `monitor.azure.cn`).
+    AzureChina,
+}
+
+impl AzureCloud {
+    /// Entra ID authority host.
+    pub fn authority_host(self) -> &'static str {
+        match self {
+            AzureCloud::AzurePublic => "login.microsoftonline.com",
+            AzureCloud::AzureGovernment => "login.microsoftonline.us",
+            AzureCloud::AzureChina => "login.chinacloudapi.cn",
+        }
+    }
+
+    /// Ingestion audience with its trailing slash, as Prometheus builds it.
+    pub fn ingestion_audience(self) -> &'static str {
+        match self {
+            AzureCloud::AzurePublic => "https://monitor.azure.com/",
+            AzureCloud::AzureGovernment => "https://monitor.azure.us/",
+            AzureCloud::AzureChina => "https://monitor.azure.cn/",
+        }
+    }
+
+    /// The scope Prometheus asks Entra for: the audience plus `/.default` (hence the double slash).
+    pub fn ingestion_scope(self) -> String {
+        format!("{}/.default", self.ingestion_audience())
+    }
+
+    /// Suffix of DCR ingestion hosts in this cloud.
+    pub fn ingestion_domain(self) -> &'static str {
+        match self {
+            AzureCloud::AzurePublic => "metrics.ingest.monitor.azure.com",
+            AzureCloud::AzureGovernment => "metrics.ingest.monitor.azure.us",
+            AzureCloud::AzureChina => "metrics.ingest.monitor.azure.cn",
+        }
+    }
+
+    /// Every cloud, for host routing.
+    pub const ALL: [AzureCloud; 3] = [AzureCloud::AzurePublic, AzureCloud::AzureGovernment, AzureCloud::AzureChina];
+}
+
+impl std::fmt::Display for AzureCloud {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AzureCloud::AzurePublic => "AzurePublic",
+            AzureCloud::AzureGovernment => "AzureGovernment",
+            AzureCloud::AzureChina => "AzureChina",
+        })
+    }
+}
+
+/// The `azuread` block, in Prometheus' own shape. Exactly one method must be set.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSpec {
+    /// Cloud the agent is configured for.
+    #[serde(default)]
+    pub cloud: AzureCloud,
+    /// Managed identity; `client_id: ""` is system-assigned (Prometheus ≥ 3.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_identity: Option<ManagedIdentityAuth>,
+    /// Entra app with a client secret (Prometheus ≥ 2.48).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<OAuthAuth>,
+    /// Entra app with a certificate (Prometheus ≥ 3.13). azrw generates the certificate and key files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateAuth>,
+    /// Native workload identity (Prometheus ≥ 3.7). azrw writes the federated token file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_identity: Option<WorkloadIdentityAuth>,
+    /// The Azure SDK's DefaultAzureCredential (Prometheus ≥ 2.52), driven by `AZURE_*` environment variables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdk: Option<SdkAuth>,
+    /// Custom OAuth scope (Prometheus ≥ 3.9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// `managed_identity`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagedIdentityAuth {
+    /// Client id of a user-assigned identity; empty for system-assigned.
+    #[serde(default)]
+    pub client_id: String,
+}
+
+/// `oauth`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthAuth {
+    /// Application (client) id.
+    pub client_id: String,
+    /// Client secret. Never printed: reports show `[redacted]`.
+    pub client_secret: String,
+    /// Directory (tenant) id.
+    pub tenant_id: String,
+}
+
+/// `certificate`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateAuth {
+    /// Application (client) id.
+    pub client_id: String,
+    /// Directory (tenant) id.
+    pub tenant_id: String,
+    /// Send the `x5c` chain in the assertion.
+    #[serde(default)]
+    pub send_certificate_chain: bool,
+}
+
+/// `workload_identity`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadIdentityAuth {
+    /// Client id of the federated identity.
+    pub client_id: String,
+    /// Directory (tenant) id.
+    pub tenant_id: String,
+    /// Kubernetes service account the federated token is issued for, `namespace/name`.
+    #[serde(default = "default_service_account")]
+    pub service_account: String,
+}
+
+fn default_service_account() -> String {
+    "monitoring/prometheus".to_owned()
+}
+
+/// `sdk`: DefaultAzureCredential, with the credential azrw sets up through the environment.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SdkAuth {
+    /// Directory (tenant) id passed to Prometheus.
+    pub tenant_id: String,
+    /// Which credential of the chain the environment drives.
+    pub via: SdkVia,
+}
+
+/// The credential inside DefaultAzureCredential that azrw's environment selects.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum SdkVia {
+    /// `AZURE_CLIENT_ID`, `AZURE_TENANT_ID`, `AZURE_FEDERATED_TOKEN_FILE`.
+    WorkloadIdentity {
+        /// Client id of the federated identity.
+        client_id: String,
+        /// Kubernetes service account, `namespace/name`.
+        #[serde(default = "default_service_account")]
+        service_account: String,
+    },
+    /// IMDS (the chain falls through to ManagedIdentityCredential).
+    ManagedIdentity {
+        /// User-assigned client id (`AZURE_CLIENT_ID`), or empty for system-assigned.
+        #[serde(default)]
+        client_id: String,
+    },
+}
+
+/// What the mock Azure cloud believes.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudSpec {
+    /// Role assignments. Default: the configured identity holds Monitoring Metrics Publisher on the DCR.
+    #[serde(default = "default_roles")]
+    pub roles: Vec<RoleAssignment>,
+    /// The secret Entra knows for the app; default: the one in `auth.oauth` (set it to test a wrong secret).
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// Client ids that exist (apps, user-assigned identities); default: the configured one.
+    #[serde(default)]
+    pub client_ids: Option<Vec<String>>,
+    /// The cloud the DCR lives in (whose audience it accepts); default: `auth.cloud`.
+    #[serde(default)]
+    pub dcr_cloud: Option<AzureCloud>,
+    /// Lifetime of the access tokens the mock issues.
+    #[serde(default = "default_token_lifetime", with = "humantime_serde")]
+    pub token_lifetime: Duration,
+    /// DCR immutable id in the ingestion URL.
+    #[serde(default = "default_dcr_id")]
+    pub dcr_id: String,
+}
+
+impl Default for CloudSpec {
+    fn default() -> Self {
+        CloudSpec {
+            roles: default_roles(),
+            client_secret: None,
+            client_ids: None,
+            dcr_cloud: None,
+            token_lifetime: default_token_lifetime(),
+            dcr_id: default_dcr_id(),
+        }
+    }
+}
+
+fn default_roles() -> Vec<RoleAssignment> {
+    vec![RoleAssignment::default()]
+}
+
+fn default_token_lifetime() -> Duration {
+    Duration::from_secs(3600)
+}
+
+fn default_dcr_id() -> String {
+    "dcr-00000000000000000000000000000a2b".to_owned()
+}
+
+/// One role assignment in the mock's IAM.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleAssignment {
+    /// `configured` (the identity the agent uses), `system-assigned`, or a client id.
+    #[serde(default = "default_identity")]
+    pub identity: String,
+    /// Role name.
+    #[serde(default = "default_role")]
+    pub role: String,
+    /// Where the role is assigned.
+    #[serde(default)]
+    pub scope: RoleScope,
+}
+
+impl Default for RoleAssignment {
+    fn default() -> Self {
+        RoleAssignment { identity: default_identity(), role: default_role(), scope: RoleScope::Dcr }
+    }
+}
+
+fn default_identity() -> String {
+    "configured".to_owned()
+}
+
+fn default_role() -> String {
+    "Monitoring Metrics Publisher".to_owned()
+}
+
+/// Scope of a role assignment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleScope {
+    /// The data collection rule (what ingestion checks).
+    #[default]
+    Dcr,
+    /// The Azure Monitor workspace (a common mistake: ingestion still answers 403).
+    Workspace,
+}
+
+/// The outcome a case must reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Authenticated writes reached the DCR and the expected series arrived.
+    Delivered,
+    /// The agent refused its config at start-up (an auth type its version lacks, or a malformed block).
+    ConfigRejected,
+    /// Writes reached the DCR, were refused (401/403) and dropped by the agent, never resent.
+    Dropped,
+    /// The token service refused the agent; nothing reached the DCR.
+    AuthFailed,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Outcome::Delivered => "delivered",
+            Outcome::ConfigRejected => "config-rejected",
+            Outcome::Dropped => "dropped",
+            Outcome::AuthFailed => "auth-failed",
+        })
+    }
+}
+
+/// `expect.outcome`: one outcome for every agent, or a map by agent (`default` plus `prometheus@2.53` …).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum OutcomeSpec {
+    /// Same outcome everywhere.
+    One(Outcome),
+    /// Per agent; a missing `default` means "what the capability table predicts".
+    PerAgent(BTreeMap<String, Outcome>),
+}
+
+/// What must happen.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSpec {
+    /// Expected outcome; default: what the capability table predicts (`delivered` or `config-rejected`).
+    #[serde(default)]
+    pub outcome: Option<OutcomeSpec>,
+    /// Series that must arrive: each entry's labels must all be present on some received series.
+    #[serde(default)]
+    pub series: Vec<BTreeMap<String, String>>,
+    /// Text the verdict's explanation must contain (for negative cases: "lacks Monitoring Metrics Publisher").
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// How many authenticated writes to see before the token-reuse rule is decided. Default 3.
+    #[serde(default)]
+    pub min_writes: Option<usize>,
+}

@@ -1,0 +1,1 @@
+//! Scrape target (placeholder).
