@@ -1,1 +1,8 @@
-//! agent (placeholder).
+//! Agents: how to configure a sender. Prometheus versions, the capability table, the catalog of provisioned
+//! versions, config rendering and provisioning.
+
+pub mod capability;
+pub mod catalog;
+pub mod version;
+
+pub use version::{AgentRef, Version, VersionReq};

@@ -1,0 +1,113 @@
+//! What a case concluded, with the evidence a person can act on.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::scenario::Outcome;
+
+/// The state of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Held.
+    Pass,
+    /// Violated; the finding's evidence says where.
+    Fail,
+    /// Not decided by the deadline (reported as a failure).
+    Undecided,
+    /// Does not apply to this case (e.g. header checks when the config was rejected).
+    Skipped,
+}
+
+/// One check's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// Stable check name, e.g. `auth.imds.metadata-header`, `write.content-encoding`, `series.present`.
+    pub check: String,
+    /// Its state.
+    pub status: Status,
+    /// One sentence: what held or what was violated.
+    pub message: String,
+    /// The requests, headers and values behind it (`request #7 POST https://… Content-Encoding: "gzip"`).
+    pub evidence: Vec<String>,
+}
+
+impl Finding {
+    /// A passing finding.
+    pub fn pass(check: impl Into<String>, message: impl Into<String>) -> Finding {
+        Finding { check: check.into(), status: Status::Pass, message: message.into(), evidence: Vec::new() }
+    }
+
+    /// A failing finding.
+    pub fn fail(check: impl Into<String>, message: impl Into<String>) -> Finding {
+        Finding { check: check.into(), status: Status::Fail, message: message.into(), evidence: Vec::new() }
+    }
+
+    /// Adds one line of evidence.
+    pub fn with_evidence(mut self, line: impl Into<String>) -> Finding {
+        self.evidence.push(line.into());
+        self
+    }
+
+    /// Whether this finding fails the case.
+    pub fn is_failure(&self) -> bool {
+        matches!(self.status, Status::Fail | Status::Undecided)
+    }
+}
+
+/// The verdict of one case.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// Case id, `scenario-name [prometheus@3.5.1/process]`.
+    pub case_id: String,
+    /// Scenario name.
+    pub scenario: String,
+    /// Scenario file.
+    pub source: String,
+    /// `prometheus@3.5.1`.
+    pub agent: String,
+    /// `process` or `docker`.
+    pub runtime: String,
+    /// The outcome the scenario (or the capability table) expects.
+    pub expected: Outcome,
+    /// The outcome observed, if one was reached.
+    pub observed: Option<Outcome>,
+    /// Why the observed outcome came about, in words (e.g. "identity X lacks Monitoring Metrics Publisher on DCR Y").
+    pub explanation: String,
+    /// Every check, passing ones included.
+    pub findings: Vec<Finding>,
+    /// What the harness changed in the agent's config, one line each.
+    pub config_changes: Vec<String>,
+    /// Wall time of the case.
+    pub duration: Duration,
+    /// Harness error that prevented a verdict (agent missing, namespace refused …), if any.
+    pub error: Option<String>,
+}
+
+impl Verdict {
+    /// A case passes when it reached the expected outcome and no check failed.
+    pub fn passed(&self) -> bool {
+        self.error.is_none() && self.observed == Some(self.expected) && !self.findings.iter().any(Finding::is_failure)
+    }
+
+    /// The one line that best explains a failure (or success): the first failing finding's message and evidence.
+    pub fn decisive_evidence(&self) -> String {
+        if let Some(error) = &self.error {
+            return error.clone();
+        }
+        if let Some(f) = self.findings.iter().find(|f| f.is_failure()) {
+            let mut line = format!("{}: {}", f.check, f.message);
+            if let Some(e) = f.evidence.first() {
+                line.push_str(" — ");
+                line.push_str(e);
+            }
+            return line;
+        }
+        if self.observed != Some(self.expected) {
+            let observed = self.observed.map_or("no outcome".to_owned(), |o| o.to_string());
+            return format!("expected {}, observed {observed}: {}", self.expected, self.explanation);
+        }
+        self.explanation.clone()
+    }
+}
