@@ -8,6 +8,7 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod agent;
+pub mod cli;
 pub mod cloud;
 pub mod error;
 pub mod expect;

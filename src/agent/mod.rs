@@ -3,6 +3,9 @@
 
 pub mod capability;
 pub mod catalog;
+pub mod log;
+pub mod prometheus;
+pub mod store;
 pub mod version;
 
 pub use version::{AgentRef, Version, VersionReq};

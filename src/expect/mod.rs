@@ -1,5 +1,113 @@
-//! Expectations: each check reads the recorder and produces a [`Finding`] with evidence, never just a bool.
+//! Expectations: each check reads what the mock cloud recorded and produces a [`Finding`] with evidence, never
+//! just a bool. [`evaluate`] runs them all; the runner calls it whenever the recorder or the agent changes, and the
+//! case ends as soon as the outcome is observed and no check is still undecided.
 
+mod auth;
+mod outcome;
+mod series;
 pub mod verdict;
+mod write;
 
 pub use verdict::{Finding, Status, Verdict};
+
+use crate::agent::Version;
+use crate::cloud::recorder::{Exchange, IssuedToken, Service};
+use crate::runtime::AgentState;
+use crate::scenario::{AuthSpec, AzureCloud, ExpectSpec, Outcome};
+
+/// What the checks need to know about the case.
+#[derive(Debug, Clone)]
+pub struct CaseFacts<'a> {
+    /// The auth block the agent was given.
+    pub auth: &'a AuthSpec,
+    /// Agent version.
+    pub version: Version,
+    /// The scenario's expectations.
+    pub expect: &'a ExpectSpec,
+    /// The outcome the case must reach.
+    pub expected: Outcome,
+    /// DCR immutable id.
+    pub dcr_id: &'a str,
+    /// The cloud whose audience the DCR accepts.
+    pub dcr_cloud: AzureCloud,
+}
+
+/// Everything observed so far.
+#[derive(Debug, Clone, Copy)]
+pub struct Observed<'a> {
+    /// Every exchange, in order.
+    pub exchanges: &'a [Exchange],
+    /// Every token the mock issued.
+    pub tokens: &'a [IssuedToken],
+    /// The agent's state.
+    pub agent: &'a AgentState,
+    /// Whether the agent ever became ready.
+    pub agent_was_ready: bool,
+}
+
+impl Observed<'_> {
+    /// DCR write exchanges.
+    pub fn writes(&self) -> impl Iterator<Item = &Exchange> {
+        self.exchanges.iter().filter(|e| e.service == Service::Dcr)
+    }
+
+    /// A token by id.
+    pub fn token(&self, id: crate::cloud::recorder::TokenId) -> Option<&IssuedToken> {
+        self.tokens.iter().find(|t| t.id == id)
+    }
+}
+
+/// The state of a case's checks at one moment.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// Every check.
+    pub findings: Vec<Finding>,
+    /// The outcome, once observed.
+    pub observed: Option<Outcome>,
+    /// Why that outcome came about.
+    pub explanation: String,
+}
+
+impl Evaluation {
+    /// Decided: an outcome is observed and no check is still open.
+    pub fn decided(&self) -> bool {
+        self.observed.is_some() && !self.findings.iter().any(|f| f.status == Status::Undecided)
+    }
+}
+
+/// Minimum writes before per-write rules (token reuse) are decided, unless the scenario says otherwise.
+pub const DEFAULT_MIN_WRITES: usize = 3;
+
+/// Runs every check against what was observed.
+pub fn evaluate(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Evaluation {
+    let (observed, explanation) = outcome::observe(facts, seen);
+    let mut findings = Vec::new();
+    findings.extend(outcome::capability(facts, seen, observed));
+    if observed == Some(Outcome::ConfigRejected) {
+        return Evaluation { findings, observed, explanation };
+    }
+    findings.extend(auth::checks(facts, seen));
+    findings.extend(write::checks(facts, seen));
+    findings.push(series::present(facts, seen, observed));
+    if let Some(reason) = &facts.expect.reason {
+        findings.push(if explanation.contains(reason.as_str()) {
+            Finding::pass("verdict.reason", format!("the explanation names \"{reason}\""))
+        } else if observed.is_some() {
+            Finding::fail("verdict.reason", format!("the explanation does not name \"{reason}\""))
+                .with_evidence(explanation.clone())
+        } else {
+            pending("verdict.reason", "no outcome yet")
+        });
+    }
+    Evaluation { findings, observed, explanation }
+}
+
+/// An open check.
+fn pending(check: &str, message: impl Into<String>) -> Finding {
+    Finding { check: check.into(), status: Status::Undecided, message: message.into(), evidence: Vec::new() }
+}
+
+/// A check that does not apply.
+fn skipped(check: &str, message: impl Into<String>) -> Finding {
+    Finding { check: check.into(), status: Status::Skipped, message: message.into(), evidence: Vec::new() }
+}

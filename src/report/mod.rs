@@ -1,1 +1,3 @@
 //! report (placeholder).
+
+pub mod redact;

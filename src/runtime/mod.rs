@@ -1,1 +1,70 @@
-//! runtime (placeholder).
+//! Runtimes: how an agent is run so that it can reach the mock cloud and nothing else.
+//!
+//! Every runtime reports the agent's life through one [`AgentState`] channel, fed by [`watch_log`] from the
+//! agent's own output: readiness is the agent saying so, never a fixed sleep.
+
+pub mod netns;
+pub mod process;
+
+use std::path::Path;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::sync::watch;
+
+use crate::agent::log::{LogSignal, classify};
+
+/// Where an agent is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentState {
+    /// Started, not yet ready.
+    Starting,
+    /// Serving (its config was accepted).
+    Ready,
+    /// Gone. `error` is the agent's last error line, in its own words.
+    Exited {
+        /// Exit code, if it exited normally.
+        code: Option<i32>,
+        /// Last error-level log line.
+        error: Option<String>,
+    },
+}
+
+/// Copies an agent's output into its log file, line by line, and turns readiness and error lines into state.
+/// Returns the last error line seen when the stream ends.
+pub async fn watch_log(
+    stream: impl AsyncRead + Unpin,
+    log: &tokio::sync::Mutex<tokio::fs::File>,
+    state: &watch::Sender<AgentState>,
+) -> Option<String> {
+    let mut lines = BufReader::new(stream).lines();
+    let mut last_error = None;
+    while let Ok(Some(line)) = lines.next_line().await {
+        {
+            let mut file = log.lock().await;
+            let _ = file.write_all(line.as_bytes()).await;
+            let _ = file.write_all(b"\n").await;
+        }
+        match classify(&line) {
+            Some(LogSignal::Ready) => {
+                state.send_if_modified(|s| {
+                    let starting = *s == AgentState::Starting;
+                    if starting {
+                        *s = AgentState::Ready;
+                    }
+                    starting
+                });
+            }
+            Some(LogSignal::Error(e)) => last_error = Some(e),
+            None => {}
+        }
+    }
+    last_error
+}
+
+/// Opens (truncating) an agent log file.
+pub async fn open_log(path: &Path) -> std::io::Result<tokio::sync::Mutex<tokio::fs::File>> {
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir).await?;
+    }
+    Ok(tokio::sync::Mutex::new(tokio::fs::File::create(path).await?))
+}

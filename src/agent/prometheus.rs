@@ -1,0 +1,316 @@
+//! Renders what a Prometheus agent is given: `prometheus.yml`, flags and environment.
+//!
+//! A scenario may bring a user's own `prometheus.yml`. azrw changes only what it must — the proxy that leads to
+//! the mock cloud, the auth block the scenario tests, the harness scrape target, queue timings — and lists every
+//! change so the report shows exactly what differs from production.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+
+use super::version::Version;
+use crate::scenario::{AuthSpec, Scenario, SdkVia};
+
+/// Where the agent finds its files, as the agent sees them (a host path for processes, a container path for Docker).
+#[derive(Debug, Clone)]
+pub struct AgentPaths {
+    /// `prometheus.yml`.
+    pub config: PathBuf,
+    /// CA bundle that makes the agent trust the mock cloud (`SSL_CERT_FILE`).
+    pub ca_bundle: PathBuf,
+    /// TSDB / agent storage directory.
+    pub storage: PathBuf,
+    /// Federated service-account token file (workload identity).
+    pub federated_token: PathBuf,
+    /// Client certificate (PEM) for `certificate` auth.
+    pub client_certificate: PathBuf,
+    /// Client certificate key (PEM).
+    pub client_key: PathBuf,
+}
+
+impl AgentPaths {
+    /// The standard layout under one directory.
+    pub fn under(dir: &Path) -> AgentPaths {
+        AgentPaths {
+            config: dir.join("prometheus.yml"),
+            ca_bundle: dir.join("ca.pem"),
+            storage: dir.join("data"),
+            federated_token: dir.join("azure-identity-token"),
+            client_certificate: dir.join("client-cert.pem"),
+            client_key: dir.join("client-key.pem"),
+        }
+    }
+}
+
+/// Everything the renderer needs to know about the run.
+#[derive(Debug, Clone)]
+pub struct RenderInput<'a> {
+    /// The scenario.
+    pub scenario: &'a Scenario,
+    /// Directory of the scenario file (a user config path is relative to it).
+    pub scenario_dir: &'a Path,
+    /// Agent version.
+    pub version: Version,
+    /// Proxy URL of the mock cloud, as the agent reaches it.
+    pub proxy_url: &'a str,
+    /// Ingestion URL to use when the scenario has no config of its own.
+    pub default_ingestion_url: &'a str,
+    /// Scrape target `host:port`, as the agent reaches it.
+    pub target: &'a str,
+    /// `--web.listen-address`.
+    pub listen_address: &'a str,
+    /// File locations as the agent sees them.
+    pub paths: &'a AgentPaths,
+}
+
+/// The rendered agent.
+#[derive(Debug, Clone)]
+pub struct RenderedAgent {
+    /// `prometheus.yml` content.
+    pub config: String,
+    /// Command-line flags.
+    pub args: Vec<String>,
+    /// Environment (the agent gets nothing else).
+    pub env: Vec<(String, String)>,
+    /// What azrw changed relative to the scenario's config, one line each (secrets never shown).
+    pub changes: Vec<String>,
+    /// The ingestion URL the agent writes to.
+    pub ingestion_url: String,
+}
+
+/// Why a config could not be rendered.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RenderError {
+    /// The user config could not be read.
+    #[error("cannot read Prometheus config {path}: {source}")]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The user config is not valid YAML, or not a mapping.
+    #[error("Prometheus config {path}: {message}")]
+    Parse {
+        /// File.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The config has no `remote_write` entry to test.
+    #[error("Prometheus config {path} has no remote_write entry")]
+    NoRemoteWrite {
+        /// File.
+        path: PathBuf,
+    },
+}
+
+/// The scenario's base config (the user's own, or a minimal one) and the ingestion URL it writes to.
+///
+/// The runner calls this before starting the mock cloud, whose DCR must answer on the config's own URL.
+pub fn base_config(scenario: &Scenario, scenario_dir: &Path) -> Result<(Value, Option<String>), RenderError> {
+    let Some(rel) = &scenario.prometheus.config else {
+        return Ok((json!({}), None));
+    };
+    let path = scenario_dir.join(rel);
+    let text = std::fs::read_to_string(&path).map_err(|source| RenderError::Read { path: path.clone(), source })?;
+    let value: Value = serde_saphyr::from_str(&text)
+        .map_err(|e| RenderError::Parse { path: path.clone(), message: e.to_string() })?;
+    if !value.is_object() {
+        return Err(RenderError::Parse { path, message: "the top level is not a mapping".into() });
+    }
+    let url = value
+        .get("remote_write")
+        .and_then(Value::as_array)
+        .and_then(|rw| rw.first())
+        .and_then(|rw| rw.get("url"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if url.is_none() {
+        return Err(RenderError::NoRemoteWrite { path });
+    }
+    Ok((value, url))
+}
+
+/// Renders config, flags and environment.
+pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
+    let (mut config, user_url) = base_config(input.scenario, input.scenario_dir)?;
+    let mut changes = Vec::new();
+    let own_config = user_url.is_some();
+    let root = config.as_object_mut().expect("base_config returns a mapping");
+
+    if !own_config {
+        root.insert("global".into(), json!({"external_labels": {"cluster": "azrw"}}));
+        root.insert("remote_write".into(), json!([{"url": input.default_ingestion_url}]));
+        changes.push("no config of the scenario's own: a minimal one (external label cluster=azrw)".into());
+    }
+
+    let azuread = azuread_block(&input.scenario.auth, input.paths);
+    let queue_overrides = &input.scenario.prometheus.queue_config;
+    let entries = root.get_mut("remote_write").and_then(Value::as_array_mut).expect("remote_write is present");
+    for (i, entry) in entries.iter_mut().enumerate() {
+        let Some(entry) = entry.as_object_mut() else { continue };
+        set(entry, "proxy_url", json!(input.proxy_url), &format!("remote_write[{i}]"), &mut changes, "the mock cloud's proxy");
+        if entry.get("azuread") != Some(&azuread) {
+            let had = entry.contains_key("azuread");
+            entry.insert("azuread".into(), azuread.clone());
+            changes.push(format!(
+                "remote_write[{i}].azuread: {} the scenario's auth block ({})",
+                if had { "replaced by" } else { "set to" },
+                auth_summary(&input.scenario.auth)
+            ));
+        }
+        let queue = entry.entry("queue_config").or_insert_with(|| json!({}));
+        if let Some(queue) = queue.as_object_mut() {
+            if !queue.contains_key("batch_send_deadline") {
+                queue.insert("batch_send_deadline".into(), json!("1s"));
+                changes.push(format!(
+                    "remote_write[{i}].queue_config.batch_send_deadline: 1s (default 5s), so a case ends sooner"
+                ));
+            }
+            for (k, v) in queue_overrides {
+                queue.insert(k.clone(), v.clone());
+                changes.push(format!("remote_write[{i}].queue_config.{k}: {v} (from the scenario)"));
+            }
+        }
+    }
+
+    let interval = humantime::format_duration(input.scenario.prometheus.scrape_interval.unwrap_or(std::time::Duration::from_secs(1))).to_string();
+    let scrape = root.entry("scrape_configs").or_insert_with(|| json!([]));
+    if let Some(jobs) = scrape.as_array_mut() {
+        jobs.push(json!({
+            "job_name": crate::target::JOB,
+            "scrape_interval": interval,
+            "scrape_timeout": interval,
+            "static_configs": [{"targets": [input.target]}],
+        }));
+        changes.push(format!("scrape_configs: added job {} scraping {} every {interval}", crate::target::JOB, input.target));
+    }
+
+    let config_text = serde_saphyr::to_string(&config)
+        .map_err(|e| RenderError::Parse { path: input.paths.config.clone(), message: e.to_string() })?;
+    let ingestion_url = user_url.unwrap_or_else(|| input.default_ingestion_url.to_owned());
+
+    let mut args = vec![
+        format!("--config.file={}", input.paths.config.display()),
+        format!("--storage.tsdb.path={}", input.paths.storage.display()),
+        format!("--web.listen-address={}", input.listen_address),
+    ];
+    args.extend(input.scenario.prometheus.args.iter().cloned());
+
+    Ok(RenderedAgent { config: config_text, args, env: environment(input), changes, ingestion_url })
+}
+
+fn set(entry: &mut Map<String, Value>, key: &str, value: Value, at: &str, changes: &mut Vec<String>, why: &str) {
+    if entry.get(key) != Some(&value) {
+        changes.push(format!("{at}.{key}: {} ({why})", value.as_str().map_or(value.to_string(), str::to_owned)));
+        entry.insert(key.into(), value);
+    }
+}
+
+/// The `azuread` block Prometheus is given for this auth spec.
+pub fn azuread_block(auth: &AuthSpec, paths: &AgentPaths) -> Value {
+    let mut block = Map::new();
+    block.insert("cloud".into(), json!(auth.cloud.to_string()));
+    if let Some(mi) = &auth.managed_identity {
+        block.insert("managed_identity".into(), json!({"client_id": mi.client_id}));
+    }
+    if let Some(o) = &auth.oauth {
+        block.insert(
+            "oauth".into(),
+            json!({"client_id": o.client_id, "client_secret": o.client_secret, "tenant_id": o.tenant_id}),
+        );
+    }
+    if let Some(c) = &auth.certificate {
+        let mut cert = json!({
+            "client_id": c.client_id,
+            "tenant_id": c.tenant_id,
+            "certificate_path": paths.client_certificate.display().to_string(),
+            "certificate_key_path": paths.client_key.display().to_string(),
+        });
+        if c.send_certificate_chain {
+            cert["send_certificate_chain"] = json!(true);
+        }
+        block.insert("certificate".into(), cert);
+    }
+    if let Some(w) = &auth.workload_identity {
+        block.insert(
+            "workload_identity".into(),
+            json!({
+                "client_id": w.client_id,
+                "tenant_id": w.tenant_id,
+                "token_file_path": paths.federated_token.display().to_string(),
+            }),
+        );
+    }
+    if let Some(s) = &auth.sdk {
+        block.insert("sdk".into(), json!({"tenant_id": s.tenant_id}));
+    }
+    if let Some(scope) = &auth.scope {
+        block.insert("scope".into(), json!(scope));
+    }
+    Value::Object(block)
+}
+
+/// One line naming the auth method, never a secret.
+pub fn auth_summary(auth: &AuthSpec) -> String {
+    let method = if let Some(mi) = &auth.managed_identity {
+        if mi.client_id.is_empty() {
+            "managed_identity, system-assigned".to_owned()
+        } else {
+            format!("managed_identity, client_id {}", mi.client_id)
+        }
+    } else if let Some(o) = &auth.oauth {
+        format!("oauth, client_id {}, client_secret [redacted]", o.client_id)
+    } else if let Some(c) = &auth.certificate {
+        format!("certificate, client_id {}", c.client_id)
+    } else if let Some(w) = &auth.workload_identity {
+        format!("workload_identity, client_id {}", w.client_id)
+    } else if let Some(s) = &auth.sdk {
+        match &s.via {
+            SdkVia::WorkloadIdentity { client_id, .. } => format!("sdk via workload identity, client_id {client_id}"),
+            SdkVia::ManagedIdentity { client_id } if client_id.is_empty() => "sdk via managed identity, system-assigned".into(),
+            SdkVia::ManagedIdentity { client_id } => format!("sdk via managed identity, client_id {client_id}"),
+        }
+    } else {
+        "none".to_owned()
+    };
+    format!("{method}, cloud {}", auth.cloud)
+}
+
+/// The agent's whole environment: proxy variables that lead to the mock cloud, the CA it must trust, and the
+/// `AZURE_*` variables the auth type needs. Nothing is inherited from the harness's own environment.
+fn environment(input: &RenderInput<'_>) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("HTTP_PROXY".to_owned(), input.proxy_url.to_owned()),
+        ("HTTPS_PROXY".to_owned(), input.proxy_url.to_owned()),
+        // Deliberately empty: 169.254.169.254 must go through the proxy to reach the mock IMDS.
+        ("NO_PROXY".to_owned(), String::new()),
+        ("SSL_CERT_FILE".to_owned(), input.paths.ca_bundle.display().to_string()),
+        ("HOME".to_owned(), "/tmp".to_owned()),
+    ];
+    let auth = &input.scenario.auth;
+    if let Some(sdk) = &auth.sdk {
+        match &sdk.via {
+            SdkVia::WorkloadIdentity { client_id, .. } => {
+                env.push(("AZURE_CLIENT_ID".into(), client_id.clone()));
+                env.push(("AZURE_TENANT_ID".into(), sdk.tenant_id.clone()));
+                env.push(("AZURE_FEDERATED_TOKEN_FILE".into(), input.paths.federated_token.display().to_string()));
+                env.push(("AZURE_AUTHORITY_HOST".into(), format!("https://{}/", auth.cloud.authority_host())));
+            }
+            SdkVia::ManagedIdentity { client_id } if !client_id.is_empty() => {
+                env.push(("AZURE_CLIENT_ID".into(), client_id.clone()));
+            }
+            SdkVia::ManagedIdentity { .. } => {}
+        }
+    }
+    if let Some(w) = &auth.workload_identity {
+        // What the workload-identity webhook injects; Prometheus ≥ 3.14 reads the token file from it.
+        env.push(("AZURE_CLIENT_ID".into(), w.client_id.clone()));
+        env.push(("AZURE_TENANT_ID".into(), w.tenant_id.clone()));
+        env.push(("AZURE_FEDERATED_TOKEN_FILE".into(), input.paths.federated_token.display().to_string()));
+    }
+    env.extend(input.scenario.prometheus.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    env
+}

@@ -1,0 +1,158 @@
+//! Which outcome the case reached, in words a person can act on, and whether the capability table held.
+
+use std::collections::HashSet;
+
+use super::{CaseFacts, Finding, Observed};
+use crate::agent::capability;
+use crate::cloud::recorder::{Detail, Exchange, WriteAuth};
+use crate::runtime::AgentState;
+use crate::scenario::Outcome;
+
+/// Refused writes (or failed token requests) needed before a negative outcome is called.
+const NEGATIVE_EVIDENCE: usize = 2;
+
+/// The observed outcome, if one is reached, and its explanation.
+pub(super) fn observe(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> (Option<Outcome>, String) {
+    if let AgentState::Exited { code, error } = seen.agent
+        && !seen.agent_was_ready
+    {
+        let said = error.clone().unwrap_or_else(|| format!("exit code {code:?}, no error line"));
+        let text = match capability::missing(facts.auth, facts.version) {
+            Some(c) => format!(
+                "{} not supported by prometheus {} (needs ≥ {}); the agent said: {said}",
+                c.name(),
+                facts.version,
+                c.since()
+            ),
+            None => format!("prometheus {} rejected its config: {said}", facts.version),
+        };
+        return (Some(Outcome::ConfigRejected), text);
+    }
+
+    let writes: Vec<&Exchange> = seen.writes().collect();
+    let accepted: Vec<&Exchange> = writes.iter().copied().filter(|w| (200..300).contains(&w.status)).collect();
+    if !accepted.is_empty() && super::series::all_present(facts, &accepted) {
+        let first = accepted[0];
+        return (
+            Some(Outcome::Delivered),
+            format!(
+                "{} accepted write(s); the first was {} at +{:.1}s",
+                accepted.len(),
+                first.describe(),
+                first.at.as_secs_f64()
+            ),
+        );
+    }
+
+    let refused: Vec<&Exchange> = writes.iter().copied().filter(|w| matches!(w.status, 401 | 403)).collect();
+    if accepted.is_empty() && refused.len() >= NEGATIVE_EVIDENCE && distinct_batches(&refused) >= NEGATIVE_EVIDENCE {
+        return (Some(Outcome::Dropped), explain_refusal(facts, seen, refused[0]));
+    }
+
+    let failed_tokens: Vec<&Exchange> = seen
+        .exchanges
+        .iter()
+        .filter(|e| matches!(&e.detail, Detail::Token { issued: None, error: Some(_), .. }))
+        .filter(|e| !matches!(&e.detail, Detail::Token { request: crate::cloud::recorder::TokenRequest::ImdsProbe, .. }))
+        .collect();
+    let issued_any = seen.exchanges.iter().any(|e| matches!(&e.detail, Detail::Token { issued: Some(_), .. }));
+    if writes.is_empty() && !issued_any && failed_tokens.len() >= NEGATIVE_EVIDENCE {
+        let first = failed_tokens[0];
+        let code = match &first.detail {
+            Detail::Token { error: Some(e), .. } => e.clone(),
+            _ => String::new(),
+        };
+        return (
+            Some(Outcome::AuthFailed),
+            format!(
+                "the token service refused the agent ({code}) — {} answered {}; {} failed token requests, no write reached the DCR",
+                first.describe(),
+                first.status,
+                failed_tokens.len()
+            ),
+        );
+    }
+    (None, String::new())
+}
+
+/// Why the DCR refused a write, naming the identity, the role and the DCR.
+fn explain_refusal(facts: &CaseFacts<'_>, seen: &Observed<'_>, write: &Exchange) -> String {
+    let Detail::Write { auth, .. } = &write.detail else {
+        return format!("{} answered {}", write.describe(), write.status);
+    };
+    match auth {
+        WriteAuth::Token { id, problem } => {
+            let who = seen.token(*id).map_or_else(|| id.to_string(), |t| t.principal.describe());
+            let problem = problem.clone().unwrap_or_default();
+            if write.status == 403 {
+                format!(
+                    "{who} lacks Monitoring Metrics Publisher on DCR {}: {} answered 403 and the agent dropped the batch ({problem})",
+                    facts.dcr_id,
+                    write.describe()
+                )
+            } else {
+                format!("the DCR refused {id} of {who}: {problem} — {} answered 401; the agent dropped the batch", write.describe())
+            }
+        }
+        WriteAuth::Missing => format!("{} carried no bearer token and was answered {}", write.describe(), write.status),
+        WriteAuth::Invalid { reason } => format!("{} carried an invalid token ({reason})", write.describe()),
+    }
+}
+
+/// How many refused writes carried different samples (a resent batch counts once).
+fn distinct_batches(writes: &[&Exchange]) -> usize {
+    let keys: HashSet<Vec<(String, i64)>> = writes.iter().map(|w| batch_key(w)).collect();
+    keys.len()
+}
+
+/// The (series, timestamp) pairs a write carried, sorted.
+pub(super) fn batch_key(write: &Exchange) -> Vec<(String, i64)> {
+    let mut key = Vec::new();
+    if let Detail::Write { body: Ok(body), .. } = &write.detail {
+        for s in &body.series {
+            for p in &s.samples {
+                key.push((s.describe(), p.timestamp));
+            }
+        }
+    }
+    key.sort();
+    key
+}
+
+/// Whether the capability table's prediction held against the real agent.
+pub(super) fn capability(facts: &CaseFacts<'_>, seen: &Observed<'_>, observed: Option<Outcome>) -> Option<Finding> {
+    let missing = capability::missing(facts.auth, facts.version);
+    let check = "capability.table";
+    match (missing, observed) {
+        (Some(c), Some(Outcome::ConfigRejected)) => Some(Finding::pass(
+            check,
+            format!("prometheus {} rejects {} as the table says (needs ≥ {})", facts.version, c.name(), c.since()),
+        )),
+        (Some(c), _) if seen.agent_was_ready => Some(
+            Finding::fail(
+                check,
+                format!(
+                    "the table says prometheus {} lacks {} (needs ≥ {}), but the agent accepted the config",
+                    facts.version,
+                    c.name(),
+                    c.since()
+                ),
+            )
+            .with_evidence("the agent logged \"Server is ready to receive web requests.\""),
+        ),
+        (None, Some(Outcome::ConfigRejected)) => Some(Finding::fail(
+            check,
+            format!(
+                "the table says prometheus {} supports {}, but the agent rejected the config",
+                facts.version,
+                crate::agent::prometheus::auth_summary(facts.auth)
+            ),
+        )),
+        (None, _) if seen.agent_was_ready => Some(Finding::pass(
+            check,
+            format!("prometheus {} accepted the config, as the table says", facts.version),
+        )),
+        _ => None,
+    }
+}
+

@@ -1,0 +1,250 @@
+//! Running cases: up (mock cloud, scrape target, agent), run (watch until every expectation is decided or the
+//! deadline passes), down (stop everything on every path) — then a [`Verdict`].
+
+pub mod setup;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::agent::prometheus::{AgentPaths, RenderInput, render};
+use crate::agent::store::AgentStore;
+use crate::cloud::{MockCloud, MockData};
+use crate::expect::{CaseFacts, Evaluation, Finding, Observed, Status, Verdict, evaluate};
+use crate::runtime::AgentState;
+use crate::runtime::netns::IsolatedNetwork;
+use crate::runtime::process::ProcessAgent;
+use crate::scenario::{Case, RuntimeKind};
+use crate::target::ScrapeTarget;
+
+/// How cases are run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Per-case artefacts (redacted config, agent log, exchanges) go under `out_dir/<case slug>/`.
+    pub out_dir: PathBuf,
+    /// Cases run at once.
+    pub jobs: usize,
+    /// Agent binaries.
+    pub agents: AgentStore,
+    /// Mock data (templates users can edit).
+    pub mocks: MockData,
+    /// Cancelled on Ctrl-C / SIGTERM: running cases stop their agents and report what they saw.
+    pub cancel: CancellationToken,
+}
+
+/// Runs every case, at most `opts.jobs` at once; `on_verdict` sees each verdict as it is reached.
+/// Verdicts are returned in case order, whatever the order they finished in.
+pub async fn run_cases(cases: &[Case], opts: &RunOptions, mut on_verdict: impl FnMut(&Verdict)) -> Vec<Verdict> {
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(opts.jobs.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, case) in cases.iter().cloned().enumerate() {
+        let opts = opts.clone();
+        let semaphore = semaphore.clone();
+        tasks.spawn(async move {
+            let _permit = semaphore.acquire_owned().await.expect("semaphore closed");
+            (i, run_case(&case, &opts).await)
+        });
+    }
+    let mut verdicts: Vec<Option<Verdict>> = vec![None; cases.len()];
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok((i, v)) => {
+                on_verdict(&v);
+                verdicts[i] = Some(v);
+            }
+            Err(e) => tracing::error!("a case task failed: {e}"),
+        }
+    }
+    verdicts.into_iter().flatten().collect()
+}
+
+/// A file-system friendly name for a case.
+pub fn slug(case_id: &str) -> String {
+    case_id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .collect::<String>()
+        .trim_matches('_')
+        .to_owned()
+}
+
+/// Runs one case to a verdict. Never panics on agent or cloud failures: they become the verdict's error.
+pub async fn run_case(case: &Case, opts: &RunOptions) -> Verdict {
+    let started = Instant::now();
+    let scenario = &case.scenario.scenario;
+    let mut verdict = Verdict {
+        case_id: case.id.clone(),
+        scenario: scenario.name.clone(),
+        source: case.scenario.path.display().to_string(),
+        agent: format!("prometheus@{}", case.agent),
+        runtime: case.runtime.to_string(),
+        expected: case.expected,
+        observed: None,
+        explanation: String::new(),
+        findings: Vec::new(),
+        config_changes: Vec::new(),
+        duration: Duration::ZERO,
+        error: None,
+    };
+    let result = match case.runtime {
+        RuntimeKind::Process => run_process_case(case, opts, &mut verdict).await,
+        RuntimeKind::Docker => Err("the docker runtime is not available in this build".to_owned()),
+    };
+    if let Err(e) = result {
+        verdict.error = Some(e);
+    }
+    verdict.duration = started.elapsed();
+    verdict
+}
+
+async fn run_process_case(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> Result<(), String> {
+    let scenario = &case.scenario.scenario;
+    let scenario_dir = case.scenario.path.parent().unwrap_or(Path::new(".")).to_owned();
+    let binary = opts.agents.get(case.agent).map_err(|e| e.to_string())?;
+    let case_dir = opts.out_dir.join(slug(&case.id));
+    std::fs::create_dir_all(&case_dir).map_err(|e| format!("create {}: {e}", case_dir.display()))?;
+    // Agent inputs hold secrets (client secret, keys, federated token): a private directory removed afterwards.
+    let private = tempfile::Builder::new().prefix("azrw-case-").tempdir().map_err(|e| e.to_string())?;
+    let paths = AgentPaths::under(private.path());
+
+    // Up: namespace, listeners inside it, mock cloud, scrape target.
+    let network = IsolatedNetwork::create().map_err(|e| e.to_string())?;
+    let loopback = "127.0.0.1:0".parse().expect("literal address");
+    let proxy_listener = network.bind_tcp(loopback).await.map_err(|e| format!("bind proxy: {e}"))?;
+    let target_listener = network.bind_tcp(loopback).await.map_err(|e| format!("bind target: {e}"))?;
+
+    let (_, user_url) = crate::agent::prometheus::base_config(scenario, &scenario_dir).map_err(|e| e.to_string())?;
+    let ingestion_url = user_url.unwrap_or_else(|| setup::default_ingestion_url(scenario));
+    let cloud_setup = setup::cloud_setup(scenario, &ingestion_url, opts.mocks.clone()).map_err(|e| e.to_string())?;
+    let dcr_id = cloud_setup.config.dcr.dcr_id.clone();
+    let dcr_cloud = cloud_setup.config.dcr.cloud;
+    let cloud = MockCloud::start(cloud_setup.config, proxy_listener, cloud_setup.issuer.clone())
+        .await
+        .map_err(|e| format!("mock cloud: {e}"))?;
+    let target = ScrapeTarget::start(target_listener).map_err(|e| format!("scrape target: {e}"))?;
+
+    let proxy_url = cloud.proxy_url();
+    let target_addr = target.addr().to_string();
+    let rendered = render(&RenderInput {
+        scenario,
+        scenario_dir: &scenario_dir,
+        version: case.agent,
+        proxy_url: &proxy_url,
+        default_ingestion_url: &ingestion_url,
+        target: &target_addr,
+        listen_address: "127.0.0.1:9090",
+        paths: &paths,
+    })
+    .map_err(|e| e.to_string())?;
+    verdict.config_changes = rendered.changes.clone();
+
+    write_private(&paths.config, rendered.config.as_bytes())?;
+    write_private(&paths.ca_bundle, cloud.ca_pem().as_bytes())?;
+    if let (Some(issuer), Some(subject)) = (&cloud_setup.issuer, &cloud_setup.federated_subject) {
+        write_private(&paths.federated_token, issuer.federated_token(subject, Duration::from_secs(3600)).as_bytes())?;
+    }
+    if let Some(cert) = &cloud_setup.client_certificate {
+        write_private(&paths.client_certificate, cert.cert_pem().as_bytes())?;
+        write_private(&paths.client_key, cert.key_pem().as_bytes())?;
+    }
+    let _ = std::fs::write(case_dir.join("prometheus.yml"), crate::report::redact::config(&rendered.config));
+
+    let mut agent = ProcessAgent::start(
+        &network,
+        &binary,
+        &rendered.args,
+        &rendered.env,
+        private.path(),
+        &case_dir.join("agent.log"),
+    )
+    .await
+    .map_err(|e| format!("start prometheus {}: {e}", case.agent))?;
+
+    // Run: re-evaluate whenever the recorder or the agent changes, until decided, deadline or cancellation.
+    let facts = CaseFacts {
+        auth: &scenario.auth,
+        version: case.agent,
+        expect: &scenario.expect,
+        expected: case.expected,
+        dcr_id: &dcr_id,
+        dcr_cloud,
+    };
+    let recorder = cloud.recorder();
+    let mut recorded = recorder.subscribe();
+    let mut state = agent.state();
+    let deadline = tokio::time::Instant::now() + scenario.deadline;
+    let mut was_ready = false;
+    let mut cancelled = false;
+    let evaluation = loop {
+        let agent_state = state.borrow_and_update().clone();
+        was_ready |= agent_state == AgentState::Ready;
+        let exchanges = recorder.exchanges();
+        let tokens = recorder.tokens();
+        let seen = Observed { exchanges: &exchanges, tokens: &tokens, agent: &agent_state, agent_was_ready: was_ready };
+        let evaluation = evaluate(&facts, &seen);
+        let agent_gone = matches!(agent_state, AgentState::Exited { .. });
+        if evaluation.decided() || agent_gone {
+            break evaluation;
+        }
+        tokio::select! {
+            _ = recorded.changed() => {}
+            _ = state.changed() => {}
+            _ = tokio::time::sleep_until(deadline) => break close_at_deadline(evaluation, scenario.deadline),
+            _ = opts.cancel.cancelled() => { cancelled = true; break evaluation; }
+        }
+    };
+
+    // Down: on every path.
+    agent.stop().await;
+    target.shutdown();
+    let exchanges = recorder.exchanges();
+    cloud.shutdown().await;
+    drop(network);
+
+    if let Ok(json) = serde_json::to_string_pretty(&exchanges) {
+        let _ = std::fs::write(case_dir.join("exchanges.json"), json);
+    }
+    verdict.observed = evaluation.observed;
+    verdict.explanation = evaluation.explanation;
+    verdict.findings = evaluation.findings;
+    if cancelled {
+        verdict.error = Some("interrupted before every expectation was decided".into());
+    }
+    Ok(())
+}
+
+/// At the deadline, open checks stay undecided (a failure) and say so.
+fn close_at_deadline(mut evaluation: Evaluation, deadline: Duration) -> Evaluation {
+    for f in &mut evaluation.findings {
+        if f.status == Status::Undecided {
+            f.message = format!("{} (undecided at the {}s deadline)", f.message, deadline.as_secs());
+        }
+    }
+    if evaluation.observed.is_none() {
+        evaluation.findings.push(Finding {
+            check: "outcome".into(),
+            status: Status::Undecided,
+            message: format!("no outcome was reached within the {}s deadline", deadline.as_secs()),
+            evidence: Vec::new(),
+        });
+    }
+    evaluation
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("write {}: {e}", path.display()))?;
+    f.write_all(bytes).map_err(|e| format!("write {}: {e}", path.display()))
+}

@@ -1,0 +1,166 @@
+//! What the mock cloud must believe for a scenario: the directory (tenant, identities, apps), role assignments
+//! and the DCR — derived from the auth block, with the scenario's `cloud:` overrides for negative cases.
+
+use std::sync::Arc;
+
+use crate::cloud::ca::{ClientCertificate, ClusterIssuer};
+use crate::cloud::recorder::Principal;
+use crate::cloud::{App, CloudConfig, CloudError, DcrConfig, Directory, FederatedCredential, MockData, RoleGrant};
+use crate::scenario::{AuthSpec, AzureCloud, Scenario, SdkVia};
+
+/// Tenant used when the auth type names none (managed identity).
+pub const DEFAULT_TENANT: &str = "00000000-0000-4000-8000-00000000a2b0";
+/// Object id of the VM's system-assigned identity.
+pub const SYSTEM_IDENTITY_OBJECT_ID: &str = "00000000-0000-4000-8000-0000000005a1";
+/// Issuer URL of the mock Kubernetes cluster (workload identity).
+pub const CLUSTER_ISSUER: &str = "https://oidc.azrw.invalid/cluster/";
+/// Audience of federated service-account tokens.
+pub const FEDERATED_AUDIENCE: &str = "api://AzureADTokenExchange";
+
+/// The cloud set-up of one case, plus the credentials the agent must be handed.
+#[derive(Debug)]
+pub struct CloudSetup {
+    /// What the mock cloud believes.
+    pub config: CloudConfig,
+    /// The cluster issuer that signs federated tokens (workload identity).
+    pub issuer: Option<Arc<ClusterIssuer>>,
+    /// Service account subject the federated token is issued for.
+    pub federated_subject: Option<String>,
+    /// Client certificate handed to the agent (`certificate` auth).
+    pub client_certificate: Option<ClientCertificate>,
+    /// The principal the agent authenticates as.
+    pub principal: Principal,
+}
+
+/// The identity the auth block authenticates as, and its tenant.
+fn principal(auth: &AuthSpec) -> (Principal, String, Option<String>) {
+    if let Some(mi) = &auth.managed_identity {
+        return mi_principal(&mi.client_id);
+    }
+    if let Some(o) = &auth.oauth {
+        return (Principal::App { client_id: o.client_id.clone() }, o.tenant_id.clone(), None);
+    }
+    if let Some(c) = &auth.certificate {
+        return (Principal::App { client_id: c.client_id.clone() }, c.tenant_id.clone(), None);
+    }
+    if let Some(w) = &auth.workload_identity {
+        return (Principal::App { client_id: w.client_id.clone() }, w.tenant_id.clone(), Some(w.service_account.clone()));
+    }
+    match auth.sdk.as_ref().map(|s| (&s.via, s.tenant_id.clone())) {
+        Some((SdkVia::WorkloadIdentity { client_id, service_account }, tenant)) => {
+            (Principal::App { client_id: client_id.clone() }, tenant, Some(service_account.clone()))
+        }
+        Some((SdkVia::ManagedIdentity { client_id }, _)) => mi_principal(client_id),
+        None => mi_principal(""),
+    }
+}
+
+fn mi_principal(client_id: &str) -> (Principal, String, Option<String>) {
+    let p = if client_id.is_empty() {
+        Principal::SystemAssigned { object_id: SYSTEM_IDENTITY_OBJECT_ID.to_owned() }
+    } else {
+        Principal::UserAssigned { client_id: client_id.to_owned() }
+    };
+    (p, DEFAULT_TENANT.to_owned(), None)
+}
+
+/// `system:serviceaccount:NS:SA` for `NS/SA`.
+pub fn service_account_subject(service_account: &str) -> String {
+    let (ns, sa) = service_account.split_once('/').unwrap_or(("default", service_account));
+    format!("system:serviceaccount:{ns}:{sa}")
+}
+
+/// Derives the cloud set-up. `ingestion_url` is the URL the agent will write to.
+pub fn cloud_setup(scenario: &Scenario, ingestion_url: &str, mocks: MockData) -> Result<CloudSetup, CloudError> {
+    let auth = &scenario.auth;
+    let spec = &scenario.cloud;
+    let (principal, tenant, service_account) = principal(auth);
+    let uses_mi = matches!(principal, Principal::SystemAssigned { .. } | Principal::UserAssigned { .. });
+
+    let configured_client = match &principal {
+        Principal::UserAssigned { client_id } | Principal::App { client_id } => Some(client_id.clone()),
+        Principal::SystemAssigned { .. } => None,
+    };
+    let known_clients: Vec<String> =
+        spec.client_ids.clone().unwrap_or_else(|| configured_client.iter().cloned().collect());
+
+    let issuer = match service_account {
+        Some(_) => Some(Arc::new(ClusterIssuer::generate(CLUSTER_ISSUER)?)),
+        None => None,
+    };
+    let federated_subject = service_account.as_deref().map(service_account_subject);
+    let client_certificate = match &auth.certificate {
+        Some(c) => Some(ClientCertificate::generate(&format!("azrw-app-{}", c.client_id))?),
+        None => None,
+    };
+
+    let mut directory = Directory {
+        tenant_id: tenant,
+        system_assigned: Some(SYSTEM_IDENTITY_OBJECT_ID.to_owned()),
+        user_assigned: Vec::new(),
+        apps: Vec::new(),
+    };
+    if uses_mi {
+        directory.user_assigned = known_clients.clone();
+    } else {
+        let secret = spec.client_secret.clone().or_else(|| auth.oauth.as_ref().map(|o| o.client_secret.clone()));
+        for client_id in &known_clients {
+            directory.apps.push(App {
+                client_id: client_id.clone(),
+                secret: secret.clone(),
+                certificate_der: client_certificate.as_ref().map(|c| c.der().to_vec()),
+                federated: federated_subject
+                    .iter()
+                    .map(|subject| FederatedCredential {
+                        issuer: CLUSTER_ISSUER.to_owned(),
+                        subject: subject.clone(),
+                        audience: FEDERATED_AUDIENCE.to_owned(),
+                    })
+                    .collect(),
+            });
+        }
+    }
+
+    let roles = spec
+        .roles
+        .iter()
+        .map(|r| RoleGrant {
+            principal: match r.identity.as_str() {
+                "configured" => principal.clone(),
+                "system-assigned" => Principal::SystemAssigned { object_id: SYSTEM_IDENTITY_OBJECT_ID.to_owned() },
+                id if uses_mi => Principal::UserAssigned { client_id: id.to_owned() },
+                id => Principal::App { client_id: id.to_owned() },
+            },
+            scope: r.scope,
+        })
+        .collect();
+
+    let url = url::Url::parse(ingestion_url).map_err(|e| CloudError::Config(format!("ingestion URL {ingestion_url}: {e}")))?;
+    let dcr_id = url
+        .path_segments()
+        .and_then(|mut s| s.nth(1).map(str::to_owned))
+        .ok_or_else(|| CloudError::Config(format!("ingestion URL {ingestion_url} has no DCR id")))?;
+    let dcr = DcrConfig {
+        host: url.host_str().unwrap_or_default().to_owned(),
+        dcr_id,
+        cloud: spec.dcr_cloud.unwrap_or(auth.cloud),
+    };
+
+    Ok(CloudSetup {
+        config: CloudConfig { directory, roles, dcr, token_lifetime: spec.token_lifetime, mocks },
+        issuer,
+        federated_subject,
+        client_certificate,
+        principal,
+    })
+}
+
+/// The ingestion URL used when a scenario brings no config of its own.
+pub fn default_ingestion_url(scenario: &Scenario) -> String {
+    let cloud: AzureCloud = scenario.cloud.dcr_cloud.unwrap_or(scenario.auth.cloud);
+    format!(
+        "https://azrw-dce-a2b0.eastus-1.{}/dataCollectionRules/{}/streams/Microsoft-PrometheusMetrics/api/v1/write?api-version=2023-04-24",
+        cloud.ingestion_domain(),
+        scenario.cloud.dcr_id
+    )
+}

@@ -1,0 +1,102 @@
+//! The process runtime: the agent is a child process inside an [`IsolatedNetwork`].
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::netns::IsolatedNetwork;
+use super::{AgentState, open_log, watch_log};
+
+/// How long an agent gets to stop after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// A running agent process.
+#[derive(Debug)]
+pub struct ProcessAgent {
+    pid: Option<u32>,
+    state: watch::Receiver<AgentState>,
+    supervisor: Option<JoinHandle<()>>,
+    log_path: PathBuf,
+}
+
+impl ProcessAgent {
+    /// Starts `binary` with exactly `env` (nothing inherited) inside `network`; its output goes to `log_path`.
+    pub async fn start(
+        network: &IsolatedNetwork,
+        binary: &Path,
+        args: &[String],
+        env: &[(String, String)],
+        workdir: &Path,
+        log_path: &Path,
+    ) -> std::io::Result<ProcessAgent> {
+        let mut command = tokio::process::Command::new(binary);
+        command
+            .args(args)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .current_dir(workdir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            // Its own process group: a terminal's Ctrl-C reaches the harness, which stops the agent itself.
+            .process_group(0);
+        let mut child = network.spawn(command).await?;
+        let pid = child.id();
+        let log = Arc::new(open_log(log_path).await?);
+        let (tx, rx) = watch::channel(AgentState::Starting);
+        let stdout = child.stdout.take().expect("piped");
+        let stderr = child.stderr.take().expect("piped");
+        let supervisor = tokio::spawn(async move {
+            let (out_err, err_err) = tokio::join!(watch_log(stdout, &log, &tx), watch_log(stderr, &log, &tx));
+            let status = child.wait().await.ok();
+            tx.send_replace(AgentState::Exited {
+                code: status.and_then(|s| s.code()),
+                error: err_err.or(out_err),
+            });
+        });
+        Ok(ProcessAgent { pid, state: rx, supervisor: Some(supervisor), log_path: log_path.to_owned() })
+    }
+
+    /// The agent's state, updated as it logs and exits.
+    pub fn state(&self) -> watch::Receiver<AgentState> {
+        self.state.clone()
+    }
+
+    /// Where its output is kept.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// Stops the agent: SIGTERM, then SIGKILL after a grace period. Idempotent.
+    pub async fn stop(&mut self) {
+        let Some(supervisor) = self.supervisor.take() else { return };
+        if let Some(pid) = self.pid.take()
+            && !matches!(*self.state.borrow(), AgentState::Exited { .. })
+        {
+            // SAFETY: signalling our own child's pid, which is not reaped until the supervisor's wait() returns.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGTERM);
+            }
+        }
+        let mut state = self.state.clone();
+        let exited = tokio::time::timeout(STOP_GRACE, state.wait_for(|s| matches!(s, AgentState::Exited { .. }))).await;
+        if exited.is_err() {
+            // Dropping the supervisor drops the child, and kill_on_drop sends SIGKILL.
+            supervisor.abort();
+        }
+        let _ = supervisor.await;
+    }
+}
+
+impl Drop for ProcessAgent {
+    fn drop(&mut self) {
+        if let Some(s) = self.supervisor.take() {
+            s.abort();
+        }
+    }
+}
