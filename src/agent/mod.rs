@@ -5,4 +5,5 @@ pub mod capability;
 pub mod catalog;
 pub mod version;
 
+pub use catalog::{AgentCatalog, CatalogError};
 pub use version::{AgentRef, Version, VersionReq};
