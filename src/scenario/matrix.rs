@@ -75,8 +75,17 @@ pub fn expand(
         .collect::<Result<_, _>>()?;
 
     let mut cases = Vec::new();
+    // Case ids are built from scenario names, so two files with one name would give ambiguous reports.
+    let mut names: Vec<(&str, &std::path::Path)> = Vec::new();
     for loaded in scenarios {
         let s = &loaded.scenario;
+        match names.iter().find(|(name, _)| *name == s.name) {
+            Some((_, path)) if *path == loaded.path => continue, // the same file listed twice
+            Some((_, path)) => {
+                return Err(loaded.error_at("name", format!("`{}` is also the name of {}", s.name, path.display())));
+            }
+            None => names.push((&s.name, &loaded.path)),
+        }
         let agents = if cli_agents.is_empty() { scenario_agents(loaded, catalog)? } else { cli_agents.clone() };
         let runtimes = if !opts.runtimes.is_empty() {
             opts.runtimes.clone()
@@ -271,6 +280,16 @@ mod tests {
         assert_eq!(expand(std::slice::from_ref(&s), &catalog(), &opts("nothing")).unwrap().len(), 0);
         let err = expand(&[s], &catalog(), &opts("[")).unwrap_err().to_string();
         assert!(err.starts_with("filter `[`"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_names_are_refused_and_repeated_files_ignored() {
+        let a = system_assigned("");
+        assert_eq!(expand(&[a.clone(), a.clone()], &catalog(), &MatrixOptions::default()).unwrap().len(), 3);
+        let mut b = (*a).clone();
+        b.path = "other.yaml".into();
+        let err = expand(&[a, Arc::new(b)], &catalog(), &MatrixOptions::default()).unwrap_err().to_string();
+        assert!(err.starts_with("other.yaml:1:1: name: `mi/system` is also the name of s.yaml"), "{err}");
     }
 
     #[test]
