@@ -8,4 +8,5 @@ pub mod prometheus;
 pub mod store;
 pub mod version;
 
+pub use catalog::{AgentCatalog, CatalogError};
 pub use version::{AgentRef, Version, VersionReq};

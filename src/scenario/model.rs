@@ -363,13 +363,49 @@ impl std::fmt::Display for Outcome {
 }
 
 /// `expect.outcome`: one outcome for every agent, or a map by agent (`default` plus `prometheus@2.53` …).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+///
+/// Deserialised by hand rather than `#[serde(untagged)]`: untagged enums replace every inner error with "data did
+/// not match any variant", which hides the misspelt outcome and where it is.
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum OutcomeSpec {
     /// Same outcome everywhere.
     One(Outcome),
     /// Per agent; a missing `default` means "what the capability table predicts".
     PerAgent(BTreeMap<String, Outcome>),
+}
+
+impl<'de> Deserialize<'de> for OutcomeSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<OutcomeSpec, D::Error> {
+        struct OutcomeSpecVisitor;
+
+        impl<'de> serde::de::Visitor<'de> for OutcomeSpecVisitor {
+            type Value = OutcomeSpec;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "an outcome (delivered, config-rejected, dropped, auth-failed) or a map from agent to outcome",
+                )
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<OutcomeSpec, E> {
+                use serde::de::IntoDeserializer;
+                Outcome::deserialize(v.into_deserializer()).map(OutcomeSpec::One)
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<OutcomeSpec, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some((agent, outcome)) = map.next_entry::<String, Outcome>()? {
+                    if out.insert(agent.clone(), outcome).is_some() {
+                        return Err(serde::de::Error::custom(format_args!("duplicate key `{agent}`")));
+                    }
+                }
+                Ok(OutcomeSpec::PerAgent(out))
+            }
+        }
+
+        deserializer.deserialize_any(OutcomeSpecVisitor)
+    }
 }
 
 /// What must happen.

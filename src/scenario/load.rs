@@ -1,0 +1,308 @@
+//! Finding scenario files, parsing them with precise errors, and the rules serde cannot express.
+
+use std::path::{Path, PathBuf};
+
+use super::error::ScenarioError;
+use super::model::{OutcomeSpec, Scenario};
+use super::source_map::{Position, SourceMap};
+use crate::agent::AgentRef;
+
+/// A parsed and validated scenario with where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedScenario {
+    /// The file as given (relative paths stay relative, so reports show what the user typed).
+    pub path: PathBuf,
+    /// The scenario.
+    pub scenario: Scenario,
+    /// The file's text, kept so later errors (an agent line the catalog lacks) can point into it.
+    pub source: String,
+}
+
+impl LoadedScenario {
+    /// `prometheus.config` resolved against the scenario file's directory.
+    pub fn config_path(&self) -> Option<PathBuf> {
+        let config = self.scenario.prometheus.config.as_ref()?;
+        Some(self.path.parent().unwrap_or(Path::new("")).join(config))
+    }
+
+    /// Where the entry at a field path (`agents[1]`, `auth.oauth`) starts: its key, or the item for list entries.
+    pub fn position_of(&self, field: &str) -> Option<Position> {
+        SourceMap::new(&self.source).key_or_value(field)
+    }
+
+    /// An error about `field` of this scenario, pointing at it.
+    pub fn error_at(&self, field: &str, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::Invalid {
+            file: self.path.clone(),
+            position: self.position_of(field),
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Reads, parses and validates one scenario file.
+pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
+    let source = std::fs::read_to_string(path).map_err(|error| ScenarioError::Read { path: path.to_owned(), error })?;
+    parse(path, source)
+}
+
+/// Parses and validates scenario text as if read from `path` (which `prometheus.config` is relative to).
+pub fn parse(path: &Path, source: String) -> Result<LoadedScenario, ScenarioError> {
+    let scenario = match serde_saphyr::from_str::<Scenario>(&source) {
+        Ok(s) => s,
+        Err(err) => return Err(parse_error(path, &source, &err)),
+    };
+    let loaded = LoadedScenario { path: path.to_owned(), scenario, source };
+    validate(&loaded)?;
+    Ok(loaded)
+}
+
+/// Turns a serde-saphyr error into `file:line:column: field: message`, keeping its message whole.
+fn parse_error(path: &Path, source: &str, err: &serde_saphyr::Error) -> ScenarioError {
+    // The plain form: the snippet form repeats the message around a source excerpt meant for a terminal.
+    let err = err.without_snippet();
+    let position = err.location().map(|l| Position { line: l.line(), column: l.column() }).filter(|p| p.line > 0);
+    let mut message = err.to_string();
+    if let Some(p) = position {
+        // serde-saphyr appends the location in words; it is in front of the message already.
+        let suffix = format!(" at line {}, column {}", p.line, p.column);
+        if let Some(stripped) = message.strip_suffix(&suffix) {
+            message = stripped.to_owned();
+        }
+    }
+    let field = position.map(|p| SourceMap::new(source).path_at(p, &message)).unwrap_or_default();
+    ScenarioError::Invalid { file: path.to_owned(), position, field, message }
+}
+
+const AUTH_METHODS: &str = "managed_identity, oauth, certificate, workload_identity, sdk";
+
+/// The rules the types cannot carry. Stops at the first broken rule, in file order of importance.
+fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
+    let s = &loaded.scenario;
+    let map = SourceMap::new(&loaded.source);
+    let err = |field: &str, pos: Option<Position>, message: String| ScenarioError::Invalid {
+        file: loaded.path.clone(),
+        position: pos,
+        field: field.to_owned(),
+        message,
+    };
+
+    if s.name.trim().is_empty() {
+        return Err(err("name", map.value("name").or(map.key("name")), "must not be empty".into()));
+    }
+
+    if s.agents.is_empty() {
+        return Err(err("agents", map.key("agents"), "list at least one agent, e.g. [prometheus@3.5]".into()));
+    }
+    for (i, agent) in s.agents.iter().enumerate() {
+        let field = format!("agents[{i}]");
+        if let Err(e) = agent.parse::<AgentRef>() {
+            return Err(err(&field, map.value(&field), e.to_string()));
+        }
+    }
+
+    let a = &s.auth;
+    let set: Vec<&str> = [
+        ("managed_identity", a.managed_identity.is_some()),
+        ("oauth", a.oauth.is_some()),
+        ("certificate", a.certificate.is_some()),
+        ("workload_identity", a.workload_identity.is_some()),
+        ("sdk", a.sdk.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
+    match set.as_slice() {
+        [] => {
+            return Err(err("auth", map.key("auth"), format!("no auth method: set exactly one of {AUTH_METHODS}")));
+        }
+        [_] => {}
+        [first, second, ..] => {
+            // Point at the second one: that is where the block stops making sense.
+            return Err(err(
+                "auth",
+                map.key(&format!("auth.{second}")),
+                format!("both `{first}` and `{second}` are set: set exactly one of {AUTH_METHODS}"),
+            ));
+        }
+    }
+
+    if let Some(OutcomeSpec::PerAgent(outcomes)) = &s.expect.outcome {
+        for key in outcomes.keys() {
+            if key != "default" && !s.agents.contains(key) {
+                return Err(err(
+                    "expect.outcome",
+                    map.key(&format!("expect.outcome.{key}")),
+                    format!("`{key}` is neither `default` nor one of this scenario's agents ({})", s.agents.join(", ")),
+                ));
+            }
+        }
+    }
+
+    if let Some(config) = loaded.config_path()
+        && !config.is_file()
+    {
+        let written = s.prometheus.config.as_deref().unwrap_or(Path::new("")).display();
+        return Err(err(
+            "prometheus.config",
+            map.value("prometheus.config"),
+            format!(
+                "`{written}` does not exist (looked for {}; paths are relative to the scenario file)",
+                config.display()
+            ),
+        ));
+    }
+
+    if s.deadline.is_zero() {
+        return Err(err("deadline", map.value("deadline"), "must be greater than zero".into()));
+    }
+    Ok(())
+}
+
+/// The scenario files named by `paths`: files as given, directories walked recursively for `*.yaml` (skipping
+/// `configs` directories, where the Prometheus configs scenarios reference live, and hidden directories), each
+/// directory's files sorted so runs are stable. A file named twice is listed once.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    for path in paths {
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ScenarioError::NotFound { path: path.clone() });
+            }
+            Err(error) => return Err(ScenarioError::Read { path: path.clone(), error }),
+        };
+        let mut found = Vec::new();
+        if meta.is_dir() {
+            walk(path, &mut found)?;
+            found.sort();
+        } else {
+            found.push(path.clone());
+        }
+        for f in found {
+            if !out.contains(&f) {
+                out.push(f);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ScenarioError> {
+    let read_err = |error| ScenarioError::Read { path: dir.to_owned(), error };
+    for entry in std::fs::read_dir(dir).map_err(read_err)? {
+        let entry = entry.map_err(read_err)?;
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        // Symlinked directories are not followed (no loops); symlinked files are taken.
+        let ty = entry.file_type().map_err(read_err)?;
+        if ty.is_dir() {
+            if name != "configs" && !name.starts_with('.') {
+                walk(&path, out)?;
+            }
+        } else if name.ends_with(".yaml") && path.is_file() {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "name: auth/x\nagents: [prometheus@2.53, prometheus@3.5]\nauth:\n  managed_identity: {client_id: \"\"}\n\
+                        expect:\n  outcome:\n    prometheus@2.53: config-rejected\n    default: delivered\n";
+
+    fn p(line: u64, column: u64) -> Option<Position> {
+        Some(Position { line, column })
+    }
+
+    fn parse_str(src: &str) -> Result<LoadedScenario, ScenarioError> {
+        parse(Path::new("s.yaml"), src.to_owned())
+    }
+
+    #[test]
+    fn good_scenario_loads() {
+        let l = parse_str(GOOD).unwrap();
+        assert_eq!(l.scenario.name, "auth/x");
+        assert_eq!(l.position_of("agents[1]"), p(2, 27));
+    }
+
+    #[test]
+    fn unknown_field_names_the_enclosing_map() {
+        let e =
+            parse_str("name: x\nagents: [prometheus@3.5]\nauth:\n  oauth:\n    client_id: a\n    client_secrt: b\n")
+                .unwrap_err();
+        assert_eq!(e.position(), p(6, 5));
+        assert_eq!(e.field(), Some("auth.oauth"));
+        let s = e.to_string();
+        assert!(s.starts_with("s.yaml:6:5: auth.oauth: unknown field `client_secrt`, expected one of"), "{s}");
+        assert!(s.contains("client_secret"), "{s}");
+    }
+
+    #[test]
+    fn missing_top_level_field_has_no_path_but_a_position() {
+        let e = parse_str("agents: [prometheus@3.5]\nauth: {oauth: {client_id: a, client_secret: b, tenant_id: c}}\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("missing field `name`"), "{e}");
+        assert!(e.position().is_some());
+    }
+
+    #[test]
+    fn no_auth_method() {
+        let e = parse_str("name: x\nagents: [prometheus@3.5]\nauth: {cloud: AzureChina}\n").unwrap_err();
+        assert_eq!(e.position(), p(3, 1));
+        assert!(e.to_string().contains("no auth method"), "{e}");
+    }
+
+    #[test]
+    fn zero_deadline_and_empty_name() {
+        let e = parse_str("name: x\nagents: [prometheus@3.5]\nauth: {sdk: {tenant_id: t, via: {managed_identity: {}}}}\ndeadline: 0s\n")
+            .unwrap_err();
+        assert_eq!((e.position(), e.field()), (p(4, 11), Some("deadline")));
+        let e = parse_str("name: ''\nagents: [prometheus@3.5]\nauth: {managed_identity: {}}\n").unwrap_err();
+        assert_eq!((e.position(), e.field()), (p(1, 7), Some("name")));
+    }
+
+    #[test]
+    fn empty_agents() {
+        let e = parse_str("name: x\nagents: []\nauth: {managed_identity: {}}\n").unwrap_err();
+        assert_eq!((e.position(), e.field()), (p(2, 1), Some("agents")));
+    }
+
+    #[test]
+    fn config_path_is_relative_to_the_scenario() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("configs")).unwrap();
+        std::fs::write(dir.path().join("configs/p.yml"), "global: {}\n").unwrap();
+        let src =
+            "name: x\nagents: [prometheus@3.5]\nauth: {managed_identity: {}}\nprometheus:\n  config: configs/p.yml\n";
+        let l = parse(&dir.path().join("s.yaml"), src.to_owned()).unwrap();
+        assert_eq!(l.config_path().unwrap(), dir.path().join("configs/p.yml"));
+    }
+
+    #[test]
+    fn discover_walks_sorted_and_skips_configs() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for f in ["b.yaml", "a/z.yaml", "a/c.yaml", "configs/p.yaml", "a/configs/q.yaml", "notes.yml", ".hidden/h.yaml"]
+        {
+            let path = d.join(f);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "").unwrap();
+        }
+        let found = discover(&[d.to_owned(), d.join("b.yaml")]).unwrap();
+        assert_eq!(found, vec![d.join("a/c.yaml"), d.join("a/z.yaml"), d.join("b.yaml")]);
+        let single = discover(&[d.join("configs/p.yaml")]).unwrap();
+        assert_eq!(single, vec![d.join("configs/p.yaml")]);
+    }
+
+    #[test]
+    fn discover_names_a_missing_path() {
+        let e = discover(&[PathBuf::from("/no/such/scenarios")]).unwrap_err();
+        assert_eq!(e.to_string(), "/no/such/scenarios: no such file or directory");
+    }
+}

@@ -1,0 +1,121 @@
+//! Bad scenario files must be reported as `file:line:column: field: message`, pointing at the offending key.
+
+use std::path::{Path, PathBuf};
+
+use azrw::scenario::{ScenarioError, load};
+
+/// Writes `text` as `name` in a fresh directory and loads it; the error must exist.
+fn load_err(name: &str, text: &str) -> (tempfile::TempDir, PathBuf, ScenarioError) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    let err = load(&path).expect_err("the scenario must be refused");
+    (dir, path, err)
+}
+
+#[track_caller]
+fn assert_error(path: &Path, err: &ScenarioError, line_col: &str, field: &str, message: &str) {
+    let text = err.to_string();
+    let expected_prefix = format!("{}:{line_col}: {field}: ", path.display());
+    assert!(text.starts_with(&expected_prefix), "expected prefix {expected_prefix:?} in:\n{text}");
+    assert!(text.contains(message), "expected {message:?} in:\n{text}");
+    assert_eq!(err.field(), Some(field), "{text}");
+}
+
+const HEAD: &str = "name: auth/example\nabout: test\nagents: [prometheus@2.53, prometheus@3.5]\n";
+
+#[test]
+fn unknown_field() {
+    let (_d, path, err) = load_err(
+        "unknown-field.yaml",
+        &format!("{HEAD}auth:\n  oauth:\n    client_id: a\n    client_secrt: b\n    tenant_id: c\n"),
+    );
+    assert_error(&path, &err, "7:5", "auth.oauth", "unknown field `client_secrt`, expected one of");
+    assert!(err.to_string().contains("client_secret"), "{err}");
+}
+
+#[test]
+fn wrong_type() {
+    let (_d, path, err) = load_err(
+        "wrong-type.yaml",
+        &format!("{HEAD}auth:\n  managed_identity: {{client_id: \"\"}}\nexpect:\n  min_writes: many\n"),
+    );
+    assert_error(&path, &err, "7:15", "expect.min_writes", "invalid u64");
+
+    // A scalar where a list belongs.
+    let (_d, path, err) =
+        load_err("scalar-agents.yaml", "name: x\nagents: prometheus@3.5\nauth: {managed_identity: {}}\n");
+    assert_error(&path, &err, "2:9", "agents", "expected sequence start");
+}
+
+#[test]
+fn bad_duration() {
+    let (_d, path, err) =
+        load_err("bad-duration.yaml", &format!("{HEAD}auth:\n  managed_identity: {{}}\ndeadline: 3 parsecs\n"));
+    assert_error(&path, &err, "6:1", "deadline", "expected a duration");
+}
+
+#[test]
+fn two_auth_methods() {
+    let (_d, path, err) = load_err(
+        "two-auth.yaml",
+        &format!(
+            "{HEAD}auth:\n  managed_identity: {{client_id: 00000000-0000-0000-0000-000000000001}}\n  \
+             oauth: {{client_id: a, client_secret: b, tenant_id: c}}\n"
+        ),
+    );
+    assert_error(&path, &err, "6:3", "auth", "both `managed_identity` and `oauth` are set");
+}
+
+#[test]
+fn bad_agent_ref() {
+    let (_d, path, err) = load_err(
+        "bad-agent.yaml",
+        "name: x\nagents:\n  - prometheus@3.5\n  - vmagent@1.0\nauth:\n  managed_identity: {}\n",
+    );
+    assert_error(&path, &err, "4:5", "agents[1]", "`vmagent@1.0` is not an agent reference");
+}
+
+#[test]
+fn unknown_outcome_key() {
+    let (_d, path, err) = load_err(
+        "outcome-key.yaml",
+        &format!(
+            "{HEAD}auth:\n  managed_identity: {{}}\nexpect:\n  outcome:\n    default: delivered\n    \
+             prometheus@3.9: config-rejected\n"
+        ),
+    );
+    assert_error(&path, &err, "9:5", "expect.outcome", "`prometheus@3.9` is neither `default` nor one of");
+}
+
+#[test]
+fn misspelt_outcome() {
+    let (_d, path, err) = load_err(
+        "outcome.yaml",
+        &format!("{HEAD}auth:\n  managed_identity: {{}}\nexpect:\n  outcome:\n    prometheus@3.5: delivred\n"),
+    );
+    assert_error(&path, &err, "8:21", "expect.outcome.prometheus@3.5", "unknown variant `delivred`");
+}
+
+#[test]
+fn missing_config_file() {
+    let (_d, path, err) = load_err(
+        "missing-config.yaml",
+        &format!("{HEAD}prometheus:\n  config: configs/nope.yml\nauth:\n  managed_identity: {{}}\n"),
+    );
+    assert_error(&path, &err, "5:11", "prometheus.config", "`configs/nope.yml` does not exist");
+}
+
+#[test]
+fn missing_field_names_its_map() {
+    let (_d, path, err) =
+        load_err("missing.yaml", &format!("{HEAD}auth:\n  oauth:\n    client_id: a\n    tenant_id: c\n"));
+    assert_error(&path, &err, "7:5", "auth.oauth", "missing field `client_secret`");
+}
+
+#[test]
+fn yaml_syntax_error_still_has_a_position() {
+    let (_d, path, err) = load_err("syntax.yaml", &format!("{HEAD}auth: {{managed_identity: {{}}\n"));
+    let text = err.to_string();
+    assert!(text.starts_with(&format!("{}:4:", path.display())), "{text}");
+}
