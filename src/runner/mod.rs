@@ -14,8 +14,7 @@ use crate::agent::store::AgentStore;
 use crate::cloud::{MockCloud, MockData};
 use crate::expect::{CaseFacts, Evaluation, Finding, Observed, Status, Verdict, evaluate};
 use crate::runtime::AgentState;
-use crate::runtime::netns::IsolatedNetwork;
-use crate::runtime::process::ProcessAgent;
+use crate::runtime::sandbox::{AgentLaunch, Sandbox};
 use crate::scenario::{Case, RuntimeKind};
 use crate::target::ScrapeTarget;
 
@@ -88,18 +87,14 @@ pub async fn run_case(case: &Case, opts: &RunOptions) -> Verdict {
         duration: Duration::ZERO,
         error: None,
     };
-    let result = match case.runtime {
-        RuntimeKind::Process => run_process_case(case, opts, &mut verdict).await,
-        RuntimeKind::Docker => Err("the docker runtime is not available in this build".to_owned()),
-    };
-    if let Err(e) = result {
+    if let Err(e) = run_case_in(case, opts, &mut verdict).await {
         verdict.error = Some(e);
     }
     verdict.duration = started.elapsed();
     verdict
 }
 
-async fn run_process_case(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> Result<(), String> {
+async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> Result<(), String> {
     let scenario = &case.scenario.scenario;
     let scenario_dir = case.scenario.path.parent().unwrap_or(Path::new(".")).to_owned();
     let binary = opts.agents.get(case.agent).map_err(|e| e.to_string())?;
@@ -107,13 +102,16 @@ async fn run_process_case(case: &Case, opts: &RunOptions, verdict: &mut Verdict)
     std::fs::create_dir_all(&case_dir).map_err(|e| format!("create {}: {e}", case_dir.display()))?;
     // Agent inputs hold secrets (client secret, keys, federated token): a private directory removed afterwards.
     let private = tempfile::Builder::new().prefix("azrw-case-").tempdir().map_err(|e| e.to_string())?;
-    let paths = AgentPaths::under(private.path());
+    let host_paths = AgentPaths::under(private.path());
 
-    // Up: namespace, listeners inside it, mock cloud, scrape target.
-    let network = IsolatedNetwork::create().map_err(|e| e.to_string())?;
-    let loopback = "127.0.0.1:0".parse().expect("literal address");
-    let proxy_listener = network.bind_tcp(loopback).await.map_err(|e| format!("bind proxy: {e}"))?;
-    let target_listener = network.bind_tcp(loopback).await.map_err(|e| format!("bind target: {e}"))?;
+    // Up: sandbox, listeners inside it, mock cloud, scrape target.
+    let sandbox = match case.runtime {
+        RuntimeKind::Process => Sandbox::process(private.path()).map_err(|e| e.to_string())?,
+        RuntimeKind::Docker => return Err("the docker runtime is not available in this build".to_owned()),
+    };
+    let agent_paths = AgentPaths::under(&sandbox.agent_dir());
+    let proxy_listener = sandbox.bind().await.map_err(|e| format!("bind proxy: {e}"))?;
+    let target_listener = sandbox.bind().await.map_err(|e| format!("bind target: {e}"))?;
 
     let (_, user_url) = crate::agent::prometheus::base_config(scenario, &scenario_dir).map_err(|e| e.to_string())?;
     let ingestion_url = user_url.unwrap_or_else(|| setup::default_ingestion_url(scenario));
@@ -125,8 +123,8 @@ async fn run_process_case(case: &Case, opts: &RunOptions, verdict: &mut Verdict)
         .map_err(|e| format!("mock cloud: {e}"))?;
     let target = ScrapeTarget::start(target_listener).map_err(|e| format!("scrape target: {e}"))?;
 
-    let proxy_url = cloud.proxy_url();
-    let target_addr = target.addr().to_string();
+    let proxy_url = format!("http://{}", sandbox.agent_address(cloud.proxy_addr()));
+    let target_addr = sandbox.agent_address(target.addr());
     let rendered = render(&RenderInput {
         scenario,
         scenario_dir: &scenario_dir,
@@ -134,33 +132,32 @@ async fn run_process_case(case: &Case, opts: &RunOptions, verdict: &mut Verdict)
         proxy_url: &proxy_url,
         default_ingestion_url: &ingestion_url,
         target: &target_addr,
-        listen_address: "127.0.0.1:9090",
-        paths: &paths,
+        listen_address: sandbox.listen_address(),
+        paths: &agent_paths,
     })
     .map_err(|e| e.to_string())?;
     verdict.config_changes = rendered.changes.clone();
 
-    write_private(&paths.config, rendered.config.as_bytes())?;
-    write_private(&paths.ca_bundle, cloud.ca_pem().as_bytes())?;
+    write_private(&host_paths.config, rendered.config.as_bytes())?;
+    write_private(&host_paths.ca_bundle, cloud.ca_pem().as_bytes())?;
     if let (Some(issuer), Some(subject)) = (&cloud_setup.issuer, &cloud_setup.federated_subject) {
-        write_private(&paths.federated_token, issuer.federated_token(subject, Duration::from_secs(3600)).as_bytes())?;
+        write_private(&host_paths.federated_token, issuer.federated_token(subject, Duration::from_secs(3600)).as_bytes())?;
     }
     if let Some(cert) = &cloud_setup.client_certificate {
-        write_private(&paths.client_certificate, cert.cert_pem().as_bytes())?;
-        write_private(&paths.client_key, cert.key_pem().as_bytes())?;
+        write_private(&host_paths.client_certificate, cert.cert_pem().as_bytes())?;
+        write_private(&host_paths.client_key, cert.key_pem().as_bytes())?;
     }
     let _ = std::fs::write(case_dir.join("prometheus.yml"), crate::report::redact::config(&rendered.config));
 
-    let mut agent = ProcessAgent::start(
-        &network,
-        &binary,
-        &rendered.args,
-        &rendered.env,
-        private.path(),
-        &case_dir.join("agent.log"),
-    )
-    .await
-    .map_err(|e| format!("start prometheus {}: {e}", case.agent))?;
+    let launch = AgentLaunch {
+        version: case.agent,
+        binary,
+        args: rendered.args.clone(),
+        env: rendered.env.clone(),
+        input_dir: private.path().to_owned(),
+        log_path: case_dir.join("agent.log"),
+    };
+    let mut agent = sandbox.start_agent(&launch).await.map_err(|e| format!("start prometheus {}: {e}", case.agent))?;
 
     // Run: re-evaluate whenever the recorder or the agent changes, until decided, deadline or cancellation.
     let facts = CaseFacts {
@@ -201,7 +198,7 @@ async fn run_process_case(case: &Case, opts: &RunOptions, verdict: &mut Verdict)
     target.shutdown();
     let exchanges = recorder.exchanges();
     cloud.shutdown().await;
-    drop(network);
+    drop(sandbox);
 
     if let Ok(json) = serde_json::to_string_pretty(&exchanges) {
         let _ = std::fs::write(case_dir.join("exchanges.json"), json);

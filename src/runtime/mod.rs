@@ -5,6 +5,7 @@
 
 pub mod netns;
 pub mod process;
+pub mod sandbox;
 
 use std::path::Path;
 

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The main job: run the default scenario suite against the embedded mock cloud and print the verdict table.
+# Extra arguments go to `azrw run` (e.g. scenarios/auth --junit out/junit.xml).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ci/setup.sh
+cargo build --locked --release --bin azrw
+if [ $# -eq 0 ]; then set -- scenarios --junit out/junit.xml; fi
+exec target/release/azrw run "$@"
