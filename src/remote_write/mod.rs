@@ -3,7 +3,7 @@
 mod decode;
 pub mod proto;
 
-pub use decode::{decode, DecodeError};
+pub use decode::{DecodeError, decode, encode, version_of};
 
 use serde::Serialize;
 
@@ -52,7 +52,10 @@ pub struct Series {
 impl Series {
     /// Value of a label.
     pub fn label(&self, name: &str) -> Option<&str> {
-        self.labels.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.labels
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// `name{a="b",…}` for evidence.

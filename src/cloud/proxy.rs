@@ -1,0 +1,431 @@
+//! The one listener that is the whole cloud: an HTTP/1.1 forward proxy that terminates TLS itself and routes every
+//! request by the host the agent addressed.
+//!
+//! Hand-written on hyper rather than wiremock: wiremock 0.6 has no TLS and no forward-proxy/CONNECT mode, and its
+//! synchronous responders and unbounded request recording do not suit high-rate ingestion. wiremock stays for tests.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use super::recorder::{Detail, Exchange, Service};
+use super::wire::{self, Outcome, Reply};
+use super::{CertificateAuthority, State, dcr, entra, imds};
+use crate::scenario::model::AzureCloud;
+
+/// Where a host's requests go.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Route {
+    Imds,
+    Entra(AzureCloud),
+    Dcr,
+    Query,
+    Unrouted,
+}
+
+impl Route {
+    fn service(self) -> Service {
+        match self {
+            Route::Imds => Service::Imds,
+            Route::Entra(_) => Service::Entra,
+            Route::Dcr => Service::Dcr,
+            Route::Query => Service::Query,
+            Route::Unrouted => Service::Unrouted,
+        }
+    }
+}
+
+fn route(host: &str) -> Route {
+    if host == "169.254.169.254" {
+        return Route::Imds;
+    }
+    if let Some(c) = AzureCloud::ALL
+        .into_iter()
+        .find(|c| host == c.authority_host())
+    {
+        return Route::Entra(c);
+    }
+    if AzureCloud::ALL
+        .iter()
+        .any(|c| host.ends_with(&format!(".{}", c.ingestion_domain())))
+    {
+        return Route::Dcr;
+    }
+    if ["com", "us", "cn"]
+        .iter()
+        .any(|tld| host.ends_with(&format!(".prometheus.monitor.azure.{tld}")))
+    {
+        return Route::Query;
+    }
+    Route::Unrouted
+}
+
+/// `host[:port]` → lower-case host without port (IPv6 brackets removed).
+fn bare_host(authority: &str) -> String {
+    let a = authority.trim();
+    let host = if let Some(rest) = a.strip_prefix('[') {
+        rest.split(']').next().unwrap_or(rest)
+    } else {
+        a.rsplit_once(':')
+            .filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
+            .map_or(a, |(h, _)| h)
+    };
+    host.to_ascii_lowercase()
+}
+
+/// Everything a connection needs.
+struct Ctx {
+    state: Arc<State>,
+    ca: Arc<CertificateAuthority>,
+    cancel: CancellationToken,
+}
+
+/// Accepts connections until cancelled; each connection ends when the cloud is cancelled.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<State>,
+    ca: Arc<CertificateAuthority>,
+    cancel: CancellationToken,
+) {
+    let ctx = Arc::new(Ctx {
+        state,
+        ca,
+        cancel: cancel.clone(),
+    });
+    loop {
+        let stream = tokio::select! {
+            _ = cancel.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!(error = %e, "mock cloud accept failed");
+                    continue;
+                }
+            },
+        };
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let cancel = ctx.cancel.clone();
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = connection(stream, ctx) => {}
+            }
+        });
+    }
+}
+
+async fn connection(stream: TcpStream, ctx: Arc<Ctx>) {
+    let _ = stream.set_nodelay(true);
+    let mut first = [0u8; 1];
+    // A TLS ClientHello straight to the listener (no CONNECT): terminate it and route by SNI.
+    if matches!(stream.peek(&mut first).await, Ok(1)) && first[0] == 0x16 {
+        let acceptor = TlsAcceptor::from(ctx.ca.server_config(None));
+        match acceptor.accept(stream).await {
+            Ok(tls) => {
+                let sni = tls.get_ref().1.server_name().map(bare_host);
+                serve_http(tls, ctx, sni).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "direct TLS handshake failed"),
+        }
+    } else {
+        serve_http(stream, ctx, None).await;
+    }
+}
+
+/// Serves HTTP/1.1 on `io`; `tls_host` is set inside a TLS session (the CONNECT target or SNI name).
+fn serve_http<I>(
+    io: I,
+    ctx: Arc<Ctx>,
+    tls_host: Option<String>,
+) -> Pin<Box<dyn Future<Output = ()> + Send>>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    Box::pin(async move {
+        let tls = tls_host.is_some();
+        let svc_ctx = ctx.clone();
+        let svc = service_fn(move |req| {
+            let ctx = svc_ctx.clone();
+            let tls_host = tls_host.clone();
+            async move { Ok::<_, Infallible>(handle(ctx, req, tls_host).await) }
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(io), svc)
+            .with_upgrades();
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, tls, "mock cloud connection ended with an error");
+        }
+    })
+}
+
+fn respond(reply: Reply) -> Response<Full<Bytes>> {
+    let mut builder = Response::builder().status(reply.status);
+    for (k, v) in &reply.headers {
+        builder = builder.header(k, v);
+    }
+    builder
+        .body(Full::new(Bytes::from(reply.body)))
+        .expect("valid response parts")
+}
+
+async fn handle(
+    ctx: Arc<Ctx>,
+    req: Request<Incoming>,
+    tls_host: Option<String>,
+) -> Response<Full<Bytes>> {
+    if req.method() == Method::CONNECT {
+        return connect(ctx, req);
+    }
+    let tls = tls_host.is_some();
+    let host_header = req
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(bare_host);
+    let host = tls_host
+        .or_else(|| req.uri().authority().map(|a| bare_host(a.as_str())))
+        .or(host_header)
+        .unwrap_or_default();
+    let method = req.method().to_string();
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().map(str::to_owned);
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = match req.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            tracing::debug!(error = %e, "request body could not be read");
+            return respond(Reply::text(400, "request body could not be read"));
+        }
+    };
+    let request = wire::Request {
+        method,
+        host,
+        path,
+        query,
+        headers,
+        body,
+    };
+    let route = route(&request.host);
+    let state = ctx.state.clone();
+    let outcome = match route {
+        Route::Imds => imds::serve(&state, &request),
+        Route::Entra(cloud) => entra::serve(&state, cloud, &request),
+        // Decoding and signature checks are CPU work: keep them off the I/O threads.
+        Route::Dcr => {
+            let (state, request) = (state.clone(), request.clone());
+            match tokio::task::spawn_blocking(move || dcr::serve(&state, &request)).await {
+                Ok(o) => o,
+                Err(e) => Outcome {
+                    reply: Reply::text(500, format!("mock DCR failed: {e}")),
+                    detail: Detail::Other,
+                },
+            }
+        }
+        Route::Query => {
+            let (status, body) = state
+                .config
+                .mocks
+                .error("query_not_found", &[("path", &request.path)]);
+            Outcome {
+                reply: Reply::json(status, body),
+                detail: Detail::Other,
+            }
+        }
+        Route::Unrouted => unrouted(&request.host),
+    };
+    record(&state, route.service(), &request, tls, &outcome);
+    respond(outcome.reply)
+}
+
+fn unrouted(host: &str) -> Outcome {
+    Outcome {
+        reply: Reply::text(
+            502,
+            format!(
+                "azrw mock cloud: no service for host {host:?}; the agent tried to reach something outside the mock Azure cloud\n"
+            ),
+        ),
+        detail: Detail::Other,
+    }
+}
+
+/// `CONNECT host:port`: refuse unknown hosts at once, else tunnel and terminate TLS with a leaf for that host.
+fn connect(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let authority = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .unwrap_or_default();
+    let host = bare_host(&authority);
+    if route(&host) == Route::Unrouted {
+        let request = wire::Request {
+            method: "CONNECT".into(),
+            host: host.clone(),
+            path: authority.clone(),
+            query: None,
+            headers: req
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: Bytes::new(),
+        };
+        let outcome = unrouted(&host);
+        record(&ctx.state, Service::Unrouted, &request, false, &outcome);
+        return respond(outcome.reply);
+    }
+    tokio::spawn(async move {
+        let cancel = ctx.cancel.clone();
+        let tunnel = async move {
+            let upgraded = match hyper::upgrade::on(req).await {
+                Ok(u) => u,
+                Err(e) => return tracing::debug!(error = %e, "CONNECT upgrade failed"),
+            };
+            let acceptor = TlsAcceptor::from(ctx.ca.server_config(Some(host.clone())));
+            match acceptor.accept(TokioIo::new(upgraded)).await {
+                Ok(tls) => serve_http(tls, ctx, Some(host)).await,
+                Err(e) => {
+                    tracing::debug!(error = %e, %host, "TLS handshake in CONNECT tunnel failed")
+                }
+            }
+        };
+        tokio::select! {
+            _ = cancel.cancelled() => {}
+            _ = tunnel => {}
+        }
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .body(Full::new(Bytes::new()))
+        .expect("valid response parts")
+}
+
+/// Query parameters whose values are secrets, in case a client puts them in a URL.
+const SECRET_PARAMS: &[&str] = &[
+    "client_secret",
+    "client_assertion",
+    "access_token",
+    "code",
+    "password",
+];
+
+fn redacted_target(request: &wire::Request) -> String {
+    let Some(query) = request.query.as_deref() else {
+        return request.path.clone();
+    };
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| {
+            let v = if SECRET_PARAMS.contains(&k.as_ref()) {
+                "[redacted]".into()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    if pairs
+        .iter()
+        .all(|(k, _)| !SECRET_PARAMS.contains(&k.as_str()))
+    {
+        return format!("{}?{query}", request.path);
+    }
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    format!("{}?{q}", request.path)
+}
+
+fn redacted_headers(state: &State, headers: &[(String, String)]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            let v = if k.eq_ignore_ascii_case("authorization") {
+                dcr::redact_authorization(state, v)
+            } else if k.eq_ignore_ascii_case("proxy-authorization")
+                || k.eq_ignore_ascii_case("cookie")
+            {
+                "[redacted]".to_owned()
+            } else {
+                v.clone()
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+fn record(state: &State, service: Service, request: &wire::Request, tls: bool, outcome: &Outcome) {
+    let exchange = Exchange {
+        seq: 0,
+        at: Default::default(),
+        service,
+        host: request.host.clone(),
+        tls,
+        method: request.method.clone(),
+        target: redacted_target(request),
+        headers: redacted_headers(state, &request.headers),
+        status: outcome.reply.status,
+        detail: outcome.detail.clone(),
+    };
+    let seq = state.recorder.record(exchange);
+    tracing::debug!(seq, ?service, host = %request.host, status = outcome.reply.status, "mock cloud exchange");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_by_host() {
+        assert_eq!(route("169.254.169.254"), Route::Imds);
+        assert_eq!(
+            route("login.chinacloudapi.cn"),
+            Route::Entra(AzureCloud::AzureChina)
+        );
+        assert_eq!(
+            route("x.eastus-1.metrics.ingest.monitor.azure.us"),
+            Route::Dcr
+        );
+        assert_eq!(
+            route("amw.eastus.prometheus.monitor.azure.com"),
+            Route::Query
+        );
+        assert_eq!(route("example.com"), Route::Unrouted);
+        assert_eq!(route("metrics.ingest.monitor.azure.com"), Route::Unrouted);
+    }
+
+    #[test]
+    fn bare_hosts() {
+        assert_eq!(
+            bare_host("Login.MicrosoftOnline.com:443"),
+            "login.microsoftonline.com"
+        );
+        assert_eq!(bare_host("[::1]:80"), "::1");
+        assert_eq!(bare_host("169.254.169.254"), "169.254.169.254");
+    }
+}
