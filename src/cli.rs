@@ -123,11 +123,7 @@ fn expand(args: &MatrixArgs) -> anyhow::Result<Vec<Case>> {
     for f in &files {
         loaded.push(Arc::new(scenario::load(f)?));
     }
-    let agents = args
-        .agents
-        .iter()
-        .map(|a| a.parse::<AgentRef>())
-        .collect::<Result<Vec<_>, _>>()?;
+    let agents = args.agents.iter().map(|a| a.parse::<AgentRef>()).collect::<Result<Vec<_>, _>>()?;
     let default_runtime = match args.runtime {
         RuntimeChoice::Process => RuntimeKind::Process,
         RuntimeChoice::Docker => RuntimeKind::Docker,

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use azrw::cloud::recorder::{Detail, EntraCredential, Principal, TokenRequest, WriteAuth};
 use azrw::cloud::{
-    App, ClientCertificate, CloudConfig, ClusterIssuer, DcrConfig, Directory, FederatedClaims,
-    FederatedCredential, MockCloud, MockData, RoleGrant, Service, TOKEN_EXCHANGE_AUDIENCE,
+    App, ClientCertificate, CloudConfig, ClusterIssuer, DcrConfig, Directory, FederatedClaims, FederatedCredential,
+    MockCloud, MockData, RoleGrant, Service, TOKEN_EXCHANGE_AUDIENCE,
 };
 use azrw::remote_write::{DecodedWrite, RwVersion, Sample, Series, encode};
 use azrw::scenario::model::{AzureCloud, RoleScope};
@@ -25,8 +25,7 @@ const SUBJECT: &str = "system:serviceaccount:monitoring:prometheus";
 const ISSUER: &str = "https://oidc.azrw.test/cluster";
 const DCR_HOST: &str = "azrw-dce-1a2b.eastus-1.metrics.ingest.monitor.azure.com";
 const DCR_ID: &str = "dcr-00000000000000000000000000000a2b";
-const TOKEN_URL: &str =
-    "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/v2.0/token";
+const TOKEN_URL: &str = "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/v2.0/token";
 const IMDS_URL: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
 
 struct Harness {
@@ -39,24 +38,15 @@ struct Harness {
 async fn harness() -> Harness {
     let cert = ClientCertificate::generate("azrw-cert-app").unwrap();
     let issuer = Arc::new(ClusterIssuer::generate(ISSUER).unwrap());
-    let app = |id: &str| App {
-        client_id: id.into(),
-        ..Default::default()
-    };
+    let app = |id: &str| App { client_id: id.into(), ..Default::default() };
     let config = CloudConfig {
         directory: Directory {
             tenant_id: TENANT.into(),
             system_assigned: Some(SYSTEM_OID.into()),
             user_assigned: vec![USER_ASSIGNED.into()],
             apps: vec![
-                App {
-                    secret: Some(SECRET.into()),
-                    ..app(SECRET_APP)
-                },
-                App {
-                    certificate_der: Some(cert.der().to_vec()),
-                    ..app(CERT_APP)
-                },
+                App { secret: Some(SECRET.into()), ..app(SECRET_APP) },
+                App { certificate_der: Some(cert.der().to_vec()), ..app(CERT_APP) },
                 App {
                     federated: vec![FederatedCredential {
                         issuer: ISSUER.into(),
@@ -65,77 +55,33 @@ async fn harness() -> Harness {
                     }],
                     ..app(FED_APP)
                 },
-                App {
-                    secret: Some(SECRET.into()),
-                    ..app(NO_ROLE_APP)
-                },
+                App { secret: Some(SECRET.into()), ..app(NO_ROLE_APP) },
             ],
         },
         roles: vec![
-            RoleGrant {
-                principal: Principal::SystemAssigned {
-                    object_id: SYSTEM_OID.into(),
-                },
-                scope: RoleScope::Dcr,
-            },
-            RoleGrant {
-                principal: Principal::App {
-                    client_id: SECRET_APP.into(),
-                },
-                scope: RoleScope::Dcr,
-            },
-            RoleGrant {
-                principal: Principal::App {
-                    client_id: CERT_APP.into(),
-                },
-                scope: RoleScope::Dcr,
-            },
-            RoleGrant {
-                principal: Principal::App {
-                    client_id: FED_APP.into(),
-                },
-                scope: RoleScope::Dcr,
-            },
+            RoleGrant { principal: Principal::SystemAssigned { object_id: SYSTEM_OID.into() }, scope: RoleScope::Dcr },
+            RoleGrant { principal: Principal::App { client_id: SECRET_APP.into() }, scope: RoleScope::Dcr },
+            RoleGrant { principal: Principal::App { client_id: CERT_APP.into() }, scope: RoleScope::Dcr },
+            RoleGrant { principal: Principal::App { client_id: FED_APP.into() }, scope: RoleScope::Dcr },
             // The classic mistake: the role on the workspace, not the DCR.
-            RoleGrant {
-                principal: Principal::App {
-                    client_id: NO_ROLE_APP.into(),
-                },
-                scope: RoleScope::Workspace,
-            },
+            RoleGrant { principal: Principal::App { client_id: NO_ROLE_APP.into() }, scope: RoleScope::Workspace },
         ],
-        dcr: DcrConfig {
-            host: DCR_HOST.into(),
-            dcr_id: DCR_ID.into(),
-            cloud: AzureCloud::AzurePublic,
-        },
+        dcr: DcrConfig { host: DCR_HOST.into(), dcr_id: DCR_ID.into(), cloud: AzureCloud::AzurePublic },
         token_lifetime: Duration::from_secs(3600),
         mocks: MockData::embedded(),
     };
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let cloud = MockCloud::start(config, listener, Some(issuer.clone()))
-        .await
-        .unwrap();
+    let cloud = MockCloud::start(config, listener, Some(issuer.clone())).await.unwrap();
     let ca = reqwest::Certificate::from_pem(cloud.ca_pem().as_bytes()).unwrap();
     let mut builder = reqwest::Client::builder()
         .proxy(reqwest::Proxy::all(cloud.proxy_url()).unwrap())
         .tls_certs_only([ca])
         .timeout(Duration::from_secs(20));
     // Belt and braces: even if proxying were bypassed, these names resolve to the mock, never to the internet.
-    for host in [
-        "login.microsoftonline.com",
-        DCR_HOST,
-        "example.com",
-        "169.254.169.254",
-    ] {
+    for host in ["login.microsoftonline.com", DCR_HOST, "example.com", "169.254.169.254"] {
         builder = builder.resolve(host, cloud.proxy_addr());
     }
-    Harness {
-        cloud,
-        client: builder.build().unwrap(),
-        cert,
-        issuer,
-    }
+    Harness { cloud, client: builder.build().unwrap(), cert, issuer }
 }
 
 impl Harness {
@@ -148,16 +94,11 @@ impl Harness {
     }
 
     async fn entra_token(&self, form: &[(&str, &str)]) -> (u16, Value) {
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
         let resp = self
             .client
             .post(TOKEN_URL)
-            .header(
-                "Content-Type",
-                "application/x-www-form-urlencoded; charset=utf-8",
-            )
+            .header("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
             .body(body)
             .send()
             .await
@@ -171,10 +112,7 @@ impl Harness {
             ("client_id", client_id),
             ("client_secret", secret),
             ("grant_type", "client_credentials"),
-            (
-                "scope",
-                "https://monitor.azure.com//.default openid offline_access profile",
-            ),
+            ("scope", "https://monitor.azure.com//.default openid offline_access profile"),
         ])
         .await
     }
@@ -182,17 +120,11 @@ impl Harness {
     async fn assertion_token(&self, client_id: &str, assertion: &str) -> (u16, Value) {
         self.entra_token(&[
             ("client_id", client_id),
-            (
-                "client_assertion_type",
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            ),
+            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
             ("client_assertion", assertion),
             ("client_info", "1"),
             ("grant_type", "client_credentials"),
-            (
-                "scope",
-                "https://monitor.azure.com//.default openid offline_access profile",
-            ),
+            ("scope", "https://monitor.azure.com//.default openid offline_access profile"),
         ])
         .await
     }
@@ -200,14 +132,8 @@ impl Harness {
     async fn write(&self, token: Option<&str>, version: RwVersion) -> reqwest::Response {
         let write = DecodedWrite {
             series: vec![Series {
-                labels: vec![
-                    ("__name__".into(), "up".into()),
-                    ("cluster".into(), "aks11".into()),
-                ],
-                samples: vec![Sample {
-                    timestamp: 1_700_000_000_000,
-                    value: 1.0,
-                }],
+                labels: vec![("__name__".into(), "up".into()), ("cluster".into(), "aks11".into())],
+                samples: vec![Sample { timestamp: 1_700_000_000_000, value: 1.0 }],
                 histograms: 0,
                 exemplars: 0,
             }],
@@ -231,10 +157,7 @@ impl Harness {
 }
 
 fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
 fn cert_assertion(key_pem: &str, thumbprint: &str, exp_offset: i64) -> String {
@@ -245,34 +168,16 @@ fn cert_assertion(key_pem: &str, thumbprint: &str, exp_offset: i64) -> String {
         "aud": TOKEN_URL, "iss": CERT_APP, "sub": CERT_APP, "jti": "1",
         "nbf": n, "exp": (n as i64 + exp_offset) as u64,
     });
-    jsonwebtoken::encode(
-        &header,
-        &claims,
-        &EncodingKey::from_rsa_pem(key_pem.as_bytes()).unwrap(),
-    )
-    .unwrap()
+    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_rsa_pem(key_pem.as_bytes()).unwrap()).unwrap()
 }
 
 #[tokio::test]
 async fn imds_issues_tokens_with_string_fields() {
     let h = harness().await;
-    let resp = h
-        .imds(
-            "?api-version=2018-02-01&resource=https%3A%2F%2Fmonitor.azure.com%2F",
-            true,
-        )
-        .await;
+    let resp = h.imds("?api-version=2018-02-01&resource=https%3A%2F%2Fmonitor.azure.com%2F", true).await;
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
-    for field in [
-        "access_token",
-        "refresh_token",
-        "expires_in",
-        "expires_on",
-        "not_before",
-        "resource",
-        "token_type",
-    ] {
+    for field in ["access_token", "refresh_token", "expires_in", "expires_on", "not_before", "resource", "token_type"] {
         assert!(body[field].is_string(), "{field} must be a string: {body}");
     }
     assert_eq!(body["token_type"], "Bearer");
@@ -280,19 +185,8 @@ async fn imds_issues_tokens_with_string_fields() {
     assert_eq!(exchanges.len(), 1);
     assert_eq!(exchanges[0].service, Service::Imds);
     assert!(!exchanges[0].tls);
-    assert!(matches!(
-        exchanges[0].detail,
-        Detail::Token {
-            issued: Some(_),
-            ..
-        }
-    ));
-    assert_eq!(
-        h.cloud.recorder().tokens()[0].principal,
-        Principal::SystemAssigned {
-            object_id: SYSTEM_OID.into()
-        }
-    );
+    assert!(matches!(exchanges[0].detail, Detail::Token { issued: Some(_), .. }));
+    assert_eq!(h.cloud.recorder().tokens()[0].principal, Principal::SystemAssigned { object_id: SYSTEM_OID.into() });
 
     // A token for the system identity is accepted by the DCR.
     let token = body["access_token"].as_str().unwrap();
@@ -303,23 +197,12 @@ async fn imds_issues_tokens_with_string_fields() {
 #[tokio::test]
 async fn imds_without_metadata_header_is_400_and_recorded() {
     let h = harness().await;
-    let resp = h
-        .imds(
-            "?api-version=2018-02-01&resource=https%3A%2F%2Fmonitor.azure.com%2F",
-            false,
-        )
-        .await;
+    let resp = h.imds("?api-version=2018-02-01&resource=https%3A%2F%2Fmonitor.azure.com%2F", false).await;
     assert_eq!(resp.status(), 400);
     assert!(resp.text().await.unwrap().contains("bad_request_102"));
     let ex = &h.cloud.recorder().exchanges()[0];
     match &ex.detail {
-        Detail::Token {
-            request: TokenRequest::Imds {
-                metadata_header, ..
-            },
-            error,
-            ..
-        } => {
+        Detail::Token { request: TokenRequest::Imds { metadata_header, .. }, error, .. } => {
             assert_eq!(metadata_header, &None);
             assert_eq!(error.as_deref(), Some("bad_request_102"));
         }
@@ -327,56 +210,26 @@ async fn imds_without_metadata_header_is_400_and_recorded() {
     }
     // The DefaultAzureCredential probe: no query, no header.
     assert_eq!(h.imds("", false).await.status(), 400);
-    assert!(matches!(
-        h.cloud.recorder().exchanges()[1].detail,
-        Detail::Token {
-            request: TokenRequest::ImdsProbe,
-            ..
-        }
-    ));
+    assert!(matches!(h.cloud.recorder().exchanges()[1].detail, Detail::Token { request: TokenRequest::ImdsProbe, .. }));
 }
 
 #[tokio::test]
 async fn entra_discovery_documents() {
     let h = harness().await;
-    let url = format!(
-        "https://login.microsoftonline.com/{TENANT}/v2.0/.well-known/openid-configuration?"
-    );
-    let doc: Value = h
-        .client
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let url = format!("https://login.microsoftonline.com/{TENANT}/v2.0/.well-known/openid-configuration?");
+    let doc: Value = h.client.get(url).send().await.unwrap().json().await.unwrap();
     assert_eq!(doc["token_endpoint"], TOKEN_URL);
-    assert_eq!(
-        doc["issuer"],
-        format!("https://login.microsoftonline.com/{TENANT}/v2.0")
-    );
+    assert_eq!(doc["issuer"], format!("https://login.microsoftonline.com/{TENANT}/v2.0"));
     let url = format!(
         "https://login.microsoftonline.com/common/discovery/instance?api-version=1.1&authorization_endpoint=https://login.chinacloudapi.cn/{TENANT}/oauth2/v2.0/authorize"
     );
-    let doc: Value = h
-        .client
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = h.client.get(url).send().await.unwrap().json().await.unwrap();
     assert_eq!(
         doc["tenant_discovery_endpoint"],
         format!("https://login.chinacloudapi.cn/{TENANT}/v2.0/.well-known/openid-configuration")
     );
     let ex = h.cloud.recorder().exchanges();
-    assert!(
-        ex.iter()
-            .all(|e| e.tls && e.service == Service::Entra && e.status == 200)
-    );
+    assert!(ex.iter().all(|e| e.tls && e.service == Service::Entra && e.status == 200));
 }
 
 #[tokio::test]
@@ -385,27 +238,16 @@ async fn client_secret_flow_and_wrong_secret() {
     let (status, body) = h.secret_token(SECRET_APP, SECRET).await;
     assert_eq!(status, 200, "{body}");
     assert!(body["expires_in"].is_number() && body.get("scope").is_none());
-    assert_eq!(
-        h.cloud.recorder().tokens()[0].audience,
-        "https://monitor.azure.com/"
-    );
+    assert_eq!(h.cloud.recorder().tokens()[0].audience, "https://monitor.azure.com/");
     let token = body["access_token"].as_str().unwrap().to_owned();
 
     let (status, body) = h.secret_token(SECRET_APP, "wrong-secret-xyz").await;
     assert_eq!(status, 401);
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("AADSTS7000215")
-    );
+    assert!(body["error_description"].as_str().unwrap().contains("AADSTS7000215"));
     assert!(matches!(
         h.cloud.recorder().exchanges()[1].detail,
         Detail::Token {
-            request: TokenRequest::Entra {
-                credential: EntraCredential::ClientSecret { matches: false },
-                ..
-            },
+            request: TokenRequest::Entra { credential: EntraCredential::ClientSecret { matches: false }, .. },
             ..
         }
     ));
@@ -430,29 +272,16 @@ async fn certificate_assertion_accepted_and_wrong_key_refused() {
     let forged = cert_assertion(other.key_pem(), &h.cert.sha256_thumbprint(), 600);
     let (status, body) = h.assertion_token(CERT_APP, &forged).await;
     assert_eq!(status, 401, "{body}");
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("AADSTS700027")
-    );
+    assert!(body["error_description"].as_str().unwrap().contains("AADSTS700027"));
 
     let expired = cert_assertion(h.cert.key_pem(), &h.cert.sha256_thumbprint(), -60);
     let (status, body) = h.assertion_token(CERT_APP, &expired).await;
     assert_eq!(status, 400);
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("AADSTS700024")
-    );
+    assert!(body["error_description"].as_str().unwrap().contains("AADSTS700024"));
 
     let ex = h.cloud.recorder().exchanges();
     match &ex[1].detail {
-        Detail::Token {
-            request: TokenRequest::Entra { credential, .. },
-            ..
-        } => assert!(matches!(
+        Detail::Token { request: TokenRequest::Entra { credential, .. }, .. } => assert!(matches!(
             credential,
             EntraCredential::Certificate { signature_valid: false, thumbprint_header: Some(h), .. } if h == "x5t#S256"
         )),
@@ -478,34 +307,16 @@ async fn federated_assertion_accepted_expired_or_wrong_subject_refused() {
         iat: n - 7200,
         nbf: n - 7200,
     };
-    let (status, body) = h
-        .assertion_token(FED_APP, &h.issuer.sign(&claims(SUBJECT, n - 60)))
-        .await;
+    let (status, body) = h.assertion_token(FED_APP, &h.issuer.sign(&claims(SUBJECT, n - 60))).await;
     assert_eq!(status, 400);
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("AADSTS700024"),
-        "{body}"
-    );
+    assert!(body["error_description"].as_str().unwrap().contains("AADSTS700024"), "{body}");
 
-    let wrong = h
-        .issuer
-        .sign(&claims("system:serviceaccount:default:other", n + 600));
+    let wrong = h.issuer.sign(&claims("system:serviceaccount:default:other", n + 600));
     let (status, body) = h.assertion_token(FED_APP, &wrong).await;
     assert_eq!(status, 400);
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("AADSTS70021"),
-        "{body}"
-    );
+    assert!(body["error_description"].as_str().unwrap().contains("AADSTS70021"), "{body}");
 
-    let foreign = ClusterIssuer::generate(ISSUER)
-        .unwrap()
-        .federated_token(SUBJECT, Duration::from_secs(600));
+    let foreign = ClusterIssuer::generate(ISSUER).unwrap().federated_token(SUBJECT, Duration::from_secs(600));
     let (status, _) = h.assertion_token(FED_APP, &foreign).await;
     assert_eq!(status, 400);
 }
@@ -520,19 +331,13 @@ async fn dcr_accepts_records_and_refuses() {
     assert_eq!(resp.status(), 200);
     let resp = h.write(Some(&token), RwVersion::V2).await;
     assert_eq!(resp.status(), 200);
-    assert_eq!(
-        resp.headers()["x-prometheus-remote-write-samples-written"],
-        "1"
-    );
+    assert_eq!(resp.headers()["x-prometheus-remote-write-samples-written"], "1");
 
     let ex = h.cloud.recorder().exchanges();
     let write = ex.iter().find(|e| e.service == Service::Dcr).unwrap();
     assert!(write.tls);
     match &write.detail {
-        Detail::Write {
-            auth: WriteAuth::Token { problem: None, .. },
-            body: Ok(w),
-        } => {
+        Detail::Write { auth: WriteAuth::Token { problem: None, .. }, body: Ok(w) } => {
             assert_eq!(w.series[0].label("cluster"), Some("aks11"));
         }
         other => panic!("{other:?}"),
@@ -540,37 +345,16 @@ async fn dcr_accepts_records_and_refuses() {
 
     // Role on the workspace only → 403 naming the DCR; the body is still decoded.
     let (_, body) = h.secret_token(NO_ROLE_APP, SECRET).await;
-    let resp = h
-        .write(Some(body["access_token"].as_str().unwrap()), RwVersion::V1)
-        .await;
+    let resp = h.write(Some(body["access_token"].as_str().unwrap()), RwVersion::V1).await;
     assert_eq!(resp.status(), 403);
     let text = resp.text().await.unwrap();
-    assert!(
-        text.contains("OperationFailed") && text.contains(DCR_ID),
-        "{text}"
-    );
+    assert!(text.contains("OperationFailed") && text.contains(DCR_ID), "{text}");
     let last = h.cloud.recorder().exchanges().pop().unwrap();
-    assert!(matches!(
-        last.detail,
-        Detail::Write {
-            auth: WriteAuth::Token {
-                problem: Some(_),
-                ..
-            },
-            body: Ok(_)
-        }
-    ));
+    assert!(matches!(last.detail, Detail::Write { auth: WriteAuth::Token { problem: Some(_), .. }, body: Ok(_) }));
 
     // Wrong audience: an IMDS token for the US government cloud.
-    let imds: Value = h
-        .imds(
-            "?api-version=2018-02-01&resource=https%3A%2F%2Fmonitor.azure.us%2F",
-            true,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let imds: Value =
+        h.imds("?api-version=2018-02-01&resource=https%3A%2F%2Fmonitor.azure.us%2F", true).await.json().await.unwrap();
     let resp = h.write(imds["access_token"].as_str(), RwVersion::V1).await;
     assert_eq!(resp.status(), 401);
     assert!(resp.text().await.unwrap().contains("InvalidAudience"));
@@ -582,17 +366,8 @@ async fn dcr_accepts_records_and_refuses() {
     let resp = h.write(body["access_token"].as_str(), RwVersion::V1).await;
     assert_eq!(resp.status(), 401);
     let last = h.cloud.recorder().exchanges().pop().unwrap();
-    assert_eq!(
-        last.header("authorization"),
-        Some("Bearer [unrecognised token]")
-    );
-    assert!(matches!(
-        last.detail,
-        Detail::Write {
-            auth: WriteAuth::Invalid { .. },
-            ..
-        }
-    ));
+    assert_eq!(last.header("authorization"), Some("Bearer [unrecognised token]"));
+    assert!(matches!(last.detail, Detail::Write { auth: WriteAuth::Invalid { .. }, .. }));
 }
 
 #[tokio::test]
@@ -604,9 +379,6 @@ async fn unrouted_hosts_get_502_and_are_recorded() {
     assert!(h.client.get("https://example.com/").send().await.is_err());
     let ex = h.cloud.recorder().exchanges();
     assert_eq!(ex.len(), 2);
-    assert!(
-        ex.iter()
-            .all(|e| e.service == Service::Unrouted && e.status == 502 && e.host == "example.com")
-    );
+    assert!(ex.iter().all(|e| e.service == Service::Unrouted && e.status == 502 && e.host == "example.com"));
     assert_eq!(ex[1].method, "CONNECT");
 }

@@ -13,8 +13,7 @@ async fn namespace_has_only_loopback_and_no_route_out() {
     cmd.arg("/proc/net/dev").stdout(Stdio::piped());
     let out = ns.spawn(cmd).await.unwrap().wait_with_output().await.unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    let interfaces: Vec<&str> =
-        text.lines().skip(2).filter_map(|l| l.split(':').next()).map(str::trim).collect();
+    let interfaces: Vec<&str> = text.lines().skip(2).filter_map(|l| l.split(':').next()).map(str::trim).collect();
     assert_eq!(interfaces, vec!["lo"], "interfaces inside the namespace: {text}");
 
     // IMDS and a public address are unreachable: the connect fails at once, no packet is sent.

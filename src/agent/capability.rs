@@ -104,11 +104,7 @@ pub fn missing(auth: &AuthSpec, version: Version) -> Option<Capability> {
 
 /// What the table predicts: `config-rejected` when a capability is missing, else `delivered`.
 pub fn predicted_outcome(auth: &AuthSpec, version: Version) -> Outcome {
-    if missing(auth, version).is_some() {
-        Outcome::ConfigRejected
-    } else {
-        Outcome::Delivered
-    }
+    if missing(auth, version).is_some() { Outcome::ConfigRejected } else { Outcome::Delivered }
 }
 
 #[cfg(test)]

@@ -115,8 +115,8 @@ pub fn base_config(scenario: &Scenario, scenario_dir: &Path) -> Result<(Value, O
     };
     let path = scenario_dir.join(rel);
     let text = std::fs::read_to_string(&path).map_err(|source| RenderError::Read { path: path.clone(), source })?;
-    let value: Value = serde_saphyr::from_str(&text)
-        .map_err(|e| RenderError::Parse { path: path.clone(), message: e.to_string() })?;
+    let value: Value =
+        serde_saphyr::from_str(&text).map_err(|e| RenderError::Parse { path: path.clone(), message: e.to_string() })?;
     if !value.is_object() {
         return Err(RenderError::Parse { path, message: "the top level is not a mapping".into() });
     }
@@ -151,7 +151,14 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
     let entries = root.get_mut("remote_write").and_then(Value::as_array_mut).expect("remote_write is present");
     for (i, entry) in entries.iter_mut().enumerate() {
         let Some(entry) = entry.as_object_mut() else { continue };
-        set(entry, "proxy_url", json!(input.proxy_url), &format!("remote_write[{i}]"), &mut changes, "the mock cloud's proxy");
+        set(
+            entry,
+            "proxy_url",
+            json!(input.proxy_url),
+            &format!("remote_write[{i}]"),
+            &mut changes,
+            "the mock cloud's proxy",
+        );
         if entry.get("azuread") != Some(&azuread) {
             let had = entry.contains_key("azuread");
             entry.insert("azuread".into(), azuread.clone());
@@ -176,7 +183,10 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
         }
     }
 
-    let interval = humantime::format_duration(input.scenario.prometheus.scrape_interval.unwrap_or(std::time::Duration::from_secs(1))).to_string();
+    let interval = humantime::format_duration(
+        input.scenario.prometheus.scrape_interval.unwrap_or(std::time::Duration::from_secs(1)),
+    )
+    .to_string();
     let scrape = root.entry("scrape_configs").or_insert_with(|| json!([]));
     if let Some(jobs) = scrape.as_array_mut() {
         jobs.push(json!({
@@ -185,7 +195,11 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
             "scrape_timeout": interval,
             "static_configs": [{"targets": [input.target]}],
         }));
-        changes.push(format!("scrape_configs: added job {} scraping {} every {interval}", crate::target::JOB, input.target));
+        changes.push(format!(
+            "scrape_configs: added job {} scraping {} every {interval}",
+            crate::target::JOB,
+            input.target
+        ));
     }
 
     let config_text = serde_saphyr::to_string(&config)
@@ -270,7 +284,9 @@ pub fn auth_summary(auth: &AuthSpec) -> String {
     } else if let Some(s) = &auth.sdk {
         match &s.via {
             SdkVia::WorkloadIdentity { client_id, .. } => format!("sdk via workload identity, client_id {client_id}"),
-            SdkVia::ManagedIdentity { client_id } if client_id.is_empty() => "sdk via managed identity, system-assigned".into(),
+            SdkVia::ManagedIdentity { client_id } if client_id.is_empty() => {
+                "sdk via managed identity, system-assigned".into()
+            }
             SdkVia::ManagedIdentity { client_id } => format!("sdk via managed identity, client_id {client_id}"),
         }
     } else {

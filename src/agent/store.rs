@@ -95,7 +95,10 @@ impl AgentStore {
         if status.success() {
             Ok(())
         } else {
-            Err(StoreError::Provision { versions: missing.join(" "), message: format!("the script exited with {status}") })
+            Err(StoreError::Provision {
+                versions: missing.join(" "),
+                message: format!("the script exited with {status}"),
+            })
         }
     }
 }

@@ -146,10 +146,7 @@ mod tests {
     fn agent_refs_parse_lines_exact_and_latest() {
         assert_eq!("prometheus@3.5".parse::<AgentRef>().unwrap().req, VersionReq::Line { major: 3, minor: 5 });
         assert_eq!("prometheus@latest".parse::<AgentRef>().unwrap().req, VersionReq::Latest);
-        assert_eq!(
-            "prometheus@2.53.3".parse::<AgentRef>().unwrap().req,
-            VersionReq::Exact(Version::new(2, 53, 3))
-        );
+        assert_eq!("prometheus@2.53.3".parse::<AgentRef>().unwrap().req, VersionReq::Exact(Version::new(2, 53, 3)));
         assert!("vmagent@1.0".parse::<AgentRef>().is_err());
         assert!("prometheus@3".parse::<AgentRef>().is_err());
     }

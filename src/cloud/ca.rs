@@ -9,8 +9,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, PKCS_RSA_SHA256, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, PKCS_RSA_SHA256, SanType,
 };
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -41,8 +41,7 @@ pub struct CertificateAuthority {
 
 impl std::fmt::Debug for CertificateAuthority {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CertificateAuthority")
-            .finish_non_exhaustive()
+        f.debug_struct("CertificateAuthority").finish_non_exhaustive()
     }
 }
 
@@ -53,8 +52,7 @@ impl CertificateAuthority {
     /// let ca = azrw::cloud::CertificateAuthority::generate().unwrap();
     /// ```
     pub fn generate() -> Result<CertificateAuthority, CloudError> {
-        let key =
-            KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| key_error("CA key", e))?;
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| key_error("CA key", e))?;
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, "azrw mock cloud CA");
@@ -62,14 +60,8 @@ impl CertificateAuthority {
         params.distinguished_name = dn;
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let cert = params
-            .self_signed(&key)
-            .map_err(|e| key_error("CA certificate", e))?;
-        Ok(CertificateAuthority {
-            issuer: Issuer::new(params, key),
-            ca_pem: cert.pem(),
-            leaves: Mutex::default(),
-        })
+        let cert = params.self_signed(&key).map_err(|e| key_error("CA certificate", e))?;
+        Ok(CertificateAuthority { issuer: Issuer::new(params, key), ca_pem: cert.pem(), leaves: Mutex::default() })
     }
 
     /// The CA certificate, PEM; agents trust it through `SSL_CERT_FILE`.
@@ -95,33 +87,21 @@ impl CertificateAuthority {
         if let Some(leaf) = self.leaves.lock().expect("leaf cache poisoned").get(&host) {
             return Ok(leaf.clone());
         }
-        let key =
-            KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| key_error("leaf key", e))?;
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| key_error("leaf key", e))?;
         let mut params = CertificateParams::default();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, host.clone());
+        params.distinguished_name.push(DnType::CommonName, host.clone());
         params.subject_alt_names = vec![match host.parse::<std::net::IpAddr>() {
             Ok(ip) => SanType::IpAddress(ip),
-            Err(_) => SanType::DnsName(
-                host.clone()
-                    .try_into()
-                    .map_err(|e| key_error("leaf name", e))?,
-            ),
+            Err(_) => SanType::DnsName(host.clone().try_into().map_err(|e| key_error("leaf name", e))?),
         }];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        let cert = params
-            .signed_by(&key, &self.issuer)
-            .map_err(|e| key_error("leaf certificate", e))?;
+        let cert = params.signed_by(&key, &self.issuer).map_err(|e| key_error("leaf certificate", e))?;
         let private = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        let signing = rustls::crypto::aws_lc_rs::sign::any_supported_type(&private)
-            .map_err(|e| key_error("leaf key", e))?;
+        let signing =
+            rustls::crypto::aws_lc_rs::sign::any_supported_type(&private).map_err(|e| key_error("leaf key", e))?;
         let leaf = Arc::new(CertifiedKey::new(vec![cert.der().clone()], signing));
-        self.leaves
-            .lock()
-            .expect("leaf cache poisoned")
-            .insert(host, leaf.clone());
+        self.leaves.lock().expect("leaf cache poisoned").insert(host, leaf.clone());
         Ok(leaf)
     }
 
@@ -133,17 +113,11 @@ impl CertificateAuthority {
     /// let config = ca.server_config(Some("127.0.0.1".into()));
     /// assert_eq!(config.alpn_protocols, vec![b"http/1.1".to_vec()]);
     /// ```
-    pub fn server_config(
-        self: &Arc<Self>,
-        fallback_host: Option<String>,
-    ) -> Arc<rustls::ServerConfig> {
+    pub fn server_config(self: &Arc<Self>, fallback_host: Option<String>) -> Arc<rustls::ServerConfig> {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let mut config = rustls::ServerConfig::builder()
             .with_no_client_auth()
-            .with_cert_resolver(Arc::new(LeafResolver {
-                ca: self.clone(),
-                fallback_host,
-            }));
+            .with_cert_resolver(Arc::new(LeafResolver { ca: self.clone(), fallback_host }));
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Arc::new(config)
     }
@@ -158,10 +132,7 @@ struct LeafResolver {
 
 impl ResolvesServerCert for LeafResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let host = hello
-            .server_name()
-            .map(str::to_owned)
-            .or_else(|| self.fallback_host.clone())?;
+        let host = hello.server_name().map(str::to_owned).or_else(|| self.fallback_host.clone())?;
         match self.ca.leaf(&host) {
             Ok(leaf) => Some(leaf),
             Err(e) => {
@@ -187,9 +158,7 @@ pub struct ClientCertificate {
 
 impl std::fmt::Debug for ClientCertificate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientCertificate")
-            .field("x5t#S256", &self.sha256_thumbprint())
-            .finish_non_exhaustive()
+        f.debug_struct("ClientCertificate").field("x5t#S256", &self.sha256_thumbprint()).finish_non_exhaustive()
     }
 }
 
@@ -203,17 +172,9 @@ impl ClientCertificate {
     pub fn generate(common_name: &str) -> Result<ClientCertificate, CloudError> {
         let key = KeyPair::generate_for(&PKCS_RSA_SHA256).map_err(|e| key_error("RSA key", e))?;
         let mut params = CertificateParams::default();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
-        let cert = params
-            .self_signed(&key)
-            .map_err(|e| key_error("client certificate", e))?;
-        Ok(ClientCertificate {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            der: cert.der().to_vec(),
-        })
+        params.distinguished_name.push(DnType::CommonName, common_name);
+        let cert = params.self_signed(&key).map_err(|e| key_error("client certificate", e))?;
+        Ok(ClientCertificate { cert_pem: cert.pem(), key_pem: key.serialize_pem(), der: cert.der().to_vec() })
     }
 
     /// Certificate, PEM.
@@ -269,11 +230,8 @@ impl ClientCertificate {
 
 /// The public key of a certificate (PKCS#1 `RSAPublicKey` for RSA), as jsonwebtoken wants it.
 pub(crate) fn certificate_public_key(der: &[u8]) -> Result<DecodingKey, String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der)
-        .map_err(|e| format!("certificate does not parse: {e}"))?;
-    Ok(DecodingKey::from_rsa_der(
-        &cert.public_key().subject_public_key.data,
-    ))
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| format!("certificate does not parse: {e}"))?;
+    Ok(DecodingKey::from_rsa_der(&cert.public_key().subject_public_key.data))
 }
 
 /// Claims of a Kubernetes service-account token projected for Entra workload identity.
@@ -309,18 +267,13 @@ pub struct ClusterIssuer {
 
 impl std::fmt::Debug for ClusterIssuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClusterIssuer")
-            .field("issuer_url", &self.issuer_url)
-            .finish_non_exhaustive()
+        f.debug_struct("ClusterIssuer").field("issuer_url", &self.issuer_url).finish_non_exhaustive()
     }
 }
 
 /// Seconds since the epoch, real clock (federated tokens are files agents read with their own clock).
 pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
 
 impl ClusterIssuer {
@@ -331,16 +284,11 @@ impl ClusterIssuer {
     /// assert_eq!(issuer.issuer_url(), "https://oidc.azrw.test/cluster");
     /// ```
     pub fn generate(issuer_url: &str) -> Result<ClusterIssuer, CloudError> {
-        let key =
-            KeyPair::generate_for(&PKCS_RSA_SHA256).map_err(|e| key_error("issuer key", e))?;
-        let encoding = EncodingKey::from_rsa_pem(key.serialize_pem().as_bytes())
-            .map_err(|e| key_error("issuer key", e))?;
+        let key = KeyPair::generate_for(&PKCS_RSA_SHA256).map_err(|e| key_error("issuer key", e))?;
+        let encoding =
+            EncodingKey::from_rsa_pem(key.serialize_pem().as_bytes()).map_err(|e| key_error("issuer key", e))?;
         let decoding = DecodingKey::from_rsa_der(key.public_key_raw());
-        Ok(ClusterIssuer {
-            issuer_url: issuer_url.to_owned(),
-            encoding,
-            decoding,
-        })
+        Ok(ClusterIssuer { issuer_url: issuer_url.to_owned(), encoding, decoding })
     }
 
     /// The issuer URL (`iss` of its tokens; what a [`FederatedCredential`](super::FederatedCredential) names).

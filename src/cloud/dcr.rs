@@ -24,21 +24,13 @@ struct Judgement {
 
 fn judge(state: &State, authorization: Option<&str>) -> Judgement {
     let Some(value) = authorization else {
-        return Judgement {
-            auth: WriteAuth::Missing,
-            refusal: Some(("dcr_missing_token", vec![])),
-        };
+        return Judgement { auth: WriteAuth::Missing, refusal: Some(("dcr_missing_token", vec![])) };
     };
     let invalid = |reason: String| Judgement {
-        auth: WriteAuth::Invalid {
-            reason: reason.clone(),
-        },
+        auth: WriteAuth::Invalid { reason: reason.clone() },
         refusal: Some(("dcr_invalid_token", vec![("reason", reason)])),
     };
-    let Some(jwt) = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-    else {
+    let Some(jwt) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) else {
         return invalid("the Authorization header is not a Bearer token".into());
     };
     let token = match state.mint.recognise(&state.recorder, jwt.trim()) {
@@ -46,13 +38,7 @@ fn judge(state: &State, authorization: Option<&str>) -> Judgement {
         Err(reason) => return invalid(reason),
     };
     let (problem, refusal) = problem_with(state, &token);
-    Judgement {
-        auth: WriteAuth::Token {
-            id: token.id,
-            problem,
-        },
-        refusal,
-    }
+    Judgement { auth: WriteAuth::Token { id: token.id, problem }, refusal }
 }
 
 type Refusal = (&'static str, Vec<(&'static str, String)>);
@@ -69,37 +55,22 @@ fn problem_with(state: &State, token: &IssuedToken) -> (Option<String>, Option<R
     }
     let expected = state.config.dcr.cloud.ingestion_audience();
     if token.audience.trim_end_matches('/') != expected.trim_end_matches('/') {
-        let problem = format!(
-            "wrong audience {:?} (expected {expected:?})",
-            token.audience
-        );
-        let vars = vec![
-            ("audience", token.audience.clone()),
-            ("expected_audience", expected.to_owned()),
-        ];
+        let problem = format!("wrong audience {:?} (expected {expected:?})", token.audience);
+        let vars = vec![("audience", token.audience.clone()), ("expected_audience", expected.to_owned())];
         return (Some(problem), Some(("dcr_invalid_audience", vars)));
     }
-    let granted = state
-        .config
-        .roles
-        .iter()
-        .any(|g| g.scope == RoleScope::Dcr && g.principal == token.principal);
+    let granted = state.config.roles.iter().any(|g| g.scope == RoleScope::Dcr && g.principal == token.principal);
     if !granted {
-        let problem = format!(
-            "{} lacks Monitoring Metrics Publisher on the DCR",
-            token.principal.describe()
-        );
+        let problem = format!("{} lacks Monitoring Metrics Publisher on the DCR", token.principal.describe());
         let principal = match &token.principal {
             super::recorder::Principal::SystemAssigned { object_id } => object_id.clone(),
-            super::recorder::Principal::UserAssigned { client_id }
-            | super::recorder::Principal::App { client_id } => client_id.clone(),
+            super::recorder::Principal::UserAssigned { client_id } | super::recorder::Principal::App { client_id } => {
+                client_id.clone()
+            }
         };
         return (
             Some(problem),
-            Some((
-                "dcr_forbidden",
-                vec![("principal", principal), ("tenant", token.tenant.clone())],
-            )),
+            Some(("dcr_forbidden", vec![("principal", principal), ("tenant", token.tenant.clone())])),
         );
     }
     (None, None)
@@ -109,9 +80,7 @@ fn problem_with(state: &State, token: &IssuedToken) -> (Option<String>, Option<R
 pub(crate) fn serve(state: &State, req: &Request) -> Outcome {
     let dcr = &state.config.dcr;
     let expected_path = format!("/dataCollectionRules/{}{STREAM_SUFFIX}", dcr.dcr_id);
-    let routed = req.method == "POST"
-        && req.path == expected_path
-        && req.host.eq_ignore_ascii_case(&dcr.host);
+    let routed = req.method == "POST" && req.path == expected_path && req.host.eq_ignore_ascii_case(&dcr.host);
     // Decode even when refusing: evidence can then name the samples the agent dropped.
     let content_type = req.header("content-type");
     let body = remote_write::decode(&req.body, content_type).map_err(|e| e.0);
@@ -138,41 +107,22 @@ pub(crate) fn serve(state: &State, req: &Request) -> Outcome {
             Reply::json(status, body)
         }
         None => {
-            let mut reply = Reply {
-                status: 200,
-                headers: Vec::new(),
-                body: Vec::new(),
-            };
+            let mut reply = Reply { status: 200, headers: Vec::new(), body: Vec::new() };
             if let Ok(write) = &body
                 && remote_write::version_of(content_type) == RwVersion::V2
             {
                 let histograms: usize = write.series.iter().map(|s| s.histograms).sum();
                 let exemplars: usize = write.series.iter().map(|s| s.exemplars).sum();
                 reply.headers = vec![
-                    (
-                        "X-Prometheus-Remote-Write-Samples-Written".into(),
-                        write.sample_count().to_string(),
-                    ),
-                    (
-                        "X-Prometheus-Remote-Write-Histograms-Written".into(),
-                        histograms.to_string(),
-                    ),
-                    (
-                        "X-Prometheus-Remote-Write-Exemplars-Written".into(),
-                        exemplars.to_string(),
-                    ),
+                    ("X-Prometheus-Remote-Write-Samples-Written".into(), write.sample_count().to_string()),
+                    ("X-Prometheus-Remote-Write-Histograms-Written".into(), histograms.to_string()),
+                    ("X-Prometheus-Remote-Write-Exemplars-Written".into(), exemplars.to_string()),
                 ];
             }
             reply
         }
     };
-    Outcome {
-        reply,
-        detail: Detail::Write {
-            auth: judgement.auth,
-            body,
-        },
-    }
+    Outcome { reply, detail: Detail::Write { auth: judgement.auth, body } }
 }
 
 /// The ids of tokens in an `Authorization` header, for redaction: `Bearer [token #N]` or `[unrecognised token]`.
@@ -201,10 +151,7 @@ mod tests {
         let write = DecodedWrite {
             series: vec![Series {
                 labels: vec![("__name__".into(), "up".into())],
-                samples: vec![Sample {
-                    timestamp: 1,
-                    value: 1.0,
-                }],
+                samples: vec![Sample { timestamp: 1, value: 1.0 }],
                 histograms: 0,
                 exemplars: 0,
             }],
@@ -222,70 +169,29 @@ mod tests {
     }
 
     fn token_for(state: &State, principal: Principal, audience: &str) -> String {
-        state
-            .mint
-            .mint(
-                &state.recorder,
-                Service::Entra,
-                TENANT,
-                principal,
-                audience,
-                Duration::from_secs(600),
-            )
-            .jwt
+        state.mint.mint(&state.recorder, Service::Entra, TENANT, principal, audience, Duration::from_secs(600)).jwt
     }
 
     #[test]
     fn granted_app_is_accepted() {
         let state = test_state();
-        let t = token_for(
-            &state,
-            Principal::App {
-                client_id: APP.into(),
-            },
-            "https://monitor.azure.com",
-        );
+        let t = token_for(&state, Principal::App { client_id: APP.into() }, "https://monitor.azure.com");
         let o = serve(&state, &write_request(&state, Some(&t)));
         assert_eq!(o.reply.status, 200, "{}", o.reply.body_str());
-        assert!(matches!(
-            o.detail,
-            Detail::Write {
-                auth: WriteAuth::Token { problem: None, .. },
-                body: Ok(_)
-            }
-        ));
+        assert!(matches!(o.detail, Detail::Write { auth: WriteAuth::Token { problem: None, .. }, body: Ok(_) }));
     }
 
     #[test]
     fn refusals() {
         let state = test_state();
-        assert_eq!(
-            serve(&state, &write_request(&state, None)).reply.status,
-            401
-        );
-        assert_eq!(
-            serve(&state, &write_request(&state, Some("x.y.z")))
-                .reply
-                .status,
-            401
-        );
-        let wrong_aud = token_for(
-            &state,
-            Principal::App {
-                client_id: APP.into(),
-            },
-            "https://monitor.azure.us/",
-        );
+        assert_eq!(serve(&state, &write_request(&state, None)).reply.status, 401);
+        assert_eq!(serve(&state, &write_request(&state, Some("x.y.z"))).reply.status, 401);
+        let wrong_aud = token_for(&state, Principal::App { client_id: APP.into() }, "https://monitor.azure.us/");
         let o = serve(&state, &write_request(&state, Some(&wrong_aud)));
         assert_eq!(o.reply.status, 401);
         assert!(o.reply.body_str().contains("InvalidAudience"));
-        let no_role = token_for(
-            &state,
-            Principal::UserAssigned {
-                client_id: "u".into(),
-            },
-            "https://monitor.azure.com/",
-        );
+        let no_role =
+            token_for(&state, Principal::UserAssigned { client_id: "u".into() }, "https://monitor.azure.com/");
         let o = serve(&state, &write_request(&state, Some(&no_role)));
         assert_eq!(o.reply.status, 403);
         assert!(o.reply.body_str().contains(DCR_ID));

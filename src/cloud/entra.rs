@@ -23,13 +23,7 @@ fn cloud_instance_name(cloud: AzureCloud) -> &'static str {
     }
 }
 
-fn error(
-    state: &State,
-    cloud: AzureCloud,
-    request: TokenRequest,
-    name: &str,
-    extra: &[(&str, &str)],
-) -> Outcome {
+fn error(state: &State, cloud: AzureCloud, request: TokenRequest, name: &str, extra: &[(&str, &str)]) -> Outcome {
     let vars = error_vars();
     let mut all: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     all.push(("authority_host", cloud.authority_host()));
@@ -37,11 +31,7 @@ fn error(
     let (status, body) = state.config.mocks.error(name, &all);
     Outcome {
         reply: Reply::json(status, body),
-        detail: Detail::Token {
-            request,
-            issued: None,
-            error: Some(name.to_owned()),
-        },
+        detail: Detail::Token { request, issued: None, error: Some(name.to_owned()) },
     }
 }
 
@@ -49,31 +39,18 @@ fn error(
 pub(crate) fn serve(state: &State, cloud: AzureCloud, req: &Request) -> Outcome {
     let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
     match (req.method.as_str(), segments.as_slice()) {
-        ("GET", [tenant, "v2.0", ".well-known", "openid-configuration"]) => {
-            discovery(state, cloud, tenant)
-        }
+        ("GET", [tenant, "v2.0", ".well-known", "openid-configuration"]) => discovery(state, cloud, tenant),
         ("GET", ["common", "discovery", "instance"]) => instance_discovery(state, cloud, req),
         ("POST", [tenant, "oauth2", "v2.0", "token"]) => token(state, cloud, tenant, req),
         _ => {
-            let o = error(
-                state,
-                cloud,
-                TokenRequest::InstanceDiscovery,
-                "entra_not_found",
-                &[("path", &req.path)],
-            );
-            Outcome {
-                detail: Detail::Other,
-                ..o
-            }
+            let o = error(state, cloud, TokenRequest::InstanceDiscovery, "entra_not_found", &[("path", &req.path)]);
+            Outcome { detail: Detail::Other, ..o }
         }
     }
 }
 
 fn discovery(state: &State, cloud: AzureCloud, tenant: &str) -> Outcome {
-    let request = TokenRequest::Discovery {
-        tenant: tenant.to_owned(),
-    };
+    let request = TokenRequest::Discovery { tenant: tenant.to_owned() };
     if !tenant.eq_ignore_ascii_case(&state.config.directory.tenant_id) {
         return error(state, cloud, request, "AADSTS90002", &[("tenant", tenant)]);
     }
@@ -82,45 +59,24 @@ fn discovery(state: &State, cloud: AzureCloud, tenant: &str) -> Outcome {
         ("tenant", tenant),
         ("cloud_instance_name", cloud_instance_name(cloud)),
     ]);
-    Outcome {
-        reply: Reply::json(200, body),
-        detail: Detail::Token {
-            request,
-            issued: None,
-            error: None,
-        },
-    }
+    Outcome { reply: Reply::json(200, body), detail: Detail::Token { request, issued: None, error: None } }
 }
 
 fn instance_discovery(state: &State, cloud: AzureCloud, req: &Request) -> Outcome {
     // MSAL asks about the authority it wants to use; answer for that host and tenant.
-    let endpoint = req
-        .query_param("authorization_endpoint")
-        .and_then(|e| url::Url::parse(&e).ok());
-    let host = endpoint
-        .as_ref()
-        .and_then(|u| u.host_str().map(str::to_owned));
+    let endpoint = req.query_param("authorization_endpoint").and_then(|e| url::Url::parse(&e).ok());
+    let host = endpoint.as_ref().and_then(|u| u.host_str().map(str::to_owned));
     let tenant = endpoint
         .as_ref()
-        .and_then(|u| {
-            u.path_segments()
-                .and_then(|mut s| s.next().map(str::to_owned))
-        })
+        .and_then(|u| u.path_segments().and_then(|mut s| s.next().map(str::to_owned)))
         .unwrap_or_else(|| "common".to_owned());
     let body = state.config.mocks.instance_discovery(&[
-        (
-            "authority_host",
-            host.as_deref().unwrap_or(cloud.authority_host()),
-        ),
+        ("authority_host", host.as_deref().unwrap_or(cloud.authority_host())),
         ("tenant", &tenant),
     ]);
     Outcome {
         reply: Reply::json(200, body),
-        detail: Detail::Token {
-            request: TokenRequest::InstanceDiscovery,
-            issued: None,
-            error: None,
-        },
+        detail: Detail::Token { request: TokenRequest::InstanceDiscovery, issued: None, error: None },
     }
 }
 
@@ -163,9 +119,7 @@ fn unverified_claims(jwt: &str) -> Option<AssertionClaims> {
 
 /// Thumbprints are base64url in JWT headers; accept the standard alphabet too (a finding, not a failure).
 fn decode_thumbprint(value: &str) -> Option<Vec<u8>> {
-    [URL_SAFE_NO_PAD, URL_SAFE, STANDARD, STANDARD_NO_PAD]
-        .iter()
-        .find_map(|e| e.decode(value).ok())
+    [URL_SAFE_NO_PAD, URL_SAFE, STANDARD, STANDARD_NO_PAD].iter().find_map(|e| e.decode(value).ok())
 }
 
 /// Why a credential is refused: the AADSTS error name and a reason for the template.
@@ -189,24 +143,13 @@ fn judge_certificate(
     let cert = app.and_then(|a| a.certificate_der.as_deref());
     let mut refusal: Option<Refusal> = None;
     match cert {
-        None => {
-            refusal = Some((
-                "AADSTS700027",
-                "The key was not found: the app has no certificate".into(),
-            ))
-        }
+        None => refusal = Some(("AADSTS700027", "The key was not found: the app has no certificate".into())),
         Some(der) => {
-            let expected = if sha256 {
-                sha2::Sha256::digest(der).to_vec()
-            } else {
-                sha1::Sha1::digest(der).to_vec()
-            };
+            let expected = if sha256 { sha2::Sha256::digest(der).to_vec() } else { sha1::Sha1::digest(der).to_vec() };
             if decode_thumbprint(thumbprint).as_deref() != Some(expected.as_slice()) {
                 refusal = Some((
                     "AADSTS700027",
-                    format!(
-                        "The key was not found. Thumbprint of key used by client: '{thumbprint}'"
-                    ),
+                    format!("The key was not found. Thumbprint of key used by client: '{thumbprint}'"),
                 ));
             } else if !matches!(header.alg, Algorithm::RS256 | Algorithm::PS256) {
                 refusal = Some(("AADSTS700027", format!("alg {alg} is not RS256 or PS256")));
@@ -216,13 +159,10 @@ fn judge_certificate(
                 v.validate_aud = false;
                 v.required_spec_claims.clear();
                 match certificate_public_key(der).and_then(|k| {
-                    jsonwebtoken::decode::<serde_json::Value>(assertion, &k, &v)
-                        .map_err(|e| e.to_string())
+                    jsonwebtoken::decode::<serde_json::Value>(assertion, &k, &v).map_err(|e| e.to_string())
                 }) {
                     Ok(_) => signature_valid = true,
-                    Err(e) => {
-                        refusal = Some(("AADSTS700027", format!("signature does not verify: {e}")))
-                    }
+                    Err(e) => refusal = Some(("AADSTS700027", format!("signature does not verify: {e}"))),
                 }
             }
         }
@@ -248,11 +188,7 @@ fn judge_certificate(
         }
     }
     if refusal.is_none() && !claim_errors.is_empty() {
-        let name = if claim_errors.iter().any(|e| e.starts_with("expired")) {
-            "AADSTS700024"
-        } else {
-            "AADSTS50027"
-        };
+        let name = if claim_errors.iter().any(|e| e.starts_with("expired")) { "AADSTS700024" } else { "AADSTS50027" };
         refusal = Some((name, claim_errors.join("; ")));
     }
     let credential = EntraCredential::Certificate {
@@ -264,11 +200,7 @@ fn judge_certificate(
     (credential, refusal)
 }
 
-fn judge_federated(
-    state: &State,
-    app: Option<&super::App>,
-    assertion: &str,
-) -> (EntraCredential, Option<Refusal>) {
+fn judge_federated(state: &State, app: Option<&super::App>, assertion: &str) -> (EntraCredential, Option<Refusal>) {
     let unverified = unverified_claims(assertion);
     let (issuer, subject, audience, exp) = match &unverified {
         Some(c) => (c.iss.clone(), c.sub.clone(), c.aud.clone(), c.exp),
@@ -306,37 +238,18 @@ fn judge_federated(
             refusal = refusal.or(Some(("AADSTS50027", "exp is missing".into())));
         }
     }
-    (
-        EntraCredential::Federated {
-            issuer,
-            subject,
-            audience,
-            signature_valid,
-            claim_errors,
-        },
-        refusal,
-    )
+    (EntraCredential::Federated { issuer, subject, audience, signature_valid, claim_errors }, refusal)
 }
 
 fn token(state: &State, cloud: AzureCloud, tenant: &str, req: &Request) -> Outcome {
-    let form: Vec<(String, String)> = url::form_urlencoded::parse(&req.body)
-        .into_owned()
-        .collect();
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&req.body).into_owned().collect();
     let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let grant_type = field("grant_type");
     let client_id = field("client_id");
     let scope = field("scope");
     let directory = &state.config.directory;
-    let app = client_id.as_deref().and_then(|id| {
-        directory
-            .apps
-            .iter()
-            .find(|a| a.client_id.eq_ignore_ascii_case(id))
-    });
-    let token_endpoint = format!(
-        "https://{}/{tenant}/oauth2/v2.0/token",
-        cloud.authority_host()
-    );
+    let app = client_id.as_deref().and_then(|id| directory.apps.iter().find(|a| a.client_id.eq_ignore_ascii_case(id)));
+    let token_endpoint = format!("https://{}/{tenant}/oauth2/v2.0/token", cloud.authority_host());
 
     let (credential, refusal) = match (field("client_secret"), field("client_assertion")) {
         (Some(secret), _) => {
@@ -355,22 +268,15 @@ fn token(state: &State, cloud: AzureCloud, tenant: &str, req: &Request) -> Outco
                 },
                 Some(("AADSTS50027", format!("client_assertion is not a JWT: {e}"))),
             ),
-            Ok(header) if header.x5t.is_some() || header.x5t_s256.is_some() => judge_certificate(
-                app,
-                &header,
-                &assertion,
-                client_id.as_deref().unwrap_or_default(),
-                &token_endpoint,
-            ),
+            Ok(header) if header.x5t.is_some() || header.x5t_s256.is_some() => {
+                judge_certificate(app, &header, &assertion, client_id.as_deref().unwrap_or_default(), &token_endpoint)
+            }
             Ok(_) => judge_federated(state, app, &assertion),
         },
-        (None, None) => (
-            EntraCredential::Missing,
-            Some(("AADSTS7000216", String::new())),
-        ),
+        (None, None) => (EntraCredential::Missing, Some(("AADSTS7000216", String::new()))),
     };
-    let assertion_type_ok = field("client_assertion").is_none()
-        || field("client_assertion_type").as_deref() == Some(JWT_BEARER);
+    let assertion_type_ok =
+        field("client_assertion").is_none() || field("client_assertion_type").as_deref() == Some(JWT_BEARER);
     let request = TokenRequest::Entra {
         tenant: tenant.to_owned(),
         grant_type: grant_type.clone(),
@@ -383,40 +289,19 @@ fn token(state: &State, cloud: AzureCloud, tenant: &str, req: &Request) -> Outco
         return error(state, cloud, request, "AADSTS90002", &[("tenant", tenant)]);
     }
     let Some(app) = app else {
-        return error(
-            state,
-            cloud,
-            request,
-            "AADSTS700016",
-            &[("client_id", &client), ("tenant", tenant)],
-        );
+        return error(state, cloud, request, "AADSTS700016", &[("client_id", &client), ("tenant", tenant)]);
     };
     if grant_type.as_deref() != Some("client_credentials") {
-        return error(
-            state,
-            cloud,
-            request,
-            "AADSTS70003",
-            &[("grant_type", grant_type.as_deref().unwrap_or(""))],
-        );
+        return error(state, cloud, request, "AADSTS70003", &[("grant_type", grant_type.as_deref().unwrap_or(""))]);
     }
     if !assertion_type_ok {
-        return error(
-            state,
-            cloud,
-            request,
-            "AADSTS50027",
-            &[("reason", "client_assertion_type must be jwt-bearer")],
-        );
+        return error(state, cloud, request, "AADSTS50027", &[("reason", "client_assertion_type must be jwt-bearer")]);
     }
     if let Some((name, reason)) = refusal {
         let (iss, sub, aud) = match &credential {
-            EntraCredential::Federated {
-                issuer,
-                subject,
-                audience,
-                ..
-            } => (issuer.clone(), subject.clone(), audience.clone()),
+            EntraCredential::Federated { issuer, subject, audience, .. } => {
+                (issuer.clone(), subject.clone(), audience.clone())
+            }
             _ => (None, None, None),
         };
         return error(
@@ -435,39 +320,15 @@ fn token(state: &State, cloud: AzureCloud, tenant: &str, req: &Request) -> Outco
         );
     }
     let scope_text = scope.clone().unwrap_or_default();
-    let Some(audience) = scope_text
-        .split_whitespace()
-        .find_map(|s| s.strip_suffix("/.default"))
-    else {
-        return error(
-            state,
-            cloud,
-            request,
-            "AADSTS1002012",
-            &[("scope", &scope_text)],
-        );
+    let Some(audience) = scope_text.split_whitespace().find_map(|s| s.strip_suffix("/.default")) else {
+        return error(state, cloud, request, "AADSTS1002012", &[("scope", &scope_text)]);
     };
     if !known_resource(audience) {
-        return error(
-            state,
-            cloud,
-            request,
-            "AADSTS500011",
-            &[("resource", audience), ("tenant", tenant)],
-        );
+        return error(state, cloud, request, "AADSTS500011", &[("resource", audience), ("tenant", tenant)]);
     }
     let lifetime = state.config.token_lifetime;
-    let principal = Principal::App {
-        client_id: app.client_id.clone(),
-    };
-    let minted = state.mint.mint(
-        &state.recorder,
-        Service::Entra,
-        &directory.tenant_id,
-        principal,
-        audience,
-        lifetime,
-    );
+    let principal = Principal::App { client_id: app.client_id.clone() };
+    let minted = state.mint.mint(&state.recorder, Service::Entra, &directory.tenant_id, principal, audience, lifetime);
     let body = serde_json::json!({
         "token_type": "Bearer",
         "expires_in": lifetime.as_secs(),
@@ -476,11 +337,7 @@ fn token(state: &State, cloud: AzureCloud, tenant: &str, req: &Request) -> Outco
     });
     Outcome {
         reply: Reply::json(200, serde_json::to_vec(&body).expect("JSON serialises")),
-        detail: Detail::Token {
-            request,
-            issued: Some(minted.issued.id),
-            error: None,
-        },
+        detail: Detail::Token { request, issued: Some(minted.issued.id), error: None },
     }
 }
 
@@ -490,9 +347,7 @@ mod tests {
     use super::*;
 
     fn form(pairs: &[(&str, &str)]) -> String {
-        url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(pairs)
-            .finish()
+        url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
     }
 
     #[test]
@@ -502,23 +357,13 @@ mod tests {
             ("grant_type", "client_credentials"),
             ("client_id", APP),
             ("client_secret", SECRET),
-            (
-                "scope",
-                "https://monitor.azure.com//.default openid offline_access profile",
-            ),
+            ("scope", "https://monitor.azure.com//.default openid offline_access profile"),
         ]);
-        let req = Request::new(
-            "POST",
-            "login.microsoftonline.com",
-            &format!("/{TENANT}/oauth2/v2.0/token"),
-        )
-        .with_body(body);
+        let req =
+            Request::new("POST", "login.microsoftonline.com", &format!("/{TENANT}/oauth2/v2.0/token")).with_body(body);
         let o = serve(&state, AzureCloud::AzurePublic, &req);
         assert_eq!(o.reply.status, 200, "{}", o.reply.body_str());
-        assert_eq!(
-            state.recorder.tokens()[0].audience,
-            "https://monitor.azure.com/"
-        );
+        assert_eq!(state.recorder.tokens()[0].audience, "https://monitor.azure.com/");
         let v: serde_json::Value = serde_json::from_slice(&o.reply.body).unwrap();
         assert!(v["expires_in"].is_number() && v.get("scope").is_none());
     }
@@ -526,34 +371,11 @@ mod tests {
     #[test]
     fn unknown_tenant_and_app() {
         let state = test_state();
-        let body = form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "nope"),
-            ("client_secret", "x"),
-        ]);
-        let req = Request::new(
-            "POST",
-            "login.microsoftonline.com",
-            "/other/oauth2/v2.0/token",
-        )
-        .with_body(body.clone());
-        assert!(
-            serve(&state, AzureCloud::AzurePublic, &req)
-                .reply
-                .body_str()
-                .contains("AADSTS90002")
-        );
-        let req = Request::new(
-            "POST",
-            "login.microsoftonline.com",
-            &format!("/{TENANT}/oauth2/v2.0/token"),
-        )
-        .with_body(body);
-        assert!(
-            serve(&state, AzureCloud::AzurePublic, &req)
-                .reply
-                .body_str()
-                .contains("AADSTS700016")
-        );
+        let body = form(&[("grant_type", "client_credentials"), ("client_id", "nope"), ("client_secret", "x")]);
+        let req = Request::new("POST", "login.microsoftonline.com", "/other/oauth2/v2.0/token").with_body(body.clone());
+        assert!(serve(&state, AzureCloud::AzurePublic, &req).reply.body_str().contains("AADSTS90002"));
+        let req =
+            Request::new("POST", "login.microsoftonline.com", &format!("/{TENANT}/oauth2/v2.0/token")).with_body(body);
+        assert!(serve(&state, AzureCloud::AzurePublic, &req).reply.body_str().contains("AADSTS700016"));
     }
 }

@@ -13,27 +13,15 @@ fn error(state: &State, request: TokenRequest, name: &str, extra: &[(&str, &str)
     let (status, body) = state.config.mocks.error(name, &all);
     Outcome {
         reply: Reply::json(status, body),
-        detail: Detail::Token {
-            request,
-            issued: None,
-            error: Some(name.to_owned()),
-        },
+        detail: Detail::Token { request, issued: None, error: Some(name.to_owned()) },
     }
 }
 
 /// Answers one IMDS request.
 pub(crate) fn serve(state: &State, req: &Request) -> Outcome {
     if req.path != TOKEN_PATH {
-        let o = error(
-            state,
-            TokenRequest::ImdsProbe,
-            "imds_not_found",
-            &[("path", &req.path)],
-        );
-        return Outcome {
-            detail: Detail::Other,
-            ..o
-        };
+        let o = error(state, TokenRequest::ImdsProbe, "imds_not_found", &[("path", &req.path)]);
+        return Outcome { detail: Detail::Other, ..o };
     }
     let metadata_header = req.header("Metadata").map(str::to_owned);
     // DefaultAzureCredential's availability probe: no query, no Metadata header; any quick answer will do.
@@ -53,50 +41,25 @@ pub(crate) fn serve(state: &State, req: &Request) -> Outcome {
         return error(state, request, "bad_request_102", &[]);
     }
     if api_version.is_none() {
-        return error(
-            state,
-            request,
-            "imds_missing_parameter",
-            &[("parameter", "api-version")],
-        );
+        return error(state, request, "imds_missing_parameter", &[("parameter", "api-version")]);
     }
     let Some(resource) = resource else {
-        return error(
-            state,
-            request,
-            "imds_missing_parameter",
-            &[("parameter", "resource")],
-        );
+        return error(state, request, "imds_missing_parameter", &[("parameter", "resource")]);
     };
     let directory = &state.config.directory;
     let principal = match &client_id {
-        Some(id)
-            if directory
-                .user_assigned
-                .iter()
-                .any(|u| u.eq_ignore_ascii_case(id)) =>
-        {
-            Principal::UserAssigned {
-                client_id: id.clone(),
-            }
+        Some(id) if directory.user_assigned.iter().any(|u| u.eq_ignore_ascii_case(id)) => {
+            Principal::UserAssigned { client_id: id.clone() }
         }
         Some(_) => return error(state, request, "imds_identity_not_found", &[]),
         None => match &directory.system_assigned {
-            Some(object_id) => Principal::SystemAssigned {
-                object_id: object_id.clone(),
-            },
+            Some(object_id) => Principal::SystemAssigned { object_id: object_id.clone() },
             None => return error(state, request, "imds_identity_not_found", &[]),
         },
     };
     let lifetime = state.config.token_lifetime;
-    let minted = state.mint.mint(
-        &state.recorder,
-        Service::Imds,
-        &directory.tenant_id,
-        principal.clone(),
-        &resource,
-        lifetime,
-    );
+    let minted =
+        state.mint.mint(&state.recorder, Service::Imds, &directory.tenant_id, principal.clone(), &resource, lifetime);
     let now = super::ca::unix_now();
     let shown_client_id = match &principal {
         Principal::SystemAssigned { object_id } => object_id.clone(),
@@ -116,11 +79,7 @@ pub(crate) fn serve(state: &State, req: &Request) -> Outcome {
     });
     Outcome {
         reply: Reply::json(200, serde_json::to_vec(&body).expect("JSON serialises")),
-        detail: Detail::Token {
-            request,
-            issued: Some(minted.issued.id),
-            error: None,
-        },
+        detail: Detail::Token { request, issued: Some(minted.issued.id), error: None },
     }
 }
 
@@ -129,39 +88,24 @@ mod tests {
     use super::super::tests::test_state;
     use super::*;
 
-    const URL: &str = "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fmonitor.azure.com%2F";
+    const URL: &str =
+        "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fmonitor.azure.com%2F";
 
     #[test]
     fn probe_is_answered_400() {
         let state = test_state();
         let o = serve(&state, &Request::new("GET", "169.254.169.254", TOKEN_PATH));
         assert_eq!(o.reply.status, 400);
-        assert!(matches!(
-            o.detail,
-            Detail::Token {
-                request: TokenRequest::ImdsProbe,
-                ..
-            }
-        ));
+        assert!(matches!(o.detail, Detail::Token { request: TokenRequest::ImdsProbe, .. }));
     }
 
     #[test]
     fn system_assigned_token_has_string_fields() {
         let state = test_state();
-        let o = serve(
-            &state,
-            &Request::new("GET", "169.254.169.254", URL).with_header("Metadata", "true"),
-        );
+        let o = serve(&state, &Request::new("GET", "169.254.169.254", URL).with_header("Metadata", "true"));
         assert_eq!(o.reply.status, 200, "{}", o.reply.body_str());
         let v: serde_json::Value = serde_json::from_slice(&o.reply.body).unwrap();
-        for f in [
-            "expires_in",
-            "expires_on",
-            "not_before",
-            "resource",
-            "token_type",
-            "access_token",
-        ] {
+        for f in ["expires_in", "expires_on", "not_before", "resource", "token_type", "access_token"] {
             assert!(v[f].is_string(), "{f}");
         }
         assert_eq!(v["resource"], "https://monitor.azure.com/");
@@ -171,10 +115,7 @@ mod tests {
     fn unknown_user_assigned_identity_is_400() {
         let state = test_state();
         let url = format!("{URL}&client_id=00000000-0000-0000-0000-00000000dead");
-        let o = serve(
-            &state,
-            &Request::new("GET", "169.254.169.254", &url).with_header("Metadata", "true"),
-        );
+        let o = serve(&state, &Request::new("GET", "169.254.169.254", &url).with_header("Metadata", "true"));
         assert_eq!(o.reply.status, 400);
         assert!(o.reply.body_str().contains("Identity not found"));
     }

@@ -73,15 +73,10 @@ impl Default for MockData {
 }
 
 fn parse_json(file: &Path, text: &str) -> Result<Value, CloudError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| CloudError::MockData {
-        file: file.to_owned(),
-        problem: format!("not valid JSON: {e}"),
-    })?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| CloudError::MockData { file: file.to_owned(), problem: format!("not valid JSON: {e}") })?;
     if !value.is_object() {
-        return Err(CloudError::MockData {
-            file: file.to_owned(),
-            problem: "must be a JSON object".into(),
-        });
+        return Err(CloudError::MockData { file: file.to_owned(), problem: "must be a JSON object".into() });
     }
     Ok(value)
 }
@@ -112,37 +107,20 @@ impl MockData {
     pub fn load(dir: &Path) -> Result<MockData, CloudError> {
         let read = |name: &str| -> Result<String, CloudError> {
             let file = dir.join(name);
-            std::fs::read_to_string(&file).map_err(|e| CloudError::MockData {
-                file: file.clone(),
-                problem: format!("cannot read: {e}"),
-            })
+            std::fs::read_to_string(&file)
+                .map_err(|e| CloudError::MockData { file: file.clone(), problem: format!("cannot read: {e}") })
         };
-        MockData::parse(
-            &read(OPENID_FILE)?,
-            &read(INSTANCE_DISCOVERY_FILE)?,
-            &read(ERRORS_FILE)?,
-            dir,
-        )
+        MockData::parse(&read(OPENID_FILE)?, &read(INSTANCE_DISCOVERY_FILE)?, &read(ERRORS_FILE)?, dir)
     }
 
-    fn parse(
-        openid: &str,
-        discovery: &str,
-        errors: &str,
-        dir: &Path,
-    ) -> Result<MockData, CloudError> {
+    fn parse(openid: &str, discovery: &str, errors: &str, dir: &Path) -> Result<MockData, CloudError> {
         let path = |name: &str| -> PathBuf { dir.join(name) };
         let openid_configuration = parse_json(&path(OPENID_FILE), openid)?;
         for field in ["issuer", "token_endpoint", "authorization_endpoint"] {
-            if !openid_configuration
-                .get(field)
-                .is_some_and(Value::is_string)
-            {
+            if !openid_configuration.get(field).is_some_and(Value::is_string) {
                 return Err(CloudError::MockData {
                     file: path(OPENID_FILE),
-                    problem: format!(
-                        "field `{field}` is missing or not a string (MSAL requires it)"
-                    ),
+                    problem: format!("field `{field}` is missing or not a string (MSAL requires it)"),
                 });
             }
         }
@@ -156,9 +134,7 @@ impl MockData {
             if !errors.contains_key(*name) {
                 return Err(CloudError::MockData {
                     file: path(ERRORS_FILE),
-                    problem: format!(
-                        "error `{name}` is not defined (the mock services answer with it)"
-                    ),
+                    problem: format!("error `{name}` is not defined (the mock services answer with it)"),
                 });
             }
         }
@@ -170,11 +146,7 @@ impl MockData {
                 });
             }
         }
-        Ok(MockData {
-            openid_configuration,
-            instance_discovery,
-            errors,
-        })
+        Ok(MockData { openid_configuration, instance_discovery, errors })
     }
 
     /// The template for an error name, if defined.
@@ -192,10 +164,7 @@ impl MockData {
         match self.errors.get(name) {
             Some(t) => (t.status, render(&t.body, vars)),
             // Unreachable for loaded data (REQUIRED_ERRORS is checked); keep a readable answer anyway.
-            None => (
-                500,
-                format!("{{\"error\":\"mock error template `{name}` is missing\"}}").into_bytes(),
-            ),
+            None => (500, format!("{{\"error\":\"mock error template `{name}` is missing\"}}").into_bytes()),
         }
     }
 
@@ -220,11 +189,7 @@ fn substitute(value: &Value, vars: &[(&str, &str)]) -> Value {
             Value::String(out)
         }
         Value::Array(items) => Value::Array(items.iter().map(|v| substitute(v, vars)).collect()),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), substitute(v, vars)))
-                .collect(),
-        ),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), substitute(v, vars))).collect()),
         other => other.clone(),
     }
 }
@@ -251,29 +216,17 @@ mod tests {
         let (status, body) = mocks.error("dcr_forbidden", &[("dcr_id", "dcr-\"x\"")]);
         assert_eq!(status, 403);
         let v: Value = serde_json::from_slice(&body).unwrap();
-        assert!(
-            v["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("immutable Id 'dcr-\"x\"'")
-        );
+        assert!(v["error"]["message"].as_str().unwrap().contains("immutable Id 'dcr-\"x\"'"));
     }
 
     #[test]
     fn load_names_the_file_and_problem() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("entra")).unwrap();
-        std::fs::write(
-            dir.path().join(OPENID_FILE),
-            "{\"issuer\":\"x\",\"token_endpoint\":\"y\"}",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join(OPENID_FILE), "{\"issuer\":\"x\",\"token_endpoint\":\"y\"}").unwrap();
         std::fs::write(dir.path().join(INSTANCE_DISCOVERY_FILE), "{}").unwrap();
         std::fs::write(dir.path().join(ERRORS_FILE), "{}").unwrap();
         let err = MockData::load(dir.path()).unwrap_err().to_string();
-        assert!(
-            err.contains("openid-configuration.json") && err.contains("authorization_endpoint"),
-            "{err}"
-        );
+        assert!(err.contains("openid-configuration.json") && err.contains("authorization_endpoint"), "{err}");
     }
 }

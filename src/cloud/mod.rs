@@ -17,10 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use ca::{
-    CertificateAuthority, ClientCertificate, ClusterIssuer, FederatedClaims,
-    TOKEN_EXCHANGE_AUDIENCE,
-};
+pub use ca::{CertificateAuthority, ClientCertificate, ClusterIssuer, FederatedClaims, TOKEN_EXCHANGE_AUDIENCE};
 pub use mockdata::{ErrorTemplate, MockData};
 pub use recorder::{Exchange, Recorder, Service};
 
@@ -44,6 +41,9 @@ pub enum CloudError {
     /// The listener could not be used.
     #[error("listener: {0}")]
     Listener(#[from] std::io::Error),
+    /// The requested set-up is not one the mock can be (e.g. an ingestion URL without a DCR id).
+    #[error("{0}")]
+    Config(String),
 }
 
 /// What the mock cloud believes: who exists, who may ingest, where the DCR is, how long tokens live.
@@ -118,13 +118,7 @@ impl std::fmt::Debug for App {
         f.debug_struct("App")
             .field("client_id", &self.client_id)
             .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
-            .field(
-                "certificate",
-                &self
-                    .certificate_der
-                    .as_ref()
-                    .map(|d| format!("{} bytes", d.len())),
-            )
+            .field("certificate", &self.certificate_der.as_ref().map(|d| format!("{} bytes", d.len())))
             .field("federated", &self.federated)
             .finish()
     }
@@ -211,9 +205,7 @@ pub struct MockCloud {
 
 impl std::fmt::Debug for MockCloud {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MockCloud")
-            .field("addr", &self.addr)
-            .finish_non_exhaustive()
+        f.debug_struct("MockCloud").field("addr", &self.addr).finish_non_exhaustive()
     }
 }
 
@@ -242,19 +234,8 @@ impl MockCloud {
             cluster_issuer,
         });
         let cancel = tokio_util::sync::CancellationToken::new();
-        let accept = tokio::spawn(proxy::accept_loop(
-            listener,
-            state.clone(),
-            ca.clone(),
-            cancel.clone(),
-        ));
-        Ok(MockCloud {
-            addr,
-            ca,
-            state,
-            cancel,
-            accept,
-        })
+        let accept = tokio::spawn(proxy::accept_loop(listener, state.clone(), ca.clone(), cancel.clone()));
+        Ok(MockCloud { addr, ca, state, cancel, accept })
     }
 
     /// `http://ADDR`, for `HTTP_PROXY` and `HTTPS_PROXY`.
@@ -346,23 +327,10 @@ pub(crate) mod tests {
                     tenant_id: TENANT.into(),
                     system_assigned: Some("22222222-2222-2222-2222-222222222222".into()),
                     user_assigned: vec![],
-                    apps: vec![App {
-                        client_id: APP.into(),
-                        secret: Some(SECRET.into()),
-                        ..Default::default()
-                    }],
+                    apps: vec![App { client_id: APP.into(), secret: Some(SECRET.into()), ..Default::default() }],
                 },
-                roles: vec![RoleGrant {
-                    principal: Principal::App {
-                        client_id: APP.into(),
-                    },
-                    scope: RoleScope::Dcr,
-                }],
-                dcr: DcrConfig {
-                    host: DCR_HOST.into(),
-                    dcr_id: DCR_ID.into(),
-                    cloud: AzureCloud::AzurePublic,
-                },
+                roles: vec![RoleGrant { principal: Principal::App { client_id: APP.into() }, scope: RoleScope::Dcr }],
+                dcr: DcrConfig { host: DCR_HOST.into(), dcr_id: DCR_ID.into(), cloud: AzureCloud::AzurePublic },
                 token_lifetime: Duration::from_secs(3600),
                 mocks: MockData::embedded(),
             },

@@ -51,22 +51,13 @@ fn route(host: &str) -> Route {
     if host == "169.254.169.254" {
         return Route::Imds;
     }
-    if let Some(c) = AzureCloud::ALL
-        .into_iter()
-        .find(|c| host == c.authority_host())
-    {
+    if let Some(c) = AzureCloud::ALL.into_iter().find(|c| host == c.authority_host()) {
         return Route::Entra(c);
     }
-    if AzureCloud::ALL
-        .iter()
-        .any(|c| host.ends_with(&format!(".{}", c.ingestion_domain())))
-    {
+    if AzureCloud::ALL.iter().any(|c| host.ends_with(&format!(".{}", c.ingestion_domain()))) {
         return Route::Dcr;
     }
-    if ["com", "us", "cn"]
-        .iter()
-        .any(|tld| host.ends_with(&format!(".prometheus.monitor.azure.{tld}")))
-    {
+    if ["com", "us", "cn"].iter().any(|tld| host.ends_with(&format!(".prometheus.monitor.azure.{tld}"))) {
         return Route::Query;
     }
     Route::Unrouted
@@ -78,9 +69,7 @@ fn bare_host(authority: &str) -> String {
     let host = if let Some(rest) = a.strip_prefix('[') {
         rest.split(']').next().unwrap_or(rest)
     } else {
-        a.rsplit_once(':')
-            .filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
-            .map_or(a, |(h, _)| h)
+        a.rsplit_once(':').filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit())).map_or(a, |(h, _)| h)
     };
     host.to_ascii_lowercase()
 }
@@ -99,11 +88,7 @@ pub(crate) async fn accept_loop(
     ca: Arc<CertificateAuthority>,
     cancel: CancellationToken,
 ) {
-    let ctx = Arc::new(Ctx {
-        state,
-        ca,
-        cancel: cancel.clone(),
-    });
+    let ctx = Arc::new(Ctx { state, ca, cancel: cancel.clone() });
     loop {
         let stream = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -145,11 +130,7 @@ async fn connection(stream: TcpStream, ctx: Arc<Ctx>) {
 }
 
 /// Serves HTTP/1.1 on `io`; `tls_host` is set inside a TLS session (the CONNECT target or SNI name).
-fn serve_http<I>(
-    io: I,
-    ctx: Arc<Ctx>,
-    tls_host: Option<String>,
-) -> Pin<Box<dyn Future<Output = ()> + Send>>
+fn serve_http<I>(io: I, ctx: Arc<Ctx>, tls_host: Option<String>) -> Pin<Box<dyn Future<Output = ()> + Send>>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -161,9 +142,7 @@ where
             let tls_host = tls_host.clone();
             async move { Ok::<_, Infallible>(handle(ctx, req, tls_host).await) }
         });
-        let conn = hyper::server::conn::http1::Builder::new()
-            .serve_connection(TokioIo::new(io), svc)
-            .with_upgrades();
+        let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), svc).with_upgrades();
         if let Err(e) = conn.await {
             tracing::debug!(error = %e, tls, "mock cloud connection ended with an error");
         }
@@ -175,41 +154,24 @@ fn respond(reply: Reply) -> Response<Full<Bytes>> {
     for (k, v) in &reply.headers {
         builder = builder.header(k, v);
     }
-    builder
-        .body(Full::new(Bytes::from(reply.body)))
-        .expect("valid response parts")
+    builder.body(Full::new(Bytes::from(reply.body))).expect("valid response parts")
 }
 
-async fn handle(
-    ctx: Arc<Ctx>,
-    req: Request<Incoming>,
-    tls_host: Option<String>,
-) -> Response<Full<Bytes>> {
+async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>, tls_host: Option<String>) -> Response<Full<Bytes>> {
     if req.method() == Method::CONNECT {
         return connect(ctx, req);
     }
     let tls = tls_host.is_some();
-    let host_header = req
-        .headers()
-        .get(hyper::header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(bare_host);
-    let host = tls_host
-        .or_else(|| req.uri().authority().map(|a| bare_host(a.as_str())))
-        .or(host_header)
-        .unwrap_or_default();
+    let host_header = req.headers().get(hyper::header::HOST).and_then(|v| v.to_str().ok()).map(bare_host);
+    let host =
+        tls_host.or_else(|| req.uri().authority().map(|a| bare_host(a.as_str()))).or(host_header).unwrap_or_default();
     let method = req.method().to_string();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().map(str::to_owned);
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
+        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
@@ -218,14 +180,7 @@ async fn handle(
             return respond(Reply::text(400, "request body could not be read"));
         }
     };
-    let request = wire::Request {
-        method,
-        host,
-        path,
-        query,
-        headers,
-        body,
-    };
+    let request = wire::Request { method, host, path, query, headers, body };
     let route = route(&request.host);
     let state = ctx.state.clone();
     let outcome = match route {
@@ -236,21 +191,12 @@ async fn handle(
             let (state, request) = (state.clone(), request.clone());
             match tokio::task::spawn_blocking(move || dcr::serve(&state, &request)).await {
                 Ok(o) => o,
-                Err(e) => Outcome {
-                    reply: Reply::text(500, format!("mock DCR failed: {e}")),
-                    detail: Detail::Other,
-                },
+                Err(e) => Outcome { reply: Reply::text(500, format!("mock DCR failed: {e}")), detail: Detail::Other },
             }
         }
         Route::Query => {
-            let (status, body) = state
-                .config
-                .mocks
-                .error("query_not_found", &[("path", &request.path)]);
-            Outcome {
-                reply: Reply::json(status, body),
-                detail: Detail::Other,
-            }
+            let (status, body) = state.config.mocks.error("query_not_found", &[("path", &request.path)]);
+            Outcome { reply: Reply::json(status, body), detail: Detail::Other }
         }
         Route::Unrouted => unrouted(&request.host),
     };
@@ -272,11 +218,7 @@ fn unrouted(host: &str) -> Outcome {
 
 /// `CONNECT host:port`: refuse unknown hosts at once, else tunnel and terminate TLS with a leaf for that host.
 fn connect(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let authority = req
-        .uri()
-        .authority()
-        .map(|a| a.as_str().to_owned())
-        .unwrap_or_default();
+    let authority = req.uri().authority().map(|a| a.as_str().to_owned()).unwrap_or_default();
     let host = bare_host(&authority);
     if route(&host) == Route::Unrouted {
         let request = wire::Request {
@@ -287,12 +229,7 @@ fn connect(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Full<Bytes>> {
             headers: req
                 .headers()
                 .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_owned(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
+                .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
                 .collect(),
             body: Bytes::new(),
         };
@@ -320,20 +257,11 @@ fn connect(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Full<Bytes>> {
             _ = tunnel => {}
         }
     });
-    Response::builder()
-        .status(StatusCode::OK)
-        .body(Full::new(Bytes::new()))
-        .expect("valid response parts")
+    Response::builder().status(StatusCode::OK).body(Full::new(Bytes::new())).expect("valid response parts")
 }
 
 /// Query parameters whose values are secrets, in case a client puts them in a URL.
-const SECRET_PARAMS: &[&str] = &[
-    "client_secret",
-    "client_assertion",
-    "access_token",
-    "code",
-    "password",
-];
+const SECRET_PARAMS: &[&str] = &["client_secret", "client_assertion", "access_token", "code", "password"];
 
 fn redacted_target(request: &wire::Request) -> String {
     let Some(query) = request.query.as_deref() else {
@@ -341,23 +269,14 @@ fn redacted_target(request: &wire::Request) -> String {
     };
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
         .map(|(k, v)| {
-            let v = if SECRET_PARAMS.contains(&k.as_ref()) {
-                "[redacted]".into()
-            } else {
-                v.into_owned()
-            };
+            let v = if SECRET_PARAMS.contains(&k.as_ref()) { "[redacted]".into() } else { v.into_owned() };
             (k.into_owned(), v)
         })
         .collect();
-    if pairs
-        .iter()
-        .all(|(k, _)| !SECRET_PARAMS.contains(&k.as_str()))
-    {
+    if pairs.iter().all(|(k, _)| !SECRET_PARAMS.contains(&k.as_str())) {
         return format!("{}?{query}", request.path);
     }
-    let q = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish();
+    let q = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
     format!("{}?{q}", request.path)
 }
 
@@ -367,9 +286,7 @@ fn redacted_headers(state: &State, headers: &[(String, String)]) -> Vec<(String,
         .map(|(k, v)| {
             let v = if k.eq_ignore_ascii_case("authorization") {
                 dcr::redact_authorization(state, v)
-            } else if k.eq_ignore_ascii_case("proxy-authorization")
-                || k.eq_ignore_ascii_case("cookie")
-            {
+            } else if k.eq_ignore_ascii_case("proxy-authorization") || k.eq_ignore_ascii_case("cookie") {
                 "[redacted]".to_owned()
             } else {
                 v.clone()
@@ -403,28 +320,16 @@ mod tests {
     #[test]
     fn routes_by_host() {
         assert_eq!(route("169.254.169.254"), Route::Imds);
-        assert_eq!(
-            route("login.chinacloudapi.cn"),
-            Route::Entra(AzureCloud::AzureChina)
-        );
-        assert_eq!(
-            route("x.eastus-1.metrics.ingest.monitor.azure.us"),
-            Route::Dcr
-        );
-        assert_eq!(
-            route("amw.eastus.prometheus.monitor.azure.com"),
-            Route::Query
-        );
+        assert_eq!(route("login.chinacloudapi.cn"), Route::Entra(AzureCloud::AzureChina));
+        assert_eq!(route("x.eastus-1.metrics.ingest.monitor.azure.us"), Route::Dcr);
+        assert_eq!(route("amw.eastus.prometheus.monitor.azure.com"), Route::Query);
         assert_eq!(route("example.com"), Route::Unrouted);
         assert_eq!(route("metrics.ingest.monitor.azure.com"), Route::Unrouted);
     }
 
     #[test]
     fn bare_hosts() {
-        assert_eq!(
-            bare_host("Login.MicrosoftOnline.com:443"),
-            "login.microsoftonline.com"
-        );
+        assert_eq!(bare_host("Login.MicrosoftOnline.com:443"), "login.microsoftonline.com");
         assert_eq!(bare_host("[::1]:80"), "::1");
         assert_eq!(bare_host("169.254.169.254"), "169.254.169.254");
     }

@@ -237,19 +237,13 @@ pub struct Exchange {
 impl Exchange {
     /// First request header with this name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// `#3 POST https://host/path` — how evidence names a request.
     pub fn describe(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
-        format!(
-            "request #{} {} {scheme}://{}{}",
-            self.seq, self.method, self.host, self.target
-        )
+        format!("request #{} {} {scheme}://{}{}", self.seq, self.method, self.host, self.target)
     }
 }
 
@@ -276,11 +270,7 @@ impl Default for Recorder {
 impl Recorder {
     /// A new, empty recorder whose clock starts now.
     pub fn new() -> Recorder {
-        Recorder {
-            started: Instant::now(),
-            state: Mutex::default(),
-            version: watch::channel(0).0,
-        }
+        Recorder { started: Instant::now(), state: Mutex::default(), version: watch::channel(0).0 }
     }
 
     /// Time on the mock clock.
@@ -312,11 +302,7 @@ impl Recorder {
 
     /// A copy of every exchange so far.
     pub fn exchanges(&self) -> Vec<Exchange> {
-        self.state
-            .lock()
-            .expect("recorder poisoned")
-            .exchanges
-            .clone()
+        self.state.lock().expect("recorder poisoned").exchanges.clone()
     }
 
     /// A copy of every token issued so far.
@@ -326,13 +312,7 @@ impl Recorder {
 
     /// A token by id.
     pub fn token(&self, id: TokenId) -> Option<IssuedToken> {
-        self.state
-            .lock()
-            .expect("recorder poisoned")
-            .tokens
-            .iter()
-            .find(|t| t.id == id)
-            .cloned()
+        self.state.lock().expect("recorder poisoned").tokens.iter().find(|t| t.id == id).cloned()
     }
 
     /// A receiver that changes whenever something is recorded.

@@ -50,16 +50,11 @@ pub(crate) struct Minted {
 
 impl TokenMint {
     pub(crate) fn generate() -> Result<TokenMint, CloudError> {
-        let key = KeyPair::generate_for(&PKCS_RSA_SHA256)
-            .map_err(|e| CloudError::Key(format!("token key: {e}")))?;
+        let key = KeyPair::generate_for(&PKCS_RSA_SHA256).map_err(|e| CloudError::Key(format!("token key: {e}")))?;
         let encoding = EncodingKey::from_rsa_pem(key.serialize_pem().as_bytes())
             .map_err(|e| CloudError::Key(format!("token key: {e}")))?;
         let decoding = DecodingKey::from_rsa_der(key.public_key_raw());
-        Ok(TokenMint {
-            encoding,
-            decoding,
-            nonce: uuid::Uuid::new_v4().simple().to_string(),
-        })
+        Ok(TokenMint { encoding, decoding, nonce: uuid::Uuid::new_v4().simple().to_string() })
     }
 
     /// Issues a token and registers it with the recorder (mock-clock `issued_at`/`expires_at`).
@@ -103,8 +98,7 @@ impl TokenMint {
         };
         let mut header = Header::new(Algorithm::RS256);
         header.typ = Some("JWT".into());
-        let jwt = jsonwebtoken::encode(&header, &claims, &self.encoding)
-            .expect("signing with a generated RSA key");
+        let jwt = jsonwebtoken::encode(&header, &claims, &self.encoding).expect("signing with a generated RSA key");
         Minted { jwt, issued }
     }
 
@@ -124,9 +118,7 @@ impl TokenMint {
             .and_then(|rest| rest.strip_prefix('.'))
             .and_then(|n| n.parse::<u32>().ok())
             .ok_or_else(|| "not issued by this mock cloud (unknown jti)".to_owned())?;
-        recorder
-            .token(TokenId(id))
-            .ok_or_else(|| format!("token #{id} was never registered"))
+        recorder.token(TokenId(id)).ok_or_else(|| format!("token #{id} was never registered"))
     }
 }
 
@@ -139,24 +131,11 @@ mod tests {
         let recorder = Recorder::new();
         let mint = TokenMint::generate().unwrap();
         let other = TokenMint::generate().unwrap();
-        let principal = Principal::App {
-            client_id: "c".into(),
-        };
-        let m = mint.mint(
-            &recorder,
-            Service::Entra,
-            "t",
-            principal,
-            "https://monitor.azure.com/",
-            Duration::from_secs(60),
-        );
+        let principal = Principal::App { client_id: "c".into() };
+        let m =
+            mint.mint(&recorder, Service::Entra, "t", principal, "https://monitor.azure.com/", Duration::from_secs(60));
         assert_eq!(mint.recognise(&recorder, &m.jwt).unwrap().id, TokenId(1));
-        assert!(
-            other
-                .recognise(&recorder, &m.jwt)
-                .unwrap_err()
-                .contains("not issued by this mock")
-        );
+        assert!(other.recognise(&recorder, &m.jwt).unwrap_err().contains("not issued by this mock"));
         assert!(mint.recognise(&recorder, "garbage").is_err());
     }
 }

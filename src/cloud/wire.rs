@@ -19,18 +19,13 @@ pub(crate) struct Request {
 
 impl Request {
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// First value of a query parameter (decoded).
     pub(crate) fn query_param(&self, name: &str) -> Option<String> {
         let q = self.query.as_deref()?;
-        url::form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
+        url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
     }
 
     /// A test request.
@@ -40,14 +35,7 @@ impl Request {
             Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
             None => (target.to_owned(), None),
         };
-        Request {
-            method: method.into(),
-            host: host.into(),
-            path,
-            query,
-            headers: Vec::new(),
-            body: Bytes::new(),
-        }
+        Request { method: method.into(), host: host.into(), path, query, headers: Vec::new(), body: Bytes::new() }
     }
 
     #[cfg(test)]
@@ -73,14 +61,7 @@ pub(crate) struct Reply {
 
 impl Reply {
     pub(crate) fn json(status: u16, body: Vec<u8>) -> Reply {
-        Reply {
-            status,
-            headers: vec![(
-                "content-type".into(),
-                "application/json; charset=utf-8".into(),
-            )],
-            body,
-        }
+        Reply { status, headers: vec![("content-type".into(), "application/json; charset=utf-8".into())], body }
     }
 
     pub(crate) fn text(status: u16, body: impl Into<String>) -> Reply {
@@ -108,9 +89,7 @@ pub(crate) struct Outcome {
 pub(crate) fn error_vars() -> [(&'static str, String); 3] {
     let now = time::OffsetDateTime::now_utc();
     let ts = now
-        .format(&time::macros::format_description!(
-            "[year]-[month]-[day] [hour]:[minute]:[second]Z"
-        ))
+        .format(&time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]Z"))
         .unwrap_or_default();
     [
         ("trace_id", uuid::Uuid::new_v4().to_string()),

@@ -22,7 +22,11 @@ fn flow(auth: &AuthSpec) -> Flow {
         return Flow::Imds { client_id: non_empty(&mi.client_id) };
     }
     if let Some(o) = &auth.oauth {
-        return Flow::Entra { tenant: o.tenant_id.clone(), client_id: o.client_id.clone(), credential: "client-secret" };
+        return Flow::Entra {
+            tenant: o.tenant_id.clone(),
+            client_id: o.client_id.clone(),
+            credential: "client-secret",
+        };
     }
     if let Some(c) = &auth.certificate {
         return Flow::Entra { tenant: c.tenant_id.clone(), client_id: c.client_id.clone(), credential: "certificate" };
@@ -101,11 +105,17 @@ fn request_shape(facts: &CaseFacts<'_>, flow: &Flow, requests: &[&Exchange]) -> 
     for e in requests {
         let Detail::Token { request, .. } = &e.detail else { continue };
         let problem = match (flow, request) {
-            (Flow::Imds { client_id }, TokenRequest::Imds { api_version, resource, client_id: sent, metadata_header }) => {
+            (
+                Flow::Imds { client_id },
+                TokenRequest::Imds { api_version, resource, client_id: sent, metadata_header },
+            ) => {
                 decided = true;
                 let resource_want = expected_resource(facts.auth);
                 if metadata_header.as_deref() != Some("true") {
-                    Some(format!("Metadata header is {:?}, IMDS requires \"true\"", metadata_header.as_deref().unwrap_or("absent")))
+                    Some(format!(
+                        "Metadata header is {:?}, IMDS requires \"true\"",
+                        metadata_header.as_deref().unwrap_or("absent")
+                    ))
                 } else if api_version.as_deref() != Some(IMDS_API_VERSION) {
                     Some(format!("api-version is {api_version:?}, expected {IMDS_API_VERSION:?}"))
                 } else if resource.as_deref() != Some(resource_want.as_str()) {
@@ -119,7 +129,10 @@ fn request_shape(facts: &CaseFacts<'_>, flow: &Flow, requests: &[&Exchange]) -> 
                     None
                 }
             }
-            (Flow::Entra { tenant, client_id, credential }, TokenRequest::Entra { tenant: t, grant_type, client_id: c, scope, credential: sent }) => {
+            (
+                Flow::Entra { tenant, client_id, credential },
+                TokenRequest::Entra { tenant: t, grant_type, client_id: c, scope, credential: sent },
+            ) => {
                 decided = true;
                 let scope_want = expected_scope(facts.auth);
                 let scopes: Vec<&str> = scope.as_deref().unwrap_or("").split(' ').collect();
@@ -202,8 +215,11 @@ fn reuse(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Finding {
     }
     match per_token.iter().max_by_key(|(_, n)| **n) {
         Some((id, n)) if *n >= 2 => Finding::pass(check, format!("{id} carried {n} of {} writes", writes.len())),
-        _ => Finding::fail(check, format!("no token carried two writes ({} writes, {} tokens)", writes.len(), per_token.len()))
-            .with_evidence(writes[writes.len() - 1].describe()),
+        _ => Finding::fail(
+            check,
+            format!("no token carried two writes ({} writes, {} tokens)", writes.len(), per_token.len()),
+        )
+        .with_evidence(writes[writes.len() - 1].describe()),
     }
 }
 

@@ -53,7 +53,9 @@ pub(super) fn observe(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> (Option<Out
         .exchanges
         .iter()
         .filter(|e| matches!(&e.detail, Detail::Token { issued: None, error: Some(_), .. }))
-        .filter(|e| !matches!(&e.detail, Detail::Token { request: crate::cloud::recorder::TokenRequest::ImdsProbe, .. }))
+        .filter(|e| {
+            !matches!(&e.detail, Detail::Token { request: crate::cloud::recorder::TokenRequest::ImdsProbe, .. })
+        })
         .collect();
     let issued_any = seen.exchanges.iter().any(|e| matches!(&e.detail, Detail::Token { issued: Some(_), .. }));
     if writes.is_empty() && !issued_any && failed_tokens.len() >= NEGATIVE_EVIDENCE {
@@ -91,7 +93,10 @@ fn explain_refusal(facts: &CaseFacts<'_>, seen: &Observed<'_>, write: &Exchange)
                     write.describe()
                 )
             } else {
-                format!("the DCR refused {id} of {who}: {problem} — {} answered 401; the agent dropped the batch", write.describe())
+                format!(
+                    "the DCR refused {id} of {who}: {problem} — {} answered 401; the agent dropped the batch",
+                    write.describe()
+                )
             }
         }
         WriteAuth::Missing => format!("{} carried no bearer token and was answered {}", write.describe(), write.status),
@@ -148,11 +153,9 @@ pub(super) fn capability(facts: &CaseFacts<'_>, seen: &Observed<'_>, observed: O
                 crate::agent::prometheus::auth_summary(facts.auth)
             ),
         )),
-        (None, _) if seen.agent_was_ready => Some(Finding::pass(
-            check,
-            format!("prometheus {} accepted the config, as the table says", facts.version),
-        )),
+        (None, _) if seen.agent_was_ready => {
+            Some(Finding::pass(check, format!("prometheus {} accepted the config, as the table says", facts.version)))
+        }
         _ => None,
     }
 }
-

@@ -48,8 +48,7 @@ pub(super) fn present(facts: &CaseFacts<'_>, seen: &Observed<'_>, observed: Opti
             Some((w, s)) => evidence.push(format!("{} in {}", s.describe(), w.describe())),
             None => {
                 let label = format!("{want:?}");
-                let seen_names: Vec<String> =
-                    accepted_series(&accepted).map(|(_, s)| s.describe()).take(5).collect();
+                let seen_names: Vec<String> = accepted_series(&accepted).map(|(_, s)| s.describe()).take(5).collect();
                 let mut f = pending(check, format!("no accepted write carried a series with {label}"));
                 if !seen_names.is_empty() {
                     f = f.with_evidence(format!("series that did arrive include: {}", seen_names.join(", ")));

@@ -37,7 +37,10 @@ fn bearer(facts: &CaseFacts<'_>, seen: &Observed<'_>, writes: &[&Exchange]) -> F
             WriteAuth::Invalid { reason } => Some(format!("Authorization: {}", reason)),
             WriteAuth::Token { id, problem: Some(p) } if w.status == 401 => {
                 let aud = seen.token(*id).map(|t| t.audience.clone()).unwrap_or_default();
-                Some(format!("{id} (aud {aud:?}) refused: {p}; the DCR accepts {}", facts.dcr_cloud.ingestion_audience()))
+                Some(format!(
+                    "{id} (aud {aud:?}) refused: {p}; the DCR accepts {}",
+                    facts.dcr_cloud.ingestion_audience()
+                ))
             }
             WriteAuth::Token { .. } => None,
         };
@@ -53,12 +56,7 @@ fn bearer(facts: &CaseFacts<'_>, seen: &Observed<'_>, writes: &[&Exchange]) -> F
 }
 
 /// Every write carries `header` with exactly the expected value.
-fn header_rule(
-    writes: &[&Exchange],
-    check: &str,
-    header: &str,
-    want: impl Fn(&Exchange) -> Option<String>,
-) -> Finding {
+fn header_rule(writes: &[&Exchange], check: &str, header: &str, want: impl Fn(&Exchange) -> Option<String>) -> Finding {
     for w in writes {
         let Some(expected) = want(w) else { continue };
         let got = w.header(header);

@@ -45,8 +45,7 @@ pub fn version_of(content_type: Option<&str>) -> RwVersion {
 pub fn decode(body: &[u8], content_type: Option<&str>) -> Result<DecodedWrite, DecodeError> {
     if body.starts_with(&SNAPPY_FRAMED_MAGIC) {
         return Err(DecodeError(
-            "body is snappy *framed* (stream format); remote-write requires snappy block format"
-                .into(),
+            "body is snappy *framed* (stream format); remote-write requires snappy block format".into(),
         ));
     }
     let raw = snap::raw::Decoder::new()
@@ -61,21 +60,14 @@ pub fn decode(body: &[u8], content_type: Option<&str>) -> Result<DecodedWrite, D
 }
 
 fn decode_v1(raw: &[u8]) -> Result<DecodedWrite, DecodeError> {
-    let req = proto::WriteRequest::decode(raw)
-        .map_err(|e| DecodeError(format!("not a prometheus.WriteRequest: {e}")))?;
+    let req =
+        proto::WriteRequest::decode(raw).map_err(|e| DecodeError(format!("not a prometheus.WriteRequest: {e}")))?;
     let series = req
         .timeseries
         .into_iter()
         .map(|ts| Series {
             labels: ts.labels.into_iter().map(|l| (l.name, l.value)).collect(),
-            samples: ts
-                .samples
-                .iter()
-                .map(|s| Sample {
-                    timestamp: s.timestamp,
-                    value: s.value,
-                })
-                .collect(),
+            samples: ts.samples.iter().map(|s| Sample { timestamp: s.timestamp, value: s.value }).collect(),
             histograms: ts.histograms.len(),
             exemplars: ts.exemplars.len(),
         })
@@ -90,22 +82,14 @@ fn decode_v1(raw: &[u8]) -> Result<DecodedWrite, DecodeError> {
             unit: m.unit,
         })
         .collect();
-    Ok(DecodedWrite {
-        version: Some(RwVersion::V1),
-        series,
-        metadata,
-        uncompressed_len: 0,
-    })
+    Ok(DecodedWrite { version: Some(RwVersion::V1), series, metadata, uncompressed_len: 0 })
 }
 
 fn decode_v2(raw: &[u8]) -> Result<DecodedWrite, DecodeError> {
-    let req = v2::Request::decode(raw)
-        .map_err(|e| DecodeError(format!("not an io.prometheus.write.v2.Request: {e}")))?;
+    let req =
+        v2::Request::decode(raw).map_err(|e| DecodeError(format!("not an io.prometheus.write.v2.Request: {e}")))?;
     if req.symbols.first().is_some_and(|s| !s.is_empty()) {
-        return Err(DecodeError(format!(
-            "symbols[0] must be the empty string, got {:?}",
-            req.symbols[0]
-        )));
+        return Err(DecodeError(format!("symbols[0] must be the empty string, got {:?}", req.symbols[0])));
     }
     let symbol = |i: usize, what: &str, r: u32| -> Result<String, DecodeError> {
         req.symbols.get(r as usize).cloned().ok_or_else(|| {
@@ -126,10 +110,7 @@ fn decode_v2(raw: &[u8]) -> Result<DecodedWrite, DecodeError> {
         }
         let mut labels = Vec::with_capacity(ts.labels_refs.len() / 2);
         for pair in ts.labels_refs.chunks(2) {
-            labels.push((
-                symbol(i, "label name", pair[0])?,
-                symbol(i, "label value", pair[1])?,
-            ));
+            labels.push((symbol(i, "label name", pair[0])?, symbol(i, "label value", pair[1])?));
         }
         for ex in &ts.exemplars {
             for &r in &ex.labels_refs {
@@ -138,14 +119,7 @@ fn decode_v2(raw: &[u8]) -> Result<DecodedWrite, DecodeError> {
         }
         let s = Series {
             labels,
-            samples: ts
-                .samples
-                .iter()
-                .map(|s| Sample {
-                    timestamp: s.timestamp,
-                    value: s.value,
-                })
-                .collect(),
+            samples: ts.samples.iter().map(|s| Sample { timestamp: s.timestamp, value: s.value }).collect(),
             histograms: ts.histograms.len(),
             exemplars: ts.exemplars.len(),
         };
@@ -163,12 +137,7 @@ fn decode_v2(raw: &[u8]) -> Result<DecodedWrite, DecodeError> {
         }
         series.push(s);
     }
-    Ok(DecodedWrite {
-        version: Some(RwVersion::V2),
-        series,
-        metadata,
-        uncompressed_len: 0,
-    })
+    Ok(DecodedWrite { version: Some(RwVersion::V2), series, metadata, uncompressed_len: 0 })
 }
 
 /// Encodes a write as the given protobuf message and snappy-block compresses it — what a sender puts on the wire.
@@ -197,9 +166,7 @@ pub fn encode(write: &DecodedWrite, version: RwVersion) -> Vec<u8> {
         RwVersion::V1 => encode_v1(write),
         RwVersion::V2 => encode_v2(write),
     };
-    snap::raw::Encoder::new()
-        .compress_vec(&raw)
-        .expect("snappy compression of an in-memory buffer")
+    snap::raw::Encoder::new().compress_vec(&raw).expect("snappy compression of an in-memory buffer")
 }
 
 fn minimal_histogram(timestamp: i64) -> proto::Histogram {
@@ -217,25 +184,9 @@ fn encode_v1(write: &DecodedWrite) -> Vec<u8> {
             .series
             .iter()
             .map(|s| proto::TimeSeries {
-                labels: s
-                    .labels
-                    .iter()
-                    .map(|(n, v)| proto::Label {
-                        name: n.clone(),
-                        value: v.clone(),
-                    })
-                    .collect(),
-                samples: s
-                    .samples
-                    .iter()
-                    .map(|x| proto::Sample {
-                        value: x.value,
-                        timestamp: x.timestamp,
-                    })
-                    .collect(),
-                exemplars: (0..s.exemplars)
-                    .map(|_| proto::Exemplar::default())
-                    .collect(),
+                labels: s.labels.iter().map(|(n, v)| proto::Label { name: n.clone(), value: v.clone() }).collect(),
+                samples: s.samples.iter().map(|x| proto::Sample { value: x.value, timestamp: x.timestamp }).collect(),
+                exemplars: (0..s.exemplars).map(|_| proto::Exemplar::default()).collect(),
                 histograms: (0..s.histograms).map(|_| minimal_histogram(0)).collect(),
             })
             .collect(),
@@ -268,18 +219,10 @@ fn encode_v2(write: &DecodedWrite) -> Vec<u8> {
     let mut used_metadata = vec![false; write.metadata.len()];
     let mut timeseries = Vec::with_capacity(write.series.len());
     for s in &write.series {
-        let labels_refs = s
-            .labels
-            .iter()
-            .flat_map(|(n, v)| [intern(n), intern(v)])
-            .collect();
+        let labels_refs = s.labels.iter().flat_map(|(n, v)| [intern(n), intern(v)]).collect();
         let name = s.label("__name__").unwrap_or_default();
-        let metadata = write
-            .metadata
-            .iter()
-            .enumerate()
-            .find(|(i, m)| !used_metadata[*i] && m.family == name)
-            .map(|(i, m)| {
+        let metadata =
+            write.metadata.iter().enumerate().find(|(i, m)| !used_metadata[*i] && m.family == name).map(|(i, m)| {
                 used_metadata[i] = true;
                 v2::Metadata {
                     r#type: MetricType::from_name(&m.kind) as i32,
@@ -292,22 +235,14 @@ fn encode_v2(write: &DecodedWrite) -> Vec<u8> {
             samples: s
                 .samples
                 .iter()
-                .map(|x| v2::Sample {
-                    value: x.value,
-                    timestamp: x.timestamp,
-                    start_timestamp: 0,
-                })
+                .map(|x| v2::Sample { value: x.value, timestamp: x.timestamp, start_timestamp: 0 })
                 .collect(),
             histograms: (0..s.histograms).map(|_| minimal_histogram(0)).collect(),
             exemplars: (0..s.exemplars).map(|_| v2::Exemplar::default()).collect(),
             metadata,
         });
     }
-    v2::Request {
-        symbols,
-        timeseries,
-    }
-    .encode_to_vec()
+    v2::Request { symbols, timeseries }.encode_to_vec()
 }
 
 #[cfg(test)]
@@ -322,29 +257,17 @@ mod tests {
             version: Some(version),
             series: vec![
                 Series {
-                    labels: vec![
-                        ("__name__".into(), "up".into()),
-                        ("job".into(), "azrw".into()),
-                    ],
+                    labels: vec![("__name__".into(), "up".into()), ("job".into(), "azrw".into())],
                     samples: vec![
-                        Sample {
-                            timestamp: 1000,
-                            value: 1.0,
-                        },
-                        Sample {
-                            timestamp: 2000,
-                            value: f64::from_bits(STALE_NAN),
-                        },
+                        Sample { timestamp: 1000, value: 1.0 },
+                        Sample { timestamp: 2000, value: f64::from_bits(STALE_NAN) },
                     ],
                     histograms: 2,
                     exemplars: 1,
                 },
                 Series {
                     labels: vec![("__name__".into(), "temp".into())],
-                    samples: vec![Sample {
-                        timestamp: 1000,
-                        value: -3.5,
-                    }],
+                    samples: vec![Sample { timestamp: 1000, value: -3.5 }],
                     histograms: 0,
                     exemplars: 0,
                 },
@@ -366,12 +289,7 @@ mod tests {
         for (x, y) in a.series.iter().zip(&b.series) {
             assert_eq!(x.labels, y.labels);
             assert_eq!((x.histograms, x.exemplars), (y.histograms, y.exemplars));
-            let bits = |s: &Series| {
-                s.samples
-                    .iter()
-                    .map(|s| (s.timestamp, s.value.to_bits()))
-                    .collect::<Vec<_>>()
-            };
+            let bits = |s: &Series| s.samples.iter().map(|s| (s.timestamp, s.value.to_bits())).collect::<Vec<_>>();
             assert_eq!(bits(x), bits(y));
         }
     }
@@ -379,11 +297,7 @@ mod tests {
     #[test]
     fn v1_round_trip_keeps_stale_nan_bits() {
         let write = sample_write(RwVersion::V1);
-        let back = decode(
-            &encode(&write, RwVersion::V1),
-            Some("application/x-protobuf"),
-        )
-        .unwrap();
+        let back = decode(&encode(&write, RwVersion::V1), Some("application/x-protobuf")).unwrap();
         assert_same(&write, &back);
         assert_eq!(back.series[0].samples[1].value.to_bits(), STALE_NAN);
         assert!(back.uncompressed_len > 0);
@@ -403,8 +317,7 @@ mod tests {
         {
             use std::io::Write;
             let mut w = snap::write::FrameEncoder::new(&mut framed);
-            w.write_all(&encode_v1(&sample_write(RwVersion::V1)))
-                .unwrap();
+            w.write_all(&encode_v1(&sample_write(RwVersion::V1))).unwrap();
         }
         let err = decode(&framed, None).unwrap_err();
         assert!(err.0.contains("framed"), "{err}");
@@ -419,57 +332,28 @@ mod tests {
     }
 
     fn v2_body(req: v2::Request) -> Vec<u8> {
-        snap::raw::Encoder::new()
-            .compress_vec(&req.encode_to_vec())
-            .unwrap()
+        snap::raw::Encoder::new().compress_vec(&req.encode_to_vec()).unwrap()
     }
 
     #[test]
     fn v2_bad_symbol_references_name_the_series() {
-        let ok = v2::TimeSeries {
-            labels_refs: vec![1, 2],
-            ..Default::default()
-        };
+        let ok = v2::TimeSeries { labels_refs: vec![1, 2], ..Default::default() };
         let symbols = vec!["".to_owned(), "__name__".to_owned(), "up".to_owned()];
-        let out_of_range = v2::TimeSeries {
-            labels_refs: vec![1, 9],
-            ..Default::default()
-        };
+        let out_of_range = v2::TimeSeries { labels_refs: vec![1, 9], ..Default::default() };
         let err = decode(
-            &v2_body(v2::Request {
-                symbols: symbols.clone(),
-                timeseries: vec![ok.clone(), out_of_range],
-            }),
+            &v2_body(v2::Request { symbols: symbols.clone(), timeseries: vec![ok.clone(), out_of_range] }),
             Some(V2_CT),
         )
         .unwrap_err();
-        assert!(
-            err.0.contains("series 1") && err.0.contains("symbol 9"),
-            "{err}"
-        );
+        assert!(err.0.contains("series 1") && err.0.contains("symbol 9"), "{err}");
 
-        let odd = v2::TimeSeries {
-            labels_refs: vec![1],
-            ..Default::default()
-        };
-        let err = decode(
-            &v2_body(v2::Request {
-                symbols: symbols.clone(),
-                timeseries: vec![odd],
-            }),
-            Some(V2_CT),
-        )
-        .unwrap_err();
+        let odd = v2::TimeSeries { labels_refs: vec![1], ..Default::default() };
+        let err =
+            decode(&v2_body(v2::Request { symbols: symbols.clone(), timeseries: vec![odd] }), Some(V2_CT)).unwrap_err();
         assert!(err.0.contains("series 0") && err.0.contains("odd"), "{err}");
 
-        let err = decode(
-            &v2_body(v2::Request {
-                symbols: vec!["x".into()],
-                timeseries: vec![],
-            }),
-            Some(V2_CT),
-        )
-        .unwrap_err();
+        let err =
+            decode(&v2_body(v2::Request { symbols: vec!["x".into()], timeseries: vec![] }), Some(V2_CT)).unwrap_err();
         assert!(err.0.contains("symbols[0]"), "{err}");
     }
 

@@ -52,21 +52,14 @@ pub struct Series {
 impl Series {
     /// Value of a label.
     pub fn label(&self, name: &str) -> Option<&str> {
-        self.labels
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.labels.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// `name{a="b",…}` for evidence.
     pub fn describe(&self) -> String {
         let name = self.label("__name__").unwrap_or("");
-        let rest: Vec<String> = self
-            .labels
-            .iter()
-            .filter(|(k, _)| k != "__name__")
-            .map(|(k, v)| format!("{k}={v:?}"))
-            .collect();
+        let rest: Vec<String> =
+            self.labels.iter().filter(|(k, _)| k != "__name__").map(|(k, v)| format!("{k}={v:?}")).collect();
         format!("{name}{{{}}}", rest.join(","))
     }
 }

@@ -141,7 +141,10 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
     write_private(&host_paths.config, rendered.config.as_bytes())?;
     write_private(&host_paths.ca_bundle, cloud.ca_pem().as_bytes())?;
     if let (Some(issuer), Some(subject)) = (&cloud_setup.issuer, &cloud_setup.federated_subject) {
-        write_private(&host_paths.federated_token, issuer.federated_token(subject, Duration::from_secs(3600)).as_bytes())?;
+        write_private(
+            &host_paths.federated_token,
+            issuer.federated_token(subject, Duration::from_secs(3600)).as_bytes(),
+        )?;
     }
     if let Some(cert) = &cloud_setup.client_certificate {
         write_private(&host_paths.client_certificate, cert.cert_pem().as_bytes())?;
@@ -231,8 +234,8 @@ fn close_at_deadline(mut evaluation: Evaluation, deadline: Duration) -> Evaluati
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    use std::os::unix::fs::OpenOptionsExt;
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     }

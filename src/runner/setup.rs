@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
-use crate::cloud::ca::{ClientCertificate, ClusterIssuer};
 use crate::cloud::recorder::Principal;
-use crate::cloud::{App, CloudConfig, CloudError, DcrConfig, Directory, FederatedCredential, MockData, RoleGrant};
+use crate::cloud::{
+    App, ClientCertificate, CloudConfig, CloudError, ClusterIssuer, DcrConfig, Directory, FederatedCredential,
+    MockData, RoleGrant,
+};
 use crate::scenario::{AuthSpec, AzureCloud, Scenario, SdkVia};
 
 /// Tenant used when the auth type names none (managed identity).
@@ -44,7 +46,11 @@ fn principal(auth: &AuthSpec) -> (Principal, String, Option<String>) {
         return (Principal::App { client_id: c.client_id.clone() }, c.tenant_id.clone(), None);
     }
     if let Some(w) = &auth.workload_identity {
-        return (Principal::App { client_id: w.client_id.clone() }, w.tenant_id.clone(), Some(w.service_account.clone()));
+        return (
+            Principal::App { client_id: w.client_id.clone() },
+            w.tenant_id.clone(),
+            Some(w.service_account.clone()),
+        );
     }
     match auth.sdk.as_ref().map(|s| (&s.via, s.tenant_id.clone())) {
         Some((SdkVia::WorkloadIdentity { client_id, service_account }, tenant)) => {
@@ -135,7 +141,8 @@ pub fn cloud_setup(scenario: &Scenario, ingestion_url: &str, mocks: MockData) ->
         })
         .collect();
 
-    let url = url::Url::parse(ingestion_url).map_err(|e| CloudError::Config(format!("ingestion URL {ingestion_url}: {e}")))?;
+    let url = url::Url::parse(ingestion_url)
+        .map_err(|e| CloudError::Config(format!("ingestion URL {ingestion_url}: {e}")))?;
     let dcr_id = url
         .path_segments()
         .and_then(|mut s| s.nth(1).map(str::to_owned))

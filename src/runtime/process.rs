@@ -54,10 +54,7 @@ impl ProcessAgent {
         let supervisor = tokio::spawn(async move {
             let (out_err, err_err) = tokio::join!(watch_log(stdout, &log, &tx), watch_log(stderr, &log, &tx));
             let status = child.wait().await.ok();
-            tx.send_replace(AgentState::Exited {
-                code: status.and_then(|s| s.code()),
-                error: err_err.or(out_err),
-            });
+            tx.send_replace(AgentState::Exited { code: status.and_then(|s| s.code()), error: err_err.or(out_err) });
         });
         Ok(ProcessAgent { pid, state: rx, supervisor: Some(supervisor), log_path: log_path.to_owned() })
     }
@@ -75,8 +72,9 @@ impl ProcessAgent {
     /// Stops the agent: SIGTERM, then SIGKILL after a grace period. Idempotent.
     pub async fn stop(&mut self) {
         let Some(supervisor) = self.supervisor.take() else { return };
+        let exited = matches!(*self.state.borrow(), AgentState::Exited { .. });
         if let Some(pid) = self.pid.take()
-            && !matches!(*self.state.borrow(), AgentState::Exited { .. })
+            && !exited
         {
             // SAFETY: signalling our own child's pid, which is not reaped until the supervisor's wait() returns.
             unsafe {
@@ -84,8 +82,10 @@ impl ProcessAgent {
             }
         }
         let mut state = self.state.clone();
-        let exited = tokio::time::timeout(STOP_GRACE, state.wait_for(|s| matches!(s, AgentState::Exited { .. }))).await;
-        if exited.is_err() {
+        let exited = tokio::time::timeout(STOP_GRACE, state.wait_for(|s| matches!(s, AgentState::Exited { .. })))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if !exited {
             // Dropping the supervisor drops the child, and kill_on_drop sends SIGKILL.
             supervisor.abort();
         }

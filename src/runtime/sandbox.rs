@@ -88,8 +88,15 @@ impl Sandbox {
     pub async fn start_agent(&self, launch: &AgentLaunch) -> io::Result<RunningAgent> {
         match self {
             Sandbox::Process { network, .. } => Ok(RunningAgent::Process(
-                ProcessAgent::start(network, &launch.binary, &launch.args, &launch.env, &launch.input_dir, &launch.log_path)
-                    .await?,
+                ProcessAgent::start(
+                    network,
+                    &launch.binary,
+                    &launch.args,
+                    &launch.env,
+                    &launch.input_dir,
+                    &launch.log_path,
+                )
+                .await?,
             )),
         }
     }
