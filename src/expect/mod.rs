@@ -75,6 +75,23 @@ impl Evaluation {
     }
 }
 
+/// Every check name, for scenario validation (`expect.failing`) and documentation.
+pub const CHECKS: &[&str] = &[
+    "capability.table",
+    "auth.endpoint",
+    "auth.request",
+    "auth.token-reused",
+    "write.bearer",
+    "write.content-encoding",
+    "write.content-type",
+    "write.version-header",
+    "write.user-agent",
+    "write.body",
+    "write.refused-not-resent",
+    "series.present",
+    "verdict.reason",
+];
+
 /// Minimum writes before per-write rules (token reuse) are decided, unless the scenario says otherwise.
 pub const DEFAULT_MIN_WRITES: usize = 3;
 
@@ -99,7 +116,32 @@ pub fn evaluate(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Evaluation {
             pending("verdict.reason", "no outcome yet")
         });
     }
+    if observed == Some(Outcome::AuthFailed) {
+        for f in findings.iter_mut().filter(|f| f.status == Status::Undecided) {
+            f.status = Status::Skipped;
+            f.message = format!("not applicable: no write reached the DCR ({})", f.message);
+        }
+    }
+    apply_expected_failures(facts, &mut findings);
     Evaluation { findings, observed, explanation }
+}
+
+/// Checks a scenario names in `expect.failing` must fail; their failure is the expected cause, not a defect.
+fn apply_expected_failures(facts: &CaseFacts<'_>, findings: &mut [Finding]) {
+    for name in &facts.expect.failing {
+        let Some(f) = findings.iter_mut().find(|f| &f.check == name) else { continue };
+        match f.status {
+            Status::Fail => {
+                f.status = Status::Pass;
+                f.message = format!("failed as the scenario expects: {}", f.message);
+            }
+            Status::Pass | Status::Skipped => {
+                f.status = Status::Fail;
+                f.message = format!("the scenario expects this check to fail, but: {}", f.message);
+            }
+            Status::Undecided => {}
+        }
+    }
 }
 
 /// An open check.

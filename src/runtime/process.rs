@@ -11,8 +11,9 @@ use tokio::task::JoinHandle;
 use super::netns::IsolatedNetwork;
 use super::{AgentState, open_log, watch_log};
 
-/// How long an agent gets to stop after SIGTERM before it is killed.
-const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How long an agent gets to stop after SIGTERM before it is killed. Short: by then the verdict is decided, and a
+/// Prometheus that cannot deliver would otherwise spend its whole flush deadline (1m) retrying.
+const STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// A running agent process.
 #[derive(Debug)]

@@ -140,6 +140,17 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
         }
     }
 
+    for (i, check) in s.expect.failing.iter().enumerate() {
+        if !crate::expect::CHECKS.contains(&check.as_str()) {
+            let field = format!("expect.failing[{i}]");
+            return Err(err(
+                &field,
+                map.value(&field),
+                format!("`{check}` is not a check; checks are: {}", crate::expect::CHECKS.join(", ")),
+            ));
+        }
+    }
+
     if let Some(config) = loaded.config_path()
         && !config.is_file()
     {

@@ -424,4 +424,8 @@ pub struct ExpectSpec {
     /// How many authenticated writes to see before the token-reuse rule is decided. Default 3.
     #[serde(default)]
     pub min_writes: Option<usize>,
+    /// Checks that must fail: the cause a negative scenario provokes (e.g. `write.bearer` for a token with the
+    /// wrong audience). The case fails if one of them holds instead.
+    #[serde(default)]
+    pub failing: Vec<String>,
 }
