@@ -9,6 +9,7 @@ mod entra;
 mod imds;
 mod mockdata;
 mod proxy;
+mod query;
 pub mod recorder;
 mod token;
 mod wire;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 pub use ca::{CertificateAuthority, ClientCertificate, ClusterIssuer, FederatedClaims, TOKEN_EXCHANGE_AUDIENCE};
 pub use mockdata::{ErrorTemplate, MockData};
+pub use query::{Matcher, parse_selector};
 pub use recorder::{Exchange, Recorder, Service};
 
 use crate::scenario::model::{AzureCloud, RoleScope};
