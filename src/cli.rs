@@ -174,7 +174,7 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let cancel = CancellationToken::new();
     spawn_signal_handler(cancel.clone());
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let opts = RunOptions { out_dir: args.out.clone(), jobs, agents: store, mocks, cancel };
+    let opts = RunOptions { out_dir: args.out.clone(), jobs, agents: store, mocks, cancel, real: None };
 
     eprintln!("running {} case(s), {jobs} at a time", cases.len());
     let verdicts = run_cases(&cases, &opts, |v| {

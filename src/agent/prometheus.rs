@@ -51,8 +51,11 @@ pub struct RenderInput<'a> {
     pub scenario_dir: &'a Path,
     /// Agent version.
     pub version: Version,
-    /// Proxy URL of the mock cloud, as the agent reaches it.
-    pub proxy_url: &'a str,
+    /// Proxy URL of the mock cloud, as the agent reaches it; `None` against real Azure, where the agent keeps the
+    /// production set-up (no proxy, no test CA).
+    pub proxy_url: Option<&'a str>,
+    /// External labels added to `global.external_labels` (real mode tags each run: `azrw_run=<id>`).
+    pub external_labels: &'a [(String, String)],
     /// Ingestion URL to use when the scenario has no config of its own.
     pub default_ingestion_url: &'a str,
     /// Scrape target `host:port`, as the agent reaches it.
@@ -146,19 +149,34 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
         changes.push("no config of the scenario's own: a minimal one (external label cluster=azrw)".into());
     }
 
+    if !input.external_labels.is_empty() {
+        let global = root.entry("global").or_insert_with(|| json!({}));
+        if let Some(global) = global.as_object_mut() {
+            let labels = global.entry("external_labels").or_insert_with(|| json!({}));
+            if let Some(labels) = labels.as_object_mut() {
+                for (k, v) in input.external_labels {
+                    labels.insert(k.clone(), json!(v));
+                    changes.push(format!("global.external_labels.{k}: {v} (tags this run's data)"));
+                }
+            }
+        }
+    }
+
     let azuread = azuread_block(&input.scenario.auth, input.paths);
     let queue_overrides = &input.scenario.prometheus.queue_config;
     let entries = root.get_mut("remote_write").and_then(Value::as_array_mut).expect("remote_write is present");
     for (i, entry) in entries.iter_mut().enumerate() {
         let Some(entry) = entry.as_object_mut() else { continue };
-        set(
-            entry,
-            "proxy_url",
-            json!(input.proxy_url),
-            &format!("remote_write[{i}]"),
-            &mut changes,
-            "the mock cloud's proxy",
-        );
+        if let Some(proxy_url) = input.proxy_url {
+            set(
+                entry,
+                "proxy_url",
+                json!(proxy_url),
+                &format!("remote_write[{i}]"),
+                &mut changes,
+                "the mock cloud's proxy",
+            );
+        }
         if entry.get("azuread") != Some(&azuread) {
             let had = entry.contains_key("azuread");
             entry.insert("azuread".into(), azuread.clone());
@@ -298,14 +316,17 @@ pub fn auth_summary(auth: &AuthSpec) -> String {
 /// The agent's whole environment: proxy variables that lead to the mock cloud, the CA it must trust, and the
 /// `AZURE_*` variables the auth type needs. Nothing is inherited from the harness's own environment.
 fn environment(input: &RenderInput<'_>) -> Vec<(String, String)> {
-    let mut env = vec![
-        ("HTTP_PROXY".to_owned(), input.proxy_url.to_owned()),
-        ("HTTPS_PROXY".to_owned(), input.proxy_url.to_owned()),
-        // Deliberately empty: 169.254.169.254 must go through the proxy to reach the mock IMDS.
-        ("NO_PROXY".to_owned(), String::new()),
-        ("SSL_CERT_FILE".to_owned(), input.paths.ca_bundle.display().to_string()),
-        ("HOME".to_owned(), "/tmp".to_owned()),
-    ];
+    let mut env = Vec::new();
+    if let Some(proxy_url) = input.proxy_url {
+        env.extend([
+            ("HTTP_PROXY".to_owned(), proxy_url.to_owned()),
+            ("HTTPS_PROXY".to_owned(), proxy_url.to_owned()),
+            // Deliberately empty: 169.254.169.254 must go through the proxy to reach the mock IMDS.
+            ("NO_PROXY".to_owned(), String::new()),
+            ("SSL_CERT_FILE".to_owned(), input.paths.ca_bundle.display().to_string()),
+        ]);
+    }
+    env.push(("HOME".to_owned(), "/tmp".to_owned()));
     let auth = &input.scenario.auth;
     if let Some(sdk) = &auth.sdk {
         match &sdk.via {

@@ -11,6 +11,7 @@ mod mockdata;
 mod proxy;
 mod query;
 pub mod recorder;
+mod standalone;
 mod token;
 mod wire;
 
@@ -22,6 +23,7 @@ pub use ca::{CertificateAuthority, ClientCertificate, ClusterIssuer, FederatedCl
 pub use mockdata::{ErrorTemplate, MockData};
 pub use query::{Matcher, parse_selector};
 pub use recorder::{Exchange, Recorder, Service};
+pub use standalone::Standalone;
 
 use crate::scenario::model::{AzureCloud, RoleScope};
 use recorder::Principal;

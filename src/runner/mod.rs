@@ -31,6 +31,8 @@ pub struct RunOptions {
     pub mocks: MockData,
     /// Cancelled on Ctrl-C / SIGTERM: running cases stop their agents and report what they saw.
     pub cancel: CancellationToken,
+    /// Set to allow `target: azure` cases (`--allow-real`); they refuse to run without it.
+    pub real: Option<crate::real::RealOptions>,
 }
 
 /// Runs every case, at most `opts.jobs` at once; `on_verdict` sees each verdict as it is reached.
@@ -96,6 +98,14 @@ pub async fn run_case(case: &Case, opts: &RunOptions) -> Verdict {
 
 async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> Result<(), String> {
     let scenario = &case.scenario.scenario;
+    if scenario.target == crate::scenario::TargetKind::Azure {
+        let Some(real) = &opts.real else {
+            return Err("`target: azure` sends to real Azure and runs the agent outside the loopback-only sandbox; \
+                        pass --allow-real to do that"
+                .into());
+        };
+        return crate::real::run::run_case_in(case, opts, real, verdict).await;
+    }
     let scenario_dir = case.scenario.path.parent().unwrap_or(Path::new(".")).to_owned();
     let binary = opts.agents.get(case.agent).map_err(|e| e.to_string())?;
     let case_dir = opts.out_dir.join(slug(&case.id));
@@ -129,7 +139,8 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
         scenario,
         scenario_dir: &scenario_dir,
         version: case.agent,
-        proxy_url: &proxy_url,
+        proxy_url: Some(&proxy_url),
+        external_labels: &[],
         default_ingestion_url: &ingestion_url,
         target: &target_addr,
         listen_address: sandbox.listen_address(),
@@ -233,7 +244,8 @@ fn close_at_deadline(mut evaluation: Evaluation, deadline: Duration) -> Evaluati
     evaluation
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
+/// Writes a file only its owner can read (agent inputs hold secrets).
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {
