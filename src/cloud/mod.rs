@@ -181,6 +181,17 @@ pub struct DcrConfig {
     pub cloud: AzureCloud,
 }
 
+/// Applies a fault profile to a cloud set-up (`azrw mock --faults FILE`).
+///
+/// The hook for fault plans (being built on their own branch): until they land, every profile is refused with a
+/// clear message rather than ignored.
+pub fn apply_fault_profile(_config: &mut CloudConfig, profile: &std::path::Path) -> Result<(), CloudError> {
+    Err(CloudError::Config(format!(
+        "{}: fault profiles are not supported by this build yet (the fault-plan feature brings them)",
+        profile.display()
+    )))
+}
+
 /// Everything the services share.
 pub(crate) struct State {
     pub config: CloudConfig,

@@ -27,9 +27,28 @@ pub struct RealOptions {
     pub poll: Duration,
 }
 
+/// Set (with [`VIA_CA_ENV`]) to route the harness through a mock cloud's proxy — what `azrw mock` prints — so a
+/// `target: azure` scenario and `doctor` can be tried locally against the mock.
+pub const VIA_PROXY_ENV: &str = "AZRW_REAL_VIA";
+/// The mock CA file for [`VIA_PROXY_ENV`].
+pub const VIA_CA_ENV: &str = "AZRW_REAL_CA";
+
 impl RealOptions {
-    /// Direct access with the process environment; polls every 10 s (Azure ingestion takes minutes).
-    pub fn from_process_env() -> RealOptions {
-        RealOptions { env: std::env::vars().collect(), access: Access::Direct, poll: Duration::from_secs(10) }
+    /// The process environment; direct access unless [`VIA_PROXY_ENV`] names a mock proxy. Polls every 10 s
+    /// against Azure (ingestion takes minutes), every second against a mock.
+    pub fn from_process_env() -> Result<RealOptions, String> {
+        let env: Environment = std::env::vars().collect();
+        let access = match (env.get(VIA_PROXY_ENV), env.get(VIA_CA_ENV)) {
+            (Some(proxy_url), Some(ca)) => Access::Via {
+                proxy_url: proxy_url.clone(),
+                ca_pem: std::fs::read_to_string(ca).map_err(|e| format!("{VIA_CA_ENV}={ca}: {e}"))?,
+            },
+            (Some(_), None) => {
+                return Err(format!("{VIA_PROXY_ENV} is set but {VIA_CA_ENV} (the mock CA file) is not"));
+            }
+            _ => Access::Direct,
+        };
+        let poll = if matches!(access, Access::Direct) { Duration::from_secs(10) } else { Duration::from_secs(1) };
+        Ok(RealOptions { env, access, poll })
     }
 }

@@ -1,6 +1,7 @@
 //! Running cases: up (mock cloud, scrape target, agent), run (watch until every expectation is decided or the
 //! deadline passes), down (stop everything on every path) — then a [`Verdict`].
 
+pub mod replay;
 pub mod setup;
 
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use crate::agent::prometheus::{AgentPaths, RenderInput, render};
 use crate::agent::store::AgentStore;
 use crate::cloud::{MockCloud, MockData};
 use crate::expect::{CaseFacts, Evaluation, Finding, Observed, Status, Verdict, evaluate};
+use crate::report::bundle;
 use crate::runtime::AgentState;
 use crate::runtime::sandbox::{AgentLaunch, Sandbox};
 use crate::scenario::{Case, RuntimeKind};
@@ -93,6 +95,9 @@ pub async fn run_case(case: &Case, opts: &RunOptions) -> Verdict {
         verdict.error = Some(e);
     }
     verdict.duration = started.elapsed();
+    if let Err(e) = bundle::write_verdict(&opts.out_dir.join(slug(&case.id)), &verdict) {
+        tracing::warn!("verdict.json for {}: {e}", case.id);
+    }
     verdict
 }
 
@@ -188,8 +193,10 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
     let deadline = tokio::time::Instant::now() + scenario.deadline;
     let mut was_ready = false;
     let mut cancelled = false;
+    let mut last_state: AgentState;
     let evaluation = loop {
         let agent_state = state.borrow_and_update().clone();
+        last_state = agent_state.clone();
         was_ready |= agent_state == AgentState::Ready;
         let exchanges = recorder.exchanges();
         let tokens = recorder.tokens();
@@ -214,8 +221,16 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
     cloud.shutdown().await;
     drop(sandbox);
 
-    if let Ok(json) = serde_json::to_string_pretty(&exchanges) {
-        let _ = std::fs::write(case_dir.join("exchanges.json"), json);
+    let record = bundle::CaseRecord::new(
+        case,
+        scenario,
+        &ingestion_url,
+        &dcr_id,
+        dcr_cloud,
+        bundle::AgentRecord::new(&last_state, was_ready),
+    );
+    if let Err(e) = bundle::write_case(&case_dir, &record, &exchanges, &recorder, &rendered.env) {
+        tracing::warn!("capture bundle {}: {e}", case_dir.display());
     }
     verdict.observed = evaluation.observed;
     verdict.explanation = evaluation.explanation;
@@ -227,7 +242,7 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
 }
 
 /// At the deadline, open checks stay undecided (a failure) and say so.
-fn close_at_deadline(mut evaluation: Evaluation, deadline: Duration) -> Evaluation {
+pub(crate) fn close_at_deadline(mut evaluation: Evaluation, deadline: Duration) -> Evaluation {
     for f in &mut evaluation.findings {
         if f.status == Status::Undecided {
             f.message = format!("{} (undecided at the {}s deadline)", f.message, deadline.as_secs());
