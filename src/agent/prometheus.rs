@@ -351,3 +351,46 @@ fn environment(input: &RenderInput<'_>) -> Vec<(String, String)> {
     env.extend(input.scenario.prometheus.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     env
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input<'a>(
+        scenario: &'a Scenario,
+        paths: &'a AgentPaths,
+        proxy: Option<&'a str>,
+        labels: &'a [(String, String)],
+    ) -> RenderInput<'a> {
+        RenderInput {
+            scenario,
+            scenario_dir: Path::new("."),
+            version: Version::new(3, 5, 1),
+            proxy_url: proxy,
+            external_labels: labels,
+            default_ingestion_url: "https://dce.eastus-1.metrics.ingest.monitor.azure.com/dataCollectionRules/dcr-1/streams/Microsoft-PrometheusMetrics/api/v1/write",
+            target: "127.0.0.1:9",
+            listen_address: "127.0.0.1:9090",
+            paths,
+        }
+    }
+
+    #[test]
+    fn real_target_gets_no_proxy_and_no_test_ca_but_the_run_label() {
+        let scenario: Scenario =
+            serde_saphyr::from_str("name: r\nagents: [prometheus@3.5]\nauth: {managed_identity: {client_id: ''}}\n")
+                .unwrap();
+        let paths = AgentPaths::under(Path::new("/in"));
+        let labels = vec![("azrw_run".to_owned(), "run-1".to_owned())];
+        let real = render(&input(&scenario, &paths, None, &labels)).unwrap();
+        assert!(!real.config.contains("proxy_url"), "{}", real.config);
+        assert!(real.config.contains("azrw_run: run-1"), "{}", real.config);
+        let keys: Vec<&str> = real.env.iter().map(|(k, _)| k.as_str()).collect();
+        assert!(!keys.iter().any(|k| k.contains("PROXY") || *k == "SSL_CERT_FILE"), "{keys:?}");
+
+        let mock = render(&input(&scenario, &paths, Some("http://127.0.0.1:1"), &[])).unwrap();
+        assert!(mock.config.contains("proxy_url: http://127.0.0.1:1"), "{}", mock.config);
+        assert!(mock.env.iter().any(|(k, _)| k == "SSL_CERT_FILE"));
+        assert!(!mock.config.contains("azrw_run"));
+    }
+}

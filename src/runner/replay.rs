@@ -3,8 +3,9 @@
 //!
 //! Secrets never were in the bundle, so replay substitutes its own: a client secret is sent right or wrong as the
 //! original was judged, a valid federated assertion is re-issued by the fresh cluster issuer, and `Bearer [token #N]`
-//! becomes the token the replay obtained where the original obtained token #N. Certificate assertions are not
-//! re-signed (they replay as invalid); timing-dependent facts (expiry on the mock clock) are not reproduced.
+//! becomes the token the replay obtained where the original obtained token #N. A valid certificate assertion is
+//! re-signed with the fresh certificate (same `alg` and thumbprint header); an invalid one replays as invalid.
+//! Timing-dependent facts (expiry on the mock clock) are not reproduced.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,7 +17,7 @@ use crate::agent::Version;
 use crate::cloud::{MockCloud, MockData};
 use crate::expect::{CaseFacts, Observed, Verdict, evaluate};
 use crate::real::Access;
-use crate::report::bundle::{CaseRecord, OTHER_SECRET_PLACEHOLDER};
+use crate::report::bundle::CaseRecord;
 use crate::scenario::Scenario;
 
 /// The secret the replay cloud knows.
@@ -59,11 +60,9 @@ fn replay_scenario(record: &CaseRecord) -> Result<Scenario, String> {
     if auth.get("oauth").is_some() {
         auth["oauth"]["client_secret"] = Value::String(REPLAY_SECRET.into());
     }
+    // The replay's app always knows REPLAY_SECRET; each request sends it or not as the original was judged.
     let mut cloud = serde_json::to_value(&record.cloud).map_err(|e| e.to_string())?;
-    cloud["client_secret"] = match record.cloud.client_secret.as_deref() {
-        Some(OTHER_SECRET_PLACEHOLDER) => Value::String(REPLAY_WRONG_SECRET.into()),
-        _ => Value::Null,
-    };
+    cloud["client_secret"] = Value::Null;
     let scenario = serde_json::json!({
         "name": record.scenario,
         "agents": [format!("prometheus@{}", record.agent)],
@@ -141,7 +140,16 @@ pub async fn replay(bundle: &Path, to: Option<Access>, mocks: MockData) -> Resul
         }
         let stem = format!("{seq:04}-{service}");
         let body = std::fs::read(bundle.join("exchanges").join(format!("{stem}.body"))).unwrap_or_default();
-        let body = if service == "entra" { resubstitute_form(&body, &e["detail"], federated.as_deref()) } else { body };
+        let body = if service == "entra" {
+            let signed = Credentials {
+                federated: federated.as_deref(),
+                certificate: setup.client_certificate.as_ref(),
+                url: &url,
+            };
+            resubstitute_form(&body, &e["detail"], &signed)
+        } else {
+            body
+        };
         let answer = req.body(body).send().await;
         let line = format!("#{seq} {method} {url}: recorded {}", e["status"]);
         match answer {
@@ -202,20 +210,34 @@ fn bearer(recorded: &str, tokens: &BTreeMap<u64, String>) -> String {
     }
 }
 
+/// What the replay signs with.
+struct Credentials<'a> {
+    federated: Option<&'a str>,
+    certificate: Option<&'a crate::cloud::ClientCertificate>,
+    /// The token endpoint (the assertion's audience).
+    url: &'a str,
+}
+
 /// Puts credentials back into a redacted token-request form, right or wrong as the original was judged.
-fn resubstitute_form(body: &[u8], detail: &Value, federated: Option<&str>) -> Vec<u8> {
+fn resubstitute_form(body: &[u8], detail: &Value, with: &Credentials<'_>) -> Vec<u8> {
     let credential = &detail["request"]["credential"];
+    let client_id = detail["request"]["client_id"].as_str().unwrap_or_default();
+    let valid = credential["signature_valid"].as_bool() == Some(true)
+        && credential["claim_errors"].as_array().is_some_and(|e| e.is_empty());
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body)
         .map(|(k, v)| {
-            let v = match k.as_ref() {
-                "client_secret" if credential["matches"].as_bool() == Some(true) => REPLAY_SECRET.to_owned(),
-                "client_secret" => REPLAY_WRONG_SECRET.to_owned(),
-                "client_assertion"
-                    if credential["kind"] == "federated"
-                        && credential["signature_valid"].as_bool() == Some(true)
-                        && credential["claim_errors"].as_array().is_some_and(|e| e.is_empty()) =>
-                {
-                    federated.unwrap_or_default().to_owned()
+            let v = match (k.as_ref(), credential["kind"].as_str()) {
+                ("client_secret", _) if credential["matches"].as_bool() == Some(true) => REPLAY_SECRET.to_owned(),
+                ("client_secret", _) => REPLAY_WRONG_SECRET.to_owned(),
+                ("client_assertion", Some("federated")) if valid => with.federated.unwrap_or_default().to_owned(),
+                ("client_assertion", Some("certificate")) if valid && with.certificate.is_some() => {
+                    let alg = if credential["alg"] == "RS256" {
+                        jsonwebtoken::Algorithm::RS256
+                    } else {
+                        jsonwebtoken::Algorithm::PS256
+                    };
+                    let sha1 = credential["thumbprint_header"] == "x5t";
+                    with.certificate.expect("checked").client_assertion(alg, sha1, client_id, with.url)
                 }
                 _ => v.into_owned(),
             };
