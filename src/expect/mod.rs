@@ -4,6 +4,7 @@
 
 mod auth;
 mod outcome;
+pub mod payload;
 mod series;
 pub mod verdict;
 mod write;
@@ -14,6 +15,7 @@ use crate::agent::Version;
 use crate::cloud::recorder::{Exchange, IssuedToken, Service};
 use crate::runtime::AgentState;
 use crate::scenario::{AuthSpec, AzureCloud, ExpectSpec, Outcome};
+use crate::target::{Scrape, TargetModel};
 
 /// What the checks need to know about the case.
 #[derive(Debug, Clone)]
@@ -30,6 +32,8 @@ pub struct CaseFacts<'a> {
     pub dcr_id: &'a str,
     /// The cloud whose audience the DCR accepts.
     pub dcr_cloud: AzureCloud,
+    /// The scrape target's model, when the scenario declares a `target` block (the payload checks need it).
+    pub target: Option<&'a TargetModel>,
 }
 
 /// Everything observed so far.
@@ -43,6 +47,8 @@ pub struct Observed<'a> {
     pub agent: &'a AgentState,
     /// Whether the agent ever became ready.
     pub agent_was_ready: bool,
+    /// The scrapes the target served so far.
+    pub scrapes: &'a [Scrape],
 }
 
 impl Observed<'_> {
@@ -90,6 +96,15 @@ pub const CHECKS: &[&str] = &[
     "write.refused-not-resent",
     "series.present",
     "verdict.reason",
+    "payload.samples",
+    "payload.duplicates",
+    "payload.values",
+    "payload.timestamps",
+    "payload.order",
+    "payload.labels",
+    "payload.target-labels",
+    "payload.metadata",
+    "payload.azure-limits",
 ];
 
 /// Minimum writes before per-write rules (token reuse) are decided, unless the scenario says otherwise.
@@ -106,6 +121,7 @@ pub fn evaluate(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Evaluation {
     findings.extend(auth::checks(facts, seen));
     findings.extend(write::checks(facts, seen));
     findings.push(series::present(facts, seen, observed));
+    findings.extend(payload::checks(facts, seen, observed));
     if let Some(reason) = &facts.expect.reason {
         findings.push(if explanation.contains(reason.as_str()) {
             Finding::pass("verdict.reason", format!("the explanation names \"{reason}\""))
