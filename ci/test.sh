@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ci/setup.sh
-cargo test --locked --all-targets 2>&1
+cargo test --locked 2>&1

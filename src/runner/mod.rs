@@ -163,6 +163,7 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
         log_path: case_dir.join("agent.log"),
     };
     let mut agent = sandbox.start_agent(&launch).await.map_err(|e| format!("start prometheus {}: {e}", case.agent))?;
+    tracing::info!(case = %case.id, agent = %agent.describe(), "agent started");
 
     // Run: re-evaluate whenever the recorder or the agent changes, until decided, deadline or cancellation.
     let interval = scenario.prometheus.scrape_interval.unwrap_or(Duration::from_secs(1));

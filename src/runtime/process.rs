@@ -65,6 +65,11 @@ impl ProcessAgent {
         self.state.clone()
     }
 
+    /// Its process id (until it is stopped).
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
     /// Where its output is kept.
     pub fn log_path(&self) -> &Path {
         &self.log_path
