@@ -67,11 +67,11 @@ async fn harness() -> Harness {
             RoleGrant { principal: Principal::App { client_id: NO_ROLE_APP.into() }, scope: RoleScope::Workspace },
         ],
         dcr: DcrConfig {
-                    host: DCR_HOST.into(),
-                    dcr_id: DCR_ID.into(),
-                    cloud: AzureCloud::AzurePublic,
-                    refuse_rw2: false,
-                },
+            host: DCR_HOST.into(),
+            dcr_id: DCR_ID.into(),
+            cloud: AzureCloud::AzurePublic,
+            refuse_rw2: false,
+        },
         token_lifetime: Duration::from_secs(3600),
         mocks: MockData::embedded(),
     };

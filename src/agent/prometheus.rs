@@ -171,7 +171,14 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
             ));
         }
         if let Some(message) = &input.scenario.prometheus.protobuf_message {
-            set(entry, "protobuf_message", json!(message), &format!("remote_write[{i}]"), &mut changes, "from the scenario");
+            set(
+                entry,
+                "protobuf_message",
+                json!(message),
+                &format!("remote_write[{i}]"),
+                &mut changes,
+                "from the scenario",
+            );
         }
         if input.scenario.target.is_some() {
             // Metadata goes out once a minute by default; a payload case wants it within seconds.
@@ -180,7 +187,9 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
                 && !meta.contains_key("send_interval")
             {
                 meta.insert("send_interval".into(), json!("1s"));
-                changes.push(format!("remote_write[{i}].metadata_config.send_interval: 1s (default 1m), so metadata is checked sooner"));
+                changes.push(format!(
+                    "remote_write[{i}].metadata_config.send_interval: 1s (default 1m), so metadata is checked sooner"
+                ));
             }
         }
         let queue = entry.entry("queue_config").or_insert_with(|| json!({}));

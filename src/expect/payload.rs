@@ -9,6 +9,7 @@ use super::{CaseFacts, Finding, Observed, pending, skipped};
 use crate::cloud::recorder::{Detail, Exchange};
 use crate::remote_write::{DecodedWrite, Series, limits};
 use crate::scenario::Outcome;
+use crate::target::family::{HONOR_INSTANCE, HONOR_JOB};
 use crate::target::{ExpectedSample, Scrape, TargetModel};
 
 /// Every payload check, in report order.
@@ -174,10 +175,17 @@ fn samples(model: &TargetModel, scrapes: &[Scrape], target: &[&Arrival], exp: &m
     }
     if let Some((e, n, at, _)) = missing.first() {
         let mut f = pending(check, format!("{} expected sample(s) not arrived yet", missing.len()));
-        f = f.with_evidence(format!("first: {} = {} of scrape {n} (served at {at})", describe_labels(&e.labels), e.value));
+        f = f.with_evidence(format!(
+            "first: {} = {} of scrape {n} (served at {at})",
+            describe_labels(&e.labels),
+            e.value
+        ));
         return f;
     }
-    Finding::pass(check, format!("every sample of scrapes 1–{} arrived, and nothing the target did not produce", model.scrapes))
+    Finding::pass(
+        check,
+        format!("every sample of scrapes 1–{} arrived, and nothing the target did not produce", model.scrapes),
+    )
 }
 
 /// No sample (series, timestamp) accepted twice.
@@ -221,7 +229,8 @@ fn timestamps(model: &TargetModel, scrapes: &[Scrape], target: &[&Arrival]) -> F
     let check = "payload.timestamps";
     for a in target {
         if !(1_000_000_000_000..10_000_000_000_000).contains(&a.timestamp) {
-            return Finding::fail(check, "timestamp is not in milliseconds since the epoch").with_evidence(a.describe());
+            return Finding::fail(check, "timestamp is not in milliseconds since the epoch")
+                .with_evidence(a.describe());
         }
         if scrape_of(scrapes, a.timestamp, model.interval_ms).is_none() {
             let nearest = scrapes.iter().min_by_key(|s| (s.served_at_ms - a.timestamp).abs());
@@ -285,7 +294,12 @@ pub fn label_violation(series: &Series) -> Option<String> {
 }
 
 fn labels(all: &[&Exchange]) -> Finding {
-    per_series(all, "payload.labels", label_violation, "every series' labels are sorted, unique, non-empty, with __name__")
+    per_series(
+        all,
+        "payload.labels",
+        label_violation,
+        "every series' labels are sorted, unique, non-empty, with __name__",
+    )
 }
 
 fn azure_limits(all: &[&Exchange]) -> Finding {
@@ -298,8 +312,12 @@ fn per_series(all: &[&Exchange], check: &str, rule: impl Fn(&Series) -> Option<S
         for s in body(w).map(|b| b.series.as_slice()).unwrap_or_default() {
             seen_any = true;
             if let Some(v) = rule(s) {
-                return Finding::fail(check, v)
-                    .with_evidence(format!("{} in {} (answered {})", limits::short_describe(s), w.describe(), w.status));
+                return Finding::fail(check, v).with_evidence(format!(
+                    "{} in {} (answered {})",
+                    limits::short_describe(s),
+                    w.describe(),
+                    w.status
+                ));
             }
         }
     }
@@ -313,7 +331,7 @@ fn target_labels(model: &TargetModel, target: &[&Arrival]) -> Finding {
         let s = a.series;
         let honor = s.label("__name__") == Some("azrw_honor") && model.honor_labels;
         let (job, instance) =
-            if honor { ("from-target", "from-target:9999") } else { (model.job.as_str(), model.instance.as_str()) };
+            if honor { (HONOR_JOB, HONOR_INSTANCE) } else { (model.job.as_str(), model.instance.as_str()) };
         let mut problems = Vec::new();
         if s.label("job") != Some(job) {
             problems.push(format!("job is {:?}, expected {job:?}", s.label("job")));
@@ -327,7 +345,7 @@ fn target_labels(model: &TargetModel, target: &[&Arrival]) -> Finding {
             }
         }
         let want_exported = s.label("__name__") == Some("azrw_honor") && !model.honor_labels;
-        for (k, v) in [("exported_job", "from-target"), ("exported_instance", "from-target:9999")] {
+        for (k, v) in [("exported_job", HONOR_JOB), ("exported_instance", HONOR_INSTANCE)] {
             let got = s.label(k);
             if want_exported && got != Some(v) {
                 problems.push(format!("{k} is {got:?}, expected {v:?} (the target's own label, renamed)"));
@@ -353,8 +371,10 @@ fn metadata(model: &TargetModel, ok: &[&Exchange]) -> Finding {
     if want.is_empty() {
         return Finding::pass(check, "the target serves no metadata");
     }
-    let entries: Vec<(&Exchange, &crate::remote_write::Metadata)> =
-        ok.iter().flat_map(|w| body(w).map(|b| b.metadata.iter().map(move |m| (*w, m)).collect::<Vec<_>>()).unwrap_or_default()).collect();
+    let entries: Vec<(&Exchange, &crate::remote_write::Metadata)> = ok
+        .iter()
+        .flat_map(|w| body(w).map(|b| b.metadata.iter().map(move |m| (*w, m)).collect::<Vec<_>>()).unwrap_or_default())
+        .collect();
     let belongs = |family: &str, name: &str| {
         name == family || ["_bucket", "_sum", "_count"].iter().any(|sfx| name.strip_suffix(sfx) == Some(family))
     };
@@ -373,4 +393,56 @@ fn metadata(model: &TargetModel, ok: &[&Exchange]) -> Finding {
         return pending(check, format!("no metadata yet for {}", missing.join(", ")));
     }
     Finding::pass(check, format!("metadata of all {} families arrived with the right type and help", want.len()))
+}
+
+/// The delivered payload, normalised so that two runs of one agent version give the same text and two versions
+/// differ only where what they send differs: scrapes 1..=N of the target's series (sorted, `instance` and
+/// run-specific values redacted, timestamps replaced by scrape numbers), the metadata, and the protocol headers.
+pub fn snapshot(model: &TargetModel, scrapes: &[Scrape], exchanges: &[Exchange]) -> String {
+    let writes: Vec<&Exchange> = exchanges
+        .iter()
+        .filter(|e| e.service == crate::cloud::recorder::Service::Dcr && (200..300).contains(&e.status))
+        .collect();
+    let mut out = String::new();
+    if let Some(w) = writes.iter().find(|w| body(w).is_some_and(|b| !b.series.is_empty())) {
+        for h in ["Content-Encoding", "Content-Type", "X-Prometheus-Remote-Write-Version", "User-Agent"] {
+            out.push_str(&format!("{h}: {}\n", w.header(h).unwrap_or("<absent>")));
+        }
+    }
+    let mut meta: Vec<String> = writes
+        .iter()
+        .filter_map(|w| body(w))
+        .flat_map(|b| b.metadata.iter().map(|m| format!("  {} {} {:?} unit={:?}", m.family, m.kind, m.help, m.unit)))
+        .collect();
+    meta.sort();
+    meta.dedup();
+    out.push_str("metadata:\n");
+    for m in meta {
+        out.push_str(&m);
+        out.push('\n');
+    }
+    let mut exp = Expectations { model, by_scrape: HashMap::new() };
+    let mut series: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for a in arrivals(&writes).iter().filter(|a| model.owns(&a.series.labels)) {
+        let Some(n) = scrape_of(scrapes, a.timestamp, model.interval_ms).filter(|n| *n <= model.scrapes) else {
+            continue;
+        };
+        let redacted: Labels = a
+            .series
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), if *v == model.instance { "[target]".to_owned() } else { v.clone() }))
+            .collect();
+        let value = match exp.find(n, &a.series.labels).map(|e| e.value) {
+            Some(crate::target::Expected::Any) => "[run-specific]".to_owned(),
+            _ if a.value.to_bits() == crate::target::family::STALE_NAN => "StaleNaN".to_owned(),
+            _ => crate::target::family::format_value(a.value),
+        };
+        series.entry(describe_labels(&redacted)).or_default().push(format!("{n}: {value}"));
+    }
+    out.push_str("series:\n");
+    for (name, samples) in series {
+        out.push_str(&format!("  {name}: [{}]\n", samples.join(", ")));
+    }
+    out
 }

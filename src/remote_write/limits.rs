@@ -40,8 +40,7 @@ pub fn violation(series: &Series) -> Option<String> {
                 "label {name} has a value of {value_chars} characters (Azure allows at most {MAX_VALUE_CHARS})"
             ));
         }
-        if let Some((other, _)) = series.labels[..i].iter().find(|(o, _)| o.eq_ignore_ascii_case(name) && o != name)
-        {
+        if let Some((other, _)) = series.labels[..i].iter().find(|(o, _)| o.eq_ignore_ascii_case(name) && o != name) {
             return Some(format!(
                 "label names {other} and {name} differ only by case (Azure's label names are case-insensitive)"
             ));

@@ -224,8 +224,13 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
     if let Ok(json) = serde_json::to_string_pretty(&evaluation.findings) {
         let _ = std::fs::write(case_dir.join("findings.json"), json);
     }
-    if let Ok(json) = serde_json::to_string_pretty(&scrape_log.snapshot()) {
+    let scrapes = scrape_log.snapshot();
+    if let Ok(json) = serde_json::to_string_pretty(&scrapes) {
         let _ = std::fs::write(case_dir.join("scrapes.json"), json);
+    }
+    if let Some(model) = &model {
+        let text = crate::expect::payload::snapshot(model, &scrapes, &exchanges);
+        let _ = std::fs::write(case_dir.join("payload.txt"), text);
     }
     verdict.observed = evaluation.observed;
     verdict.explanation = evaluation.explanation;

@@ -42,8 +42,17 @@ const SPECIAL_VALUES: [(&str, f64); 7] = [
 ];
 
 /// Label values that test escaping and non-ASCII text; `empty` must be dropped by the agent.
-pub const LABELS_VALUES: [(&str, &str); 4] =
-    [("empty", ""), ("escaped", "quote \" backslash \\ newline \n end"), ("path", "/a b?c=d&e"), ("unicode", "Grüße, 世界 ✓")];
+pub const LABELS_VALUES: [(&str, &str); 4] = [
+    ("empty", ""),
+    ("escaped", "quote \" backslash \\ newline \n end"),
+    ("path", "/a b?c=d&e"),
+    ("unicode", "Grüße, 世界 ✓"),
+];
+
+/// The `job` label `azrw_honor` brings itself.
+pub const HONOR_JOB: &str = "from-target";
+/// The `instance` label `azrw_honor` brings itself.
+pub const HONOR_INSTANCE: &str = "from-target:9999";
 
 /// Whether a family makes the whole scrape fail (so only `up == 0` and its siblings arrive).
 pub fn fails_scrape(family: Family) -> bool {
@@ -95,7 +104,9 @@ pub fn raw_series(family: Family, n: u64) -> Vec<RawSeries> {
     match family {
         Family::Counter => vec![series("azrw_counter_total", &[], k - 1.0)],
         Family::Gauge => vec![series("azrw_gauge", &[], GAUGE_VALUES[((n - 1) % GAUGE_VALUES.len() as u64) as usize])],
-        Family::SpecialValues => SPECIAL_VALUES.iter().map(|(c, v)| series("azrw_special", &[("case", c)], *v)).collect(),
+        Family::SpecialValues => {
+            SPECIAL_VALUES.iter().map(|(c, v)| series("azrw_special", &[("case", c)], *v)).collect()
+        }
         Family::Histogram => vec![
             series("azrw_histogram_bucket", &[("le", "0.5")], k),
             series("azrw_histogram_bucket", &[("le", "2.5")], 2.0 * k),
@@ -112,7 +123,7 @@ pub fn raw_series(family: Family, n: u64) -> Vec<RawSeries> {
         ],
         Family::Labels => vec![series("azrw_labels", &LABELS_VALUES, k)],
         Family::HonorLabels => {
-            vec![series("azrw_honor", &[("instance", "from-target:9999"), ("job", "from-target")], 1.0)]
+            vec![series("azrw_honor", &[("instance", HONOR_INSTANCE), ("job", HONOR_JOB)], 1.0)]
         }
         Family::Staleness => {
             if stale_present(n) {

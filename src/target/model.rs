@@ -140,8 +140,10 @@ impl TargetModel {
     /// Every sample the agent must send for scrape `n` (from 1).
     pub fn expected(&self, n: u64) -> Vec<ExpectedSample> {
         let now = self.raw(n);
-        let mut out: Vec<ExpectedSample> =
-            now.iter().map(|s| ExpectedSample { labels: self.labels(&s.labels), value: Expected::of(s.value) }).collect();
+        let mut out: Vec<ExpectedSample> = now
+            .iter()
+            .map(|s| ExpectedSample { labels: self.labels(&s.labels), value: Expected::of(s.value) })
+            .collect();
         // Series served last scrape but not this one get a stale marker at this scrape's timestamp.
         for gone in self.raw(n - 1).iter().filter(|p| !now.iter().any(|s| s.labels == p.labels)) {
             out.push(ExpectedSample { labels: self.labels(&gone.labels), value: Expected::Stale });
@@ -161,9 +163,13 @@ impl TargetModel {
         out
     }
 
-    /// Whether a received series comes from this target (its `instance` or `job` says so).
+    /// Whether a received series comes from this target: its `instance` or `job` says so, or (with
+    /// `honor_labels`) it carries the job the target supplies itself.
     pub fn owns(&self, labels: &[(String, String)]) -> bool {
-        labels.iter().any(|(k, v)| (k == "instance" && *v == self.instance) || (k == "job" && *v == self.job))
+        labels.iter().any(|(k, v)| {
+            (k == "instance" && *v == self.instance)
+                || (k == "job" && (*v == self.job || (self.honor_labels && v == family::HONOR_JOB)))
+        })
     }
 }
 
@@ -183,11 +189,13 @@ mod tests {
     #[test]
     fn conflicting_target_labels_become_exported() {
         let m = model(vec![Family::HonorLabels], false);
-        let s = &find(&m.expected(1), "azrw_honor")[0].labels;
+        let e = m.expected(1);
+        let s = &find(&e, "azrw_honor")[0].labels;
         let names: Vec<&str> = s.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(names, ["__name__", "cluster", "exported_instance", "exported_job", "instance", "job"]);
         let honored = model(vec![Family::HonorLabels], true);
-        let s = &find(&honored.expected(1), "azrw_honor")[0].labels;
+        let e = honored.expected(1);
+        let s = &find(&e, "azrw_honor")[0].labels;
         assert!(s.contains(&("job".into(), "from-target".into())));
     }
 
