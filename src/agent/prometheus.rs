@@ -79,6 +79,8 @@ pub struct RenderedAgent {
     pub changes: Vec<String>,
     /// The ingestion URL the agent writes to.
     pub ingestion_url: String,
+    /// `global.external_labels` of the rendered config, which Prometheus adds to every series it sends.
+    pub external_labels: Vec<(String, String)>,
 }
 
 /// Why a config could not be rendered.
@@ -186,6 +188,28 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
                 auth_summary(&input.scenario.auth)
             ));
         }
+        if let Some(message) = &input.scenario.prometheus.protobuf_message {
+            set(
+                entry,
+                "protobuf_message",
+                json!(message),
+                &format!("remote_write[{i}]"),
+                &mut changes,
+                "from the scenario",
+            );
+        }
+        if input.scenario.scrape.is_some() {
+            // Metadata goes out once a minute by default; a payload case wants it within seconds.
+            let meta = entry.entry("metadata_config").or_insert_with(|| json!({}));
+            if let Some(meta) = meta.as_object_mut()
+                && !meta.contains_key("send_interval")
+            {
+                meta.insert("send_interval".into(), json!("1s"));
+                changes.push(format!(
+                    "remote_write[{i}].metadata_config.send_interval: 1s (default 1m), so metadata is checked sooner"
+                ));
+            }
+        }
         let queue = entry.entry("queue_config").or_insert_with(|| json!({}));
         if let Some(queue) = queue.as_object_mut() {
             if !queue.contains_key("batch_send_deadline") {
@@ -207,12 +231,16 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
     .to_string();
     let scrape = root.entry("scrape_configs").or_insert_with(|| json!([]));
     if let Some(jobs) = scrape.as_array_mut() {
-        jobs.push(json!({
+        let mut job = json!({
             "job_name": crate::target::JOB,
             "scrape_interval": interval,
             "scrape_timeout": interval,
             "static_configs": [{"targets": [input.target]}],
-        }));
+        });
+        if input.scenario.scrape.as_ref().is_some_and(|t| t.honor_labels) {
+            job["honor_labels"] = json!(true);
+        }
+        jobs.push(job);
         changes.push(format!(
             "scrape_configs: added job {} scraping {} every {interval}",
             crate::target::JOB,
@@ -220,6 +248,11 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
         ));
     }
 
+    let external_labels = config
+        .pointer("/global/external_labels")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned))).collect())
+        .unwrap_or_default();
     let config_text = serde_saphyr::to_string(&config)
         .map_err(|e| RenderError::Parse { path: input.paths.config.clone(), message: e.to_string() })?;
     let ingestion_url = user_url.unwrap_or_else(|| input.default_ingestion_url.to_owned());
@@ -231,7 +264,7 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
     ];
     args.extend(input.scenario.prometheus.args.iter().cloned());
 
-    Ok(RenderedAgent { config: config_text, args, env: environment(input), changes, ingestion_url })
+    Ok(RenderedAgent { config: config_text, args, env: environment(input), changes, ingestion_url, external_labels })
 }
 
 fn set(entry: &mut Map<String, Value>, key: &str, value: Value, at: &str, changes: &mut Vec<String>, why: &str) {

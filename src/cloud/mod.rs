@@ -62,6 +62,7 @@ pub enum CloudError {
 ///         host: "azrw-dce-1a2b.eastus-1.metrics.ingest.monitor.azure.com".into(),
 ///         dcr_id: "dcr-1".into(),
 ///         cloud: AzureCloud::AzurePublic,
+///         refuse_rw2: false,
 ///     },
 ///     token_lifetime: std::time::Duration::from_secs(3600),
 ///     mocks: MockData::embedded(),
@@ -169,6 +170,7 @@ pub struct RoleGrant {
 ///     host: "azrw-dce-1a2b.eastus-1.metrics.ingest.monitor.azure.com".into(),
 ///     dcr_id: "dcr-00000000000000000000000000000a2b".into(),
 ///     cloud: azrw::scenario::model::AzureCloud::AzurePublic,
+///     refuse_rw2: false,
 /// };
 /// ```
 #[derive(Debug, Clone)]
@@ -179,6 +181,8 @@ pub struct DcrConfig {
     pub dcr_id: String,
     /// The cloud whose audience the DCR accepts.
     pub cloud: AzureCloud,
+    /// Answer remote-write 2.0 bodies with 415, as an RW 1.0-only endpoint does.
+    pub refuse_rw2: bool,
 }
 
 /// Applies a fault profile to a cloud set-up (`azrw mock --faults FILE`).
@@ -345,7 +349,12 @@ pub(crate) mod tests {
                     apps: vec![App { client_id: APP.into(), secret: Some(SECRET.into()), ..Default::default() }],
                 },
                 roles: vec![RoleGrant { principal: Principal::App { client_id: APP.into() }, scope: RoleScope::Dcr }],
-                dcr: DcrConfig { host: DCR_HOST.into(), dcr_id: DCR_ID.into(), cloud: AzureCloud::AzurePublic },
+                dcr: DcrConfig {
+                    host: DCR_HOST.into(),
+                    dcr_id: DCR_ID.into(),
+                    cloud: AzureCloud::AzurePublic,
+                    refuse_rw2: false,
+                },
                 token_lifetime: Duration::from_secs(3600),
                 mocks: MockData::embedded(),
             },

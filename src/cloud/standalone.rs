@@ -77,7 +77,12 @@ impl Standalone {
                     scope: RoleScope::Workspace,
                 },
             ],
-            dcr: DcrConfig { host: self.dcr_host.clone(), dcr_id: self.dcr_id.clone(), cloud: AzureCloud::AzurePublic },
+            dcr: DcrConfig {
+                host: self.dcr_host.clone(),
+                dcr_id: self.dcr_id.clone(),
+                cloud: AzureCloud::AzurePublic,
+                refuse_rw2: false,
+            },
             token_lifetime: Duration::from_secs(3600),
             mocks,
         }

@@ -4,6 +4,7 @@
 
 mod auth;
 mod outcome;
+pub mod payload;
 mod series;
 pub use series::default_expected;
 pub mod verdict;
@@ -15,6 +16,7 @@ use crate::agent::Version;
 use crate::cloud::recorder::{Exchange, IssuedToken, Service};
 use crate::runtime::AgentState;
 use crate::scenario::{AuthSpec, AzureCloud, ExpectSpec, Outcome};
+use crate::target::{Scrape, TargetModel};
 
 /// What the checks need to know about the case.
 #[derive(Debug, Clone)]
@@ -31,6 +33,8 @@ pub struct CaseFacts<'a> {
     pub dcr_id: &'a str,
     /// The cloud whose audience the DCR accepts.
     pub dcr_cloud: AzureCloud,
+    /// The scrape target's model, when the scenario declares a `target` block (the payload checks need it).
+    pub target: Option<&'a TargetModel>,
 }
 
 /// Everything observed so far.
@@ -44,6 +48,8 @@ pub struct Observed<'a> {
     pub agent: &'a AgentState,
     /// Whether the agent ever became ready.
     pub agent_was_ready: bool,
+    /// The scrapes the target served so far.
+    pub scrapes: &'a [Scrape],
 }
 
 impl Observed<'_> {
@@ -91,6 +97,15 @@ pub const CHECKS: &[&str] = &[
     "write.refused-not-resent",
     "series.present",
     "verdict.reason",
+    "payload.samples",
+    "payload.duplicates",
+    "payload.values",
+    "payload.timestamps",
+    "payload.order",
+    "payload.labels",
+    "payload.target-labels",
+    "payload.metadata",
+    "payload.azure-limits",
 ];
 
 /// Minimum writes before per-write rules (token reuse) are decided, unless the scenario says otherwise.
@@ -107,6 +122,7 @@ pub fn evaluate(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Evaluation {
     findings.extend(auth::checks(facts, seen));
     findings.extend(write::checks(facts, seen));
     findings.push(series::present(facts, seen, observed));
+    findings.extend(payload::checks(facts, seen, observed));
     if let Some(reason) = &facts.expect.reason {
         findings.push(if explanation.contains(reason.as_str()) {
             Finding::pass("verdict.reason", format!("the explanation names \"{reason}\""))

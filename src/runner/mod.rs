@@ -18,7 +18,7 @@ use crate::report::bundle;
 use crate::runtime::AgentState;
 use crate::runtime::sandbox::{AgentLaunch, Sandbox};
 use crate::scenario::{Case, RuntimeKind};
-use crate::target::ScrapeTarget;
+use crate::target::{ScrapeTarget, TargetModel};
 
 /// How cases are run.
 #[derive(Debug, Clone)]
@@ -136,7 +136,9 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
     let cloud = MockCloud::start(cloud_setup.config, proxy_listener, cloud_setup.issuer.clone())
         .await
         .map_err(|e| format!("mock cloud: {e}"))?;
-    let target = ScrapeTarget::start(target_listener).map_err(|e| format!("scrape target: {e}"))?;
+    let families = scenario.scrape.as_ref().map(|t| t.families()).unwrap_or_default();
+    let target = ScrapeTarget::serving(target_listener, &families).map_err(|e| format!("scrape target: {e}"))?;
+    let scrape_log = target.log();
 
     let proxy_url = format!("http://{}", sandbox.agent_address(cloud.proxy_addr()));
     let target_addr = sandbox.agent_address(target.addr());
@@ -180,6 +182,10 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
     tracing::info!(case = %case.id, agent = %agent.describe(), "agent started");
 
     // Run: re-evaluate whenever the recorder or the agent changes, until decided, deadline or cancellation.
+    let interval = scenario.prometheus.scrape_interval.unwrap_or(Duration::from_secs(1));
+    let model = scenario.scrape.as_ref().map(|spec| {
+        TargetModel::new(spec, &target_addr, rendered.external_labels.clone(), interval.as_millis() as i64)
+    });
     let facts = CaseFacts {
         auth: &scenario.auth,
         version: case.agent,
@@ -187,6 +193,7 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
         expected: case.expected,
         dcr_id: &dcr_id,
         dcr_cloud,
+        target: model.as_ref(),
     };
     let recorder = cloud.recorder();
     let mut recorded = recorder.subscribe();
@@ -201,7 +208,14 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
         was_ready |= agent_state == AgentState::Ready;
         let exchanges = recorder.exchanges();
         let tokens = recorder.tokens();
-        let seen = Observed { exchanges: &exchanges, tokens: &tokens, agent: &agent_state, agent_was_ready: was_ready };
+        let scrapes = scrape_log.snapshot();
+        let seen = Observed {
+            exchanges: &exchanges,
+            tokens: &tokens,
+            agent: &agent_state,
+            agent_was_ready: was_ready,
+            scrapes: &scrapes,
+        };
         let evaluation = evaluate(&facts, &seen);
         let agent_gone = matches!(agent_state, AgentState::Exited { .. });
         if evaluation.decided() || agent_gone {
@@ -232,6 +246,17 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
     );
     if let Err(e) = bundle::write_case(&case_dir, &record, &exchanges, &recorder, &rendered.env) {
         tracing::warn!("capture bundle {}: {e}", case_dir.display());
+    }
+    if let Ok(json) = serde_json::to_string_pretty(&evaluation.findings) {
+        let _ = std::fs::write(case_dir.join("findings.json"), json);
+    }
+    let scrapes = scrape_log.snapshot();
+    if let Ok(json) = serde_json::to_string_pretty(&scrapes) {
+        let _ = std::fs::write(case_dir.join("scrapes.json"), json);
+    }
+    if let Some(model) = &model {
+        let text = crate::expect::payload::snapshot(model, &scrapes, &exchanges);
+        let _ = std::fs::write(case_dir.join("payload.txt"), text);
     }
     verdict.observed = evaluation.observed;
     verdict.explanation = evaluation.explanation;

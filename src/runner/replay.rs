@@ -177,9 +177,17 @@ pub async fn replay(bundle: &Path, to: Option<Access>, mocks: MockData) -> Resul
         expected: record.expected,
         dcr_id: &record.dcr_id,
         dcr_cloud: record.dcr_cloud,
+        // Payload checks judge against the scrapes the live target served, which a replay has no agent to make.
+        target: None,
     };
     let agent = record.agent_state.state();
-    let seen = Observed { exchanges: &ex, tokens: &toks, agent: &agent, agent_was_ready: record.agent_state.was_ready };
+    let seen = Observed {
+        exchanges: &ex,
+        tokens: &toks,
+        agent: &agent,
+        agent_was_ready: record.agent_state.was_ready,
+        scrapes: &[],
+    };
     let mut evaluation = evaluate(&facts, &seen);
     if !evaluation.decided() {
         evaluation = super::close_at_deadline(evaluation, Duration::ZERO);

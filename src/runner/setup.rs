@@ -151,6 +151,7 @@ pub fn cloud_setup(scenario: &Scenario, ingestion_url: &str, mocks: MockData) ->
         host: url.host_str().unwrap_or_default().to_owned(),
         dcr_id,
         cloud: spec.dcr_cloud.unwrap_or(auth.cloud),
+        refuse_rw2: spec.refuse_rw2,
     };
 
     Ok(CloudSetup {

@@ -194,6 +194,25 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
         }
     }
 
+    if let Some(m) = &s.prometheus.protobuf_message
+        && !matches!(m.as_str(), "prometheus.WriteRequest" | "io.prometheus.write.v2.Request")
+    {
+        return Err(err(
+            "prometheus.protobuf_message",
+            map.value("prometheus.protobuf_message"),
+            format!("`{m}` is not a remote-write message: prometheus.WriteRequest or io.prometheus.write.v2.Request"),
+        ));
+    }
+
+    if let Some(t) = &s.scrape {
+        if t.families().is_empty() {
+            return Err(err("scrape", map.key("scrape"), "serves nothing: set `preset` or list `families`".into()));
+        }
+        if t.scrapes == Some(0) {
+            return Err(err("scrape.scrapes", map.value("scrape.scrapes"), "must be at least 1".into()));
+        }
+    }
+
     if s.deadline.is_zero() {
         return Err(err("deadline", map.value("deadline"), "must be greater than zero".into()));
     }

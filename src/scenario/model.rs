@@ -28,6 +28,9 @@ pub struct Scenario {
     /// What the mock Azure cloud believes: role assignments, known secrets, token lifetime.
     #[serde(default)]
     pub cloud: CloudSpec,
+    /// The metric families the harness scrape target serves; with this block the payload checks run.
+    #[serde(default)]
+    pub scrape: Option<TargetSpec>,
     /// What must happen.
     #[serde(default)]
     pub expect: ExpectSpec,
@@ -125,12 +128,108 @@ pub struct PrometheusSpec {
     /// Extra `queue_config` keys merged into every `remote_write` entry (e.g. `retry_on_http_429: true`).
     #[serde(default)]
     pub queue_config: BTreeMap<String, serde_json::Value>,
+    /// `protobuf_message` of every `remote_write` entry: `prometheus.WriteRequest` (RW 1.0) or
+    /// `io.prometheus.write.v2.Request` (RW 2.0, Prometheus ≥ 3.0).
+    #[serde(default)]
+    pub protobuf_message: Option<String>,
     /// Extra command-line flags.
     #[serde(default)]
     pub args: Vec<String>,
     /// Extra environment variables.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+}
+
+/// `target`: what the harness scrape target serves, so every sample the agent must send is known.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSpec {
+    /// A named set of families (`compliance`: every well-formed family).
+    #[serde(default)]
+    pub preset: Option<TargetPreset>,
+    /// Families served in addition to the preset's.
+    #[serde(default)]
+    pub families: Vec<Family>,
+    /// `honor_labels` of the harness scrape job: target-supplied `job`/`instance` win instead of becoming
+    /// `exported_job`/`exported_instance`.
+    #[serde(default)]
+    pub honor_labels: bool,
+    /// How many scrapes must arrive complete before the payload checks pass. Default 4.
+    #[serde(default)]
+    pub scrapes: Option<u64>,
+}
+
+impl TargetSpec {
+    /// The preset's families followed by the listed ones, each once.
+    pub fn families(&self) -> Vec<Family> {
+        let mut out: Vec<Family> = self.preset.map(TargetPreset::families).unwrap_or_default().to_vec();
+        for f in &self.families {
+            if !out.contains(f) {
+                out.push(*f);
+            }
+        }
+        out
+    }
+}
+
+/// Named family sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetPreset {
+    /// Every family a well-behaved agent delivers intact (no scrape-failing or Azure-refused family).
+    Compliance,
+}
+
+impl TargetPreset {
+    /// The families of the preset.
+    pub fn families(self) -> &'static [Family] {
+        match self {
+            TargetPreset::Compliance => &[
+                Family::Counter,
+                Family::Gauge,
+                Family::SpecialValues,
+                Family::Histogram,
+                Family::Summary,
+                Family::Labels,
+                Family::HonorLabels,
+                Family::Staleness,
+            ],
+        }
+    }
+}
+
+/// One metric family of the scrape target. Values follow the scrape number, so each scrape's samples are known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    /// `azrw_counter_total`: 0, 1, 2, … (one per scrape).
+    Counter,
+    /// `azrw_gauge`: cycles through negative, zero, fractional, integral, scientific values.
+    Gauge,
+    /// `azrw_special{case=…}`: NaN, ±Inf, 0, negative, largest and smallest floats.
+    SpecialValues,
+    /// `azrw_histogram`: classic histogram (`_bucket` with `le`, `_sum`, `_count`).
+    Histogram,
+    /// `azrw_summary`: quantiles 0.5/0.9/0.99, `_sum`, `_count`.
+    Summary,
+    /// `azrw_labels`: non-ASCII and escaped values, and an empty value that must be dropped.
+    Labels,
+    /// `azrw_honor`: the target supplies `job` and `instance` itself.
+    HonorLabels,
+    /// `azrw_stale`: present on two scrapes, absent on two — a stale marker on each disappearance.
+    Staleness,
+    /// Invalid exposition: every scrape fails, only `up == 0` arrives.
+    Invalid,
+    /// `azrw_repeated{a="1",a="1"}`: repeated label names fail the scrape.
+    RepeatedLabels,
+    /// A series with 64 labels: Azure allows at most 63 per series.
+    TooManyLabels,
+    /// A label name of 512 characters: Azure allows at most 511.
+    LongLabelName,
+    /// A label value of 1024 characters: Azure allows at most 1023.
+    LongLabelValue,
+    /// Label names `azrw_case` and `AZRW_CASE`: distinct for Prometheus, duplicates for Azure.
+    CaseDuplicateLabels,
 }
 
 /// Azure cloud names, spelled exactly as Prometheus expects them.
@@ -322,6 +421,9 @@ pub struct CloudSpec {
     /// DCR immutable id in the ingestion URL.
     #[serde(default = "default_dcr_id")]
     pub dcr_id: String,
+    /// Answer remote-write 2.0 with 415 Unsupported Media Type (Azure documents only RW 1.0).
+    #[serde(default)]
+    pub refuse_rw2: bool,
 }
 
 impl Default for CloudSpec {
@@ -333,6 +435,7 @@ impl Default for CloudSpec {
             dcr_cloud: None,
             token_lifetime: default_token_lifetime(),
             dcr_id: default_dcr_id(),
+            refuse_rw2: false,
         }
     }
 }

@@ -13,6 +13,7 @@ use azrw::remote_write::{DecodedWrite, RwVersion, Sample, Series, encode};
 use azrw::runner::setup::{cloud_setup, default_ingestion_url};
 use azrw::runtime::AgentState;
 use azrw::scenario::{Outcome, Scenario};
+use azrw::target::{Scrape, TargetModel};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
 /// The version fake senders claim to be (User-Agent) unless told otherwise.
@@ -76,6 +77,22 @@ impl Stage {
 
     /// Evaluates with a given agent state.
     pub fn evaluate_as(&self, version: Version, agent: &AgentState, was_ready: bool) -> Evaluation {
+        self.evaluate_with(version, agent, was_ready, None, &[])
+    }
+
+    /// Evaluates as if agent `version` were ready, with the payload checks judging against a scrape target.
+    pub fn evaluate_payload(&self, version: Version, target: &TargetModel, scrapes: &[Scrape]) -> Evaluation {
+        self.evaluate_with(version, &AgentState::Ready, true, Some(target), scrapes)
+    }
+
+    fn evaluate_with(
+        &self,
+        version: Version,
+        agent: &AgentState,
+        was_ready: bool,
+        target: Option<&TargetModel>,
+        scrapes: &[Scrape],
+    ) -> Evaluation {
         let recorder = self.cloud.recorder();
         let exchanges = recorder.exchanges();
         let tokens = recorder.tokens();
@@ -87,8 +104,9 @@ impl Stage {
             expected,
             dcr_id: &self.dcr_id,
             dcr_cloud: self.scenario.cloud.dcr_cloud.unwrap_or(self.scenario.auth.cloud),
+            target,
         };
-        let seen = Observed { exchanges: &exchanges, tokens: &tokens, agent, agent_was_ready: was_ready };
+        let seen = Observed { exchanges: &exchanges, tokens: &tokens, agent, agent_was_ready: was_ready, scrapes };
         evaluate(&facts, &seen)
     }
 
@@ -228,8 +246,18 @@ pub fn batch(ts: i64, omit_up: bool) -> DecodedWrite {
     DecodedWrite { version: Some(RwVersion::V1), series, metadata: Vec::new(), uncompressed_len: 0 }
 }
 
+/// Sends prepared writes (one request each) with one token, bent by the knobs; returns the statuses.
+pub async fn send_writes(stage: &Stage, knobs: &Knobs, writes: &[DecodedWrite]) -> Vec<u16> {
+    let token = fetch_token(stage, knobs).await;
+    let mut statuses = Vec::new();
+    for w in writes {
+        statuses.push(post(stage, knobs, token.as_deref(), w).await);
+    }
+    statuses
+}
+
 async fn post(stage: &Stage, knobs: &Knobs, token: Option<&str>, write: &DecodedWrite) -> u16 {
-    let mut body = encode(write, RwVersion::V1);
+    let mut body = encode(write, write.version.unwrap_or(RwVersion::V1));
     if knobs.framed_snappy {
         let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
         let mut framed = Vec::new();
