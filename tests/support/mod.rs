@@ -14,7 +14,7 @@ use azrw::runner::setup::{cloud_setup, default_ingestion_url};
 use azrw::runtime::AgentState;
 use azrw::scenario::{Outcome, Scenario};
 use azrw::target::{Scrape, TargetModel};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::Algorithm;
 
 /// The version fake senders claim to be (User-Agent) unless told otherwise.
 pub const CLAIMED_VERSION: Version = Version::new(3, 5, 1);
@@ -310,7 +310,12 @@ pub async fn fetch_token(stage: &Stage, knobs: &Knobs) -> Option<String> {
         let cert = stage.certificate.as_ref().expect("certificate set-up");
         let host = knobs.entra_host.clone().unwrap_or_else(|| auth.cloud.authority_host().to_owned());
         let assertion =
-            certificate_assertion(cert, &c.client_id, &format!("https://{host}/{}/oauth2/v2.0/token", c.tenant_id));
+            cert.client_assertion(
+            Algorithm::PS256,
+            false,
+            &c.client_id,
+            &format!("https://{host}/{}/oauth2/v2.0/token", c.tenant_id),
+        );
         (c.tenant_id.clone(), c.client_id.clone(), assertion_form(assertion))
     } else if let Some(w) = &auth.workload_identity {
         let issuer = stage.issuer.as_ref().expect("issuer set-up");
@@ -358,18 +363,6 @@ fn assertion_form(assertion: String) -> Vec<(String, String)> {
     ]
 }
 
-/// A PS256 client assertion as MSAL ≥ 1.4 builds it.
-pub fn certificate_assertion(cert: &ClientCertificate, client_id: &str, token_endpoint: &str) -> String {
-    let mut header = Header::new(Algorithm::PS256);
-    header.x5t_s256 = Some(cert.sha256_thumbprint());
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let claims = serde_json::json!({
-        "aud": token_endpoint, "iss": client_id, "sub": client_id,
-        "jti": uuid::Uuid::new_v4().to_string(), "nbf": now, "exp": now + 600,
-    });
-    let key = EncodingKey::from_rsa_pem(cert.key_pem().as_bytes()).unwrap();
-    jsonwebtoken::encode(&header, &claims, &key).unwrap()
-}
 
 /// The finding for `check`; panics with every finding if there is none.
 pub fn finding<'a>(eval: &'a Evaluation, check: &str) -> &'a Finding {
