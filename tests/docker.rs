@@ -169,6 +169,7 @@ async fn a_case_passes_in_docker_and_leaves_nothing_behind() {
         agents: store,
         mocks: MockData::embedded(),
         cancel: CancellationToken::new(),
+        real: None,
         run_id: new_run_id(),
     };
     let verdict = run_case(&case, &run_opts).await;

@@ -9,7 +9,9 @@ mod entra;
 mod imds;
 mod mockdata;
 mod proxy;
+mod query;
 pub mod recorder;
+mod standalone;
 mod token;
 mod wire;
 
@@ -19,7 +21,9 @@ use std::time::Duration;
 
 pub use ca::{CertificateAuthority, ClientCertificate, ClusterIssuer, FederatedClaims, TOKEN_EXCHANGE_AUDIENCE};
 pub use mockdata::{ErrorTemplate, MockData};
+pub use query::{Matcher, parse_selector};
 pub use recorder::{Exchange, Recorder, Service};
+pub use standalone::Standalone;
 
 use crate::scenario::model::{AzureCloud, RoleScope};
 use recorder::Principal;
@@ -175,6 +179,17 @@ pub struct DcrConfig {
     pub dcr_id: String,
     /// The cloud whose audience the DCR accepts.
     pub cloud: AzureCloud,
+}
+
+/// Applies a fault profile to a cloud set-up (`azrw mock --faults FILE`).
+///
+/// The hook for fault plans (being built on their own branch): until they land, every profile is refused with a
+/// clear message rather than ignored.
+pub fn apply_fault_profile(_config: &mut CloudConfig, profile: &std::path::Path) -> Result<(), CloudError> {
+    Err(CloudError::Config(format!(
+        "{}: fault profiles are not supported by this build yet (the fault-plan feature brings them)",
+        profile.display()
+    )))
 }
 
 /// Everything the services share.

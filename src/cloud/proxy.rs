@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::recorder::{Detail, Exchange, Service};
 use super::wire::{self, Outcome, Reply};
-use super::{CertificateAuthority, State, dcr, entra, imds};
+use super::{CertificateAuthority, State, dcr, entra, imds, query};
 use crate::scenario::model::AzureCloud;
 
 /// Where a host's requests go.
@@ -194,10 +194,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>, tls_host: Option<String>)
                 Err(e) => Outcome { reply: Reply::text(500, format!("mock DCR failed: {e}")), detail: Detail::Other },
             }
         }
-        Route::Query => {
-            let (status, body) = state.config.mocks.error("query_not_found", &[("path", &request.path)]);
-            Outcome { reply: Reply::json(status, body), detail: Detail::Other }
-        }
+        Route::Query => query::serve(&state, &request),
         Route::Unrouted => unrouted(&request.host),
     };
     record(&state, route.service(), &request, tls, &outcome);
@@ -280,6 +277,26 @@ fn redacted_target(request: &wire::Request) -> String {
     format!("{}?{q}", request.path)
 }
 
+/// The request body as it may be kept: form bodies with their secret fields replaced, anything else as sent.
+fn redacted_body(request: &wire::Request) -> Bytes {
+    let is_form = request
+        .header("content-type")
+        .is_some_and(|t| t.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    // A sender that forgets the content type must not get its secret kept either.
+    let looks_like_form = std::str::from_utf8(&request.body)
+        .is_ok_and(|b| SECRET_PARAMS.iter().any(|k| b.starts_with(&format!("{k}=")) || b.contains(&format!("&{k}="))));
+    if !is_form && !looks_like_form {
+        return request.body.clone();
+    }
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&request.body)
+        .map(|(k, v)| {
+            let v = if SECRET_PARAMS.contains(&k.as_ref()) { "[redacted]".into() } else { v.into_owned() };
+            (k.into_owned(), v)
+        })
+        .collect();
+    Bytes::from(url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish())
+}
+
 fn redacted_headers(state: &State, headers: &[(String, String)]) -> Vec<(String, String)> {
     headers
         .iter()
@@ -309,7 +326,7 @@ fn record(state: &State, service: Service, request: &wire::Request, tls: bool, o
         status: outcome.reply.status,
         detail: outcome.detail.clone(),
     };
-    let seq = state.recorder.record(exchange);
+    let seq = state.recorder.record_with_body(exchange, redacted_body(request));
     tracing::debug!(seq, ?service, host = %request.host, status = outcome.reply.status, "mock cloud exchange");
 }
 

@@ -258,6 +258,8 @@ pub struct Recorder {
 #[derive(Debug, Default)]
 struct State {
     exchanges: Vec<Exchange>,
+    /// Request bodies, index-aligned with `exchanges`, secrets already redacted by whoever recorded them.
+    bodies: Vec<bytes::Bytes>,
     tokens: Vec<IssuedToken>,
 }
 
@@ -279,13 +281,20 @@ impl Recorder {
     }
 
     /// Records an exchange; `seq` and `at` are filled in here. Returns its `seq`.
-    pub fn record(&self, mut exchange: Exchange) -> usize {
+    pub fn record(&self, exchange: Exchange) -> usize {
+        self.record_with_body(exchange, bytes::Bytes::new())
+    }
+
+    /// Records an exchange and its request body (for capture bundles and replay). The caller redacts secrets in
+    /// the body first (form fields such as `client_secret`); bearer tokens live in headers, which are redacted.
+    pub fn record_with_body(&self, mut exchange: Exchange, body: bytes::Bytes) -> usize {
         let seq = {
             let mut state = self.state.lock().expect("recorder poisoned");
             exchange.seq = state.exchanges.len() + 1;
             exchange.at = self.now();
             let seq = exchange.seq;
             state.exchanges.push(exchange);
+            state.bodies.push(body);
             seq
         };
         self.version.send_modify(|v| *v += 1);
@@ -300,9 +309,19 @@ impl Recorder {
         token
     }
 
+    /// Visits every exchange so far without copying them (the query service reads accepted writes this way).
+    pub fn for_each_exchange(&self, mut visit: impl FnMut(&Exchange)) {
+        self.state.lock().expect("recorder poisoned").exchanges.iter().for_each(&mut visit);
+    }
+
     /// A copy of every exchange so far.
     pub fn exchanges(&self) -> Vec<Exchange> {
         self.state.lock().expect("recorder poisoned").exchanges.clone()
+    }
+
+    /// The recorded request body of exchange `seq` (empty if none was kept).
+    pub fn body(&self, seq: usize) -> Option<bytes::Bytes> {
+        self.state.lock().expect("recorder poisoned").bodies.get(seq.checked_sub(1)?).cloned()
     }
 
     /// A copy of every token issued so far.

@@ -5,6 +5,7 @@
 mod auth;
 mod outcome;
 mod series;
+pub use series::default_expected;
 pub mod verdict;
 mod write;
 

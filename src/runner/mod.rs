@@ -1,6 +1,7 @@
 //! Running cases: up (mock cloud, scrape target, agent), run (watch until every expectation is decided or the
 //! deadline passes), down (stop everything on every path) — then a [`Verdict`].
 
+pub mod replay;
 pub mod setup;
 
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use crate::agent::prometheus::{AgentPaths, RenderInput, render};
 use crate::agent::store::AgentStore;
 use crate::cloud::{MockCloud, MockData};
 use crate::expect::{CaseFacts, Evaluation, Finding, Observed, Status, Verdict, evaluate};
+use crate::report::bundle;
 use crate::runtime::AgentState;
 use crate::runtime::docker::Owner;
 use crate::runtime::engine::Engine;
@@ -34,6 +36,8 @@ pub struct RunOptions {
     /// Cancelled on Ctrl-C / SIGTERM: running cases stop their agents and report what they saw; cases not yet
     /// started are not started.
     pub cancel: CancellationToken,
+    /// Set to allow `target: azure` cases (`--allow-real`); they refuse to run without it.
+    pub real: Option<crate::real::RealOptions>,
     /// Names this run in Docker labels and names, so parallel runs and cases never collide and `azrw gc` finds
     /// what a killed run left.
     pub run_id: String,
@@ -104,11 +108,22 @@ pub async fn run_case(case: &Case, opts: &RunOptions) -> Verdict {
         verdict.error = Some(e);
     }
     verdict.duration = started.elapsed();
+    if let Err(e) = bundle::write_verdict(&opts.out_dir.join(slug(&case.id)), &verdict) {
+        tracing::warn!("verdict.json for {}: {e}", case.id);
+    }
     verdict
 }
 
 async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> Result<(), String> {
     let scenario = &case.scenario.scenario;
+    if scenario.target == crate::scenario::TargetKind::Azure {
+        let Some(real) = &opts.real else {
+            return Err("`target: azure` sends to real Azure and runs the agent outside the loopback-only sandbox; \
+                        pass --allow-real to do that"
+                .into());
+        };
+        return crate::real::run::run_case_in(case, opts, real, verdict).await;
+    }
     let scenario_dir = case.scenario.path.parent().unwrap_or(Path::new(".")).to_owned();
     let binary = opts.agents.get(case.agent).map_err(|e| e.to_string())?;
     let case_dir = opts.out_dir.join(slug(&case.id));
@@ -146,7 +161,8 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
         scenario,
         scenario_dir: &scenario_dir,
         version: case.agent,
-        proxy_url: &proxy_url,
+        proxy_url: Some(&proxy_url),
+        external_labels: &[],
         default_ingestion_url: &ingestion_url,
         target: &target_addr,
         listen_address: sandbox.listen_address(),
@@ -178,6 +194,7 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
         log_path: case_dir.join("agent.log"),
     };
     let mut agent = sandbox.start_agent(&launch).await.map_err(|e| format!("start prometheus {}: {e}", case.agent))?;
+    tracing::info!(case = %case.id, agent = %agent.describe(), "agent started");
 
     // Run: re-evaluate whenever the recorder or the agent changes, until decided, deadline or cancellation.
     let facts = CaseFacts {
@@ -194,8 +211,10 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
     let deadline = tokio::time::Instant::now() + scenario.deadline;
     let mut was_ready = false;
     let mut cancelled = false;
+    let mut last_state: AgentState;
     let evaluation = loop {
         let agent_state = state.borrow_and_update().clone();
+        last_state = agent_state.clone();
         was_ready |= agent_state == AgentState::Ready;
         let exchanges = recorder.exchanges();
         let tokens = recorder.tokens();
@@ -220,8 +239,16 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
     cloud.shutdown().await;
     sandbox.close().await;
 
-    if let Ok(json) = serde_json::to_string_pretty(&exchanges) {
-        let _ = std::fs::write(case_dir.join("exchanges.json"), json);
+    let record = bundle::CaseRecord::new(
+        case,
+        scenario,
+        &ingestion_url,
+        &dcr_id,
+        dcr_cloud,
+        bundle::AgentRecord::new(&last_state, was_ready),
+    );
+    if let Err(e) = bundle::write_case(&case_dir, &record, &exchanges, &recorder, &rendered.env) {
+        tracing::warn!("capture bundle {}: {e}", case_dir.display());
     }
     verdict.observed = evaluation.observed;
     verdict.explanation = evaluation.explanation;
@@ -233,7 +260,7 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
 }
 
 /// At the deadline, open checks stay undecided (a failure) and say so.
-fn close_at_deadline(mut evaluation: Evaluation, deadline: Duration) -> Evaluation {
+pub(crate) fn close_at_deadline(mut evaluation: Evaluation, deadline: Duration) -> Evaluation {
     for f in &mut evaluation.findings {
         if f.status == Status::Undecided {
             f.message = format!("{} (undecided at the {}s deadline)", f.message, deadline.as_secs());
@@ -250,7 +277,8 @@ fn close_at_deadline(mut evaluation: Evaluation, deadline: Duration) -> Evaluati
     evaluation
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
+/// Writes a file only its owner can read (agent inputs hold secrets).
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {

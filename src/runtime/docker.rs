@@ -149,6 +149,7 @@ pub struct ContainerSpec {
 #[derive(Debug)]
 pub struct DockerAgent {
     engine: Engine,
+    name: String,
     id: Option<String>,
     state: watch::Receiver<AgentState>,
     supervisor: Option<JoinHandle<()>>,
@@ -170,7 +171,13 @@ impl DockerAgent {
         let id = docker.create_container(Some(options), body).await.map_err(io)?.id;
         let (tx, rx) = watch::channel(AgentState::Starting);
         // From here on, Drop removes the container whatever fails next.
-        let mut agent = DockerAgent { engine: engine.clone(), id: Some(id.clone()), state: rx, supervisor: None };
+        let mut agent = DockerAgent {
+            engine: engine.clone(),
+            name: spec.name.clone(),
+            id: Some(id.clone()),
+            state: rx,
+            supervisor: None,
+        };
         if let Some(dir) = &spec.input_dir {
             let archive = input_archive(dir).await?;
             let options = UploadToContainerOptions { path: "/".into(), ..Default::default() };
@@ -188,6 +195,11 @@ impl DockerAgent {
     /// The agent's state, updated as it logs and exits.
     pub fn state(&self) -> watch::Receiver<AgentState> {
         self.state.clone()
+    }
+
+    /// The container's name.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Stops the container (SIGTERM, SIGKILL after a grace period), waits for its output to end and removes it.

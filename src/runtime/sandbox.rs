@@ -161,6 +161,14 @@ impl RunningAgent {
         }
     }
 
+    /// A short description for logs (`pid 1234`).
+    pub fn describe(&self) -> String {
+        match self {
+            RunningAgent::Process(p) => p.pid().map_or_else(|| "stopped".to_owned(), |pid| format!("pid {pid}")),
+            RunningAgent::Docker(d) => format!("container {}", d.name()),
+        }
+    }
+
     /// Stops it on every path; idempotent.
     pub async fn stop(&mut self) {
         match self {

@@ -165,6 +165,35 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
         ));
     }
 
+    if s.target == super::model::TargetKind::Azure {
+        if s.azure.is_none() {
+            return Err(err(
+                "target",
+                map.value("target"),
+                "`target: azure` needs an `azure:` block with ingestion_url and query_url".into(),
+            ));
+        }
+        if s.azure.as_ref().is_some_and(|a| a.reader.is_none()) && s.auth.oauth.is_none() {
+            return Err(err(
+                "azure",
+                map.key("azure"),
+                "set `azure.reader` (an app that may read the workspace): the auth block is not `oauth`".into(),
+            ));
+        }
+    }
+    if s.target == super::model::TargetKind::Azure || s.azure.is_some() {
+        for (i, series) in s.expect.series.iter().enumerate() {
+            if !series.contains_key("__name__") {
+                let field = format!("expect.series[{i}]");
+                return Err(err(
+                    &field,
+                    map.value(&field).or(map.key(&field)),
+                    "a series read back from the workspace needs `__name__` (every query has exactly one)".into(),
+                ));
+            }
+        }
+    }
+
     if s.deadline.is_zero() {
         return Err(err("deadline", map.value("deadline"), "must be greater than zero".into()));
     }

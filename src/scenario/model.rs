@@ -34,6 +34,58 @@ pub struct Scenario {
     /// Upper bound for the case; it ends earlier as soon as every expectation is decided.
     #[serde(default = "default_deadline", with = "humantime_serde")]
     pub deadline: Duration,
+    /// Where the agent writes: the mock cloud (default) or a real Azure Monitor workspace (`azure`, opt-in).
+    #[serde(default)]
+    pub target: TargetKind,
+    /// The real target's endpoints and the identity the harness reads the workspace with. Values may name
+    /// environment variables as `${NAME}` (so may `auth`'s), resolved only when the case runs against Azure.
+    #[serde(default)]
+    pub azure: Option<AzureTargetSpec>,
+}
+
+/// Where a scenario's agent writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    /// The in-process mock Azure cloud; nothing leaves the machine.
+    #[default]
+    Mock,
+    /// A real DCR and Azure Monitor workspace; arrival is verified by querying the workspace.
+    Azure,
+}
+
+impl std::fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TargetKind::Mock => "mock",
+            TargetKind::Azure => "azure",
+        })
+    }
+}
+
+/// `azure:` — the real endpoints, usually `${NAME}` references to CI secrets.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureTargetSpec {
+    /// The DCR ingestion URL the agent writes to (`https://<dce>…/dataCollectionRules/<id>/streams/…`).
+    pub ingestion_url: String,
+    /// The Azure Monitor workspace query endpoint (`https://<workspace>.<region>.prometheus.monitor.azure.com`).
+    pub query_url: String,
+    /// The identity the harness queries the workspace with (needs Monitoring Data Reader); default: `auth.oauth`.
+    #[serde(default)]
+    pub reader: Option<ReaderSpec>,
+}
+
+/// An Entra app (client secret) that may read the workspace.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReaderSpec {
+    /// Directory (tenant) id.
+    pub tenant_id: String,
+    /// Application (client) id.
+    pub client_id: String,
+    /// Client secret. Never printed.
+    pub client_secret: String,
 }
 
 fn default_deadline() -> Duration {

@@ -1,0 +1,369 @@
+//! A fake sender: drives a mock cloud the way Prometheus would — fetch a token, send remote-write requests — with
+//! knobs that break one rule at a time, so every expectation can be shown to fail with evidence.
+
+#![allow(dead_code)] // each test binary uses a different part of it
+
+use std::time::Duration;
+
+use azrw::agent::Version;
+use azrw::cloud::recorder::Exchange;
+use azrw::cloud::{ClientCertificate, ClusterIssuer, MockCloud, MockData};
+use azrw::expect::{CaseFacts, Evaluation, Finding, Observed, Status, evaluate};
+use azrw::remote_write::{DecodedWrite, RwVersion, Sample, Series, encode};
+use azrw::runner::setup::{cloud_setup, default_ingestion_url};
+use azrw::runtime::AgentState;
+use azrw::scenario::{Outcome, Scenario};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+
+/// The version fake senders claim to be (User-Agent) unless told otherwise.
+pub const CLAIMED_VERSION: Version = Version::new(3, 5, 1);
+
+/// A mock cloud set up from a scenario, and an HTTP client that reaches it the way an agent does.
+pub struct Stage {
+    pub scenario: Scenario,
+    pub cloud: MockCloud,
+    pub client: reqwest::Client,
+    pub ingestion_url: String,
+    pub issuer: Option<std::sync::Arc<ClusterIssuer>>,
+    pub subject: Option<String>,
+    pub certificate: Option<ClientCertificate>,
+    pub dcr_id: String,
+}
+
+/// Starts a mock cloud for the scenario given as YAML (the scenario's `agents`, `prometheus` and `deadline` are
+/// irrelevant here). Everything listens on 127.0.0.1.
+pub async fn stage(scenario_yaml: &str) -> Stage {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let scenario: Scenario = serde_saphyr::from_str(scenario_yaml).expect("test scenario parses");
+    let ingestion_url = default_ingestion_url(&scenario);
+    let setup = cloud_setup(&scenario, &ingestion_url, MockData::embedded()).expect("cloud set-up");
+    let dcr_id = setup.config.dcr.dcr_id.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let cloud = MockCloud::start(setup.config, listener, setup.issuer.clone()).await.unwrap();
+    let ca = reqwest::Certificate::from_pem(cloud.ca_pem().as_bytes()).unwrap();
+    let url = url::Url::parse(&ingestion_url).unwrap();
+    let mut builder = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::all(cloud.proxy_url()).unwrap())
+        .tls_certs_only([ca])
+        .timeout(Duration::from_secs(20));
+    // Even if proxying were bypassed, these names resolve to the mock, never to the internet.
+    for host in [
+        "login.microsoftonline.com",
+        "login.microsoftonline.us",
+        "login.chinacloudapi.cn",
+        "169.254.169.254",
+        url.host_str().unwrap(),
+    ] {
+        builder = builder.resolve(host, cloud.proxy_addr());
+    }
+    Stage {
+        scenario,
+        cloud,
+        client: builder.build().unwrap(),
+        ingestion_url,
+        issuer: setup.issuer,
+        subject: setup.federated_subject,
+        certificate: setup.client_certificate,
+        dcr_id,
+    }
+}
+
+impl Stage {
+    /// Evaluates what the cloud recorded, as if agent `version` were ready and running.
+    pub fn evaluate(&self, version: Version) -> Evaluation {
+        self.evaluate_as(version, &AgentState::Ready, true)
+    }
+
+    /// Evaluates with a given agent state.
+    pub fn evaluate_as(&self, version: Version, agent: &AgentState, was_ready: bool) -> Evaluation {
+        let recorder = self.cloud.recorder();
+        let exchanges = recorder.exchanges();
+        let tokens = recorder.tokens();
+        let expected = expected_outcome(&self.scenario);
+        let facts = CaseFacts {
+            auth: &self.scenario.auth,
+            version,
+            expect: &self.scenario.expect,
+            expected,
+            dcr_id: &self.dcr_id,
+            dcr_cloud: self.scenario.cloud.dcr_cloud.unwrap_or(self.scenario.auth.cloud),
+        };
+        let seen = Observed { exchanges: &exchanges, tokens: &tokens, agent, agent_was_ready: was_ready };
+        evaluate(&facts, &seen)
+    }
+
+    /// Every exchange so far.
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.cloud.recorder().exchanges()
+    }
+}
+
+fn expected_outcome(s: &Scenario) -> Outcome {
+    match &s.expect.outcome {
+        Some(azrw::scenario::OutcomeSpec::One(o)) => *o,
+        _ => Outcome::Delivered,
+    }
+}
+
+/// What the fake sender does differently from a conforming Prometheus.
+#[derive(Debug, Clone)]
+pub struct Knobs {
+    /// `Metadata` header on IMDS requests (None: absent).
+    pub imds_metadata: Option<String>,
+    /// IMDS `api-version`.
+    pub imds_api_version: String,
+    /// IMDS `resource` override.
+    pub imds_resource: Option<String>,
+    /// Send no `client_id` to IMDS even for a user-assigned identity.
+    pub imds_drop_client_id: bool,
+    /// Host for Entra requests (default: the configured cloud's).
+    pub entra_host: Option<String>,
+    /// Tenant in the Entra path (default: the configured one).
+    pub entra_tenant: Option<String>,
+    /// `scope` form field (default: the configured cloud's scope plus MSAL's defaults).
+    pub entra_scope: Option<String>,
+    /// `grant_type`.
+    pub grant_type: String,
+    /// Send a client secret although the auth type is a certificate or federated credential.
+    pub force_secret: Option<String>,
+    /// Fetch a fresh token before every write.
+    pub token_per_write: bool,
+    /// What goes in `Authorization`.
+    pub bearer: Bearer,
+    /// `Content-Encoding`.
+    pub content_encoding: Option<String>,
+    /// `Content-Type`.
+    pub content_type: Option<String>,
+    /// `X-Prometheus-Remote-Write-Version`.
+    pub version_header: Option<String>,
+    /// `User-Agent`.
+    pub user_agent: Option<String>,
+    /// Compress with framed snappy instead of block.
+    pub framed_snappy: bool,
+    /// Resend every batch the DCR refused with a 4xx.
+    pub resend_refused: bool,
+    /// Number of writes.
+    pub writes: usize,
+    /// Leave the `up` series out of every write.
+    pub omit_up: bool,
+}
+
+/// The `Authorization` header a fake sender sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bearer {
+    /// The token it fetched.
+    Token,
+    /// None at all.
+    Missing,
+    /// A string that is not a token.
+    Garbage,
+}
+
+impl Default for Knobs {
+    fn default() -> Self {
+        Knobs {
+            imds_metadata: Some("true".into()),
+            imds_api_version: "2018-02-01".into(),
+            imds_resource: None,
+            imds_drop_client_id: false,
+            entra_host: None,
+            entra_tenant: None,
+            entra_scope: None,
+            grant_type: "client_credentials".into(),
+            force_secret: None,
+            token_per_write: false,
+            bearer: Bearer::Token,
+            content_encoding: Some("snappy".into()),
+            content_type: Some("application/x-protobuf".into()),
+            version_header: Some("0.1.0".into()),
+            user_agent: Some(format!("Prometheus/{CLAIMED_VERSION}")),
+            framed_snappy: false,
+            resend_refused: false,
+            writes: 3,
+            omit_up: false,
+        }
+    }
+}
+
+/// Runs a fake sender against the stage.
+pub async fn send(stage: &Stage, knobs: &Knobs) {
+    let mut token = if knobs.token_per_write { None } else { fetch_token(stage, knobs).await };
+    let start_ms = 1_764_000_000_000i64;
+    for i in 0..knobs.writes {
+        if knobs.token_per_write {
+            token = fetch_token(stage, knobs).await;
+        }
+        let write = batch(start_ms + 1000 * i as i64, knobs.omit_up);
+        let status = post(stage, knobs, token.as_deref(), &write).await;
+        if knobs.resend_refused && (400..500).contains(&status) {
+            post(stage, knobs, token.as_deref(), &write).await;
+        }
+    }
+}
+
+/// One batch as Prometheus would send it after a scrape of the harness target at `ts`.
+pub fn batch(ts: i64, omit_up: bool) -> DecodedWrite {
+    let labels = |name: &str| {
+        vec![
+            ("__name__".to_owned(), name.to_owned()),
+            ("cluster".to_owned(), "azrw".to_owned()),
+            ("instance".to_owned(), "127.0.0.1:9100".to_owned()),
+            ("job".to_owned(), azrw::target::JOB.to_owned()),
+        ]
+    };
+    let mut series = vec![Series {
+        labels: labels(azrw::target::SCRAPES_METRIC),
+        samples: vec![Sample { timestamp: ts, value: ((ts / 1000) % 1000) as f64 }],
+        histograms: 0,
+        exemplars: 0,
+    }];
+    if !omit_up {
+        series.push(Series {
+            labels: labels("up"),
+            samples: vec![Sample { timestamp: ts, value: 1.0 }],
+            histograms: 0,
+            exemplars: 0,
+        });
+    }
+    DecodedWrite { version: Some(RwVersion::V1), series, metadata: Vec::new(), uncompressed_len: 0 }
+}
+
+async fn post(stage: &Stage, knobs: &Knobs, token: Option<&str>, write: &DecodedWrite) -> u16 {
+    let mut body = encode(write, RwVersion::V1);
+    if knobs.framed_snappy {
+        let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
+        let mut framed = Vec::new();
+        std::io::Write::write_all(&mut snap::write::FrameEncoder::new(&mut framed), &raw).unwrap();
+        body = framed;
+    }
+    let mut req = stage.client.post(&stage.ingestion_url).body(body);
+    let headers = [
+        ("Content-Encoding", &knobs.content_encoding),
+        ("Content-Type", &knobs.content_type),
+        ("X-Prometheus-Remote-Write-Version", &knobs.version_header),
+        ("User-Agent", &knobs.user_agent),
+    ];
+    for (name, value) in headers {
+        if let Some(v) = value {
+            req = req.header(name, v);
+        }
+    }
+    match (&knobs.bearer, token) {
+        (Bearer::Token, Some(t)) => req = req.bearer_auth(t),
+        (Bearer::Garbage, _) => req = req.header("Authorization", "Bearer not-a-token"),
+        _ => {}
+    }
+    req.send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+}
+
+/// Fetches a token the way the scenario's auth type does, bent by the knobs. None when refused.
+pub async fn fetch_token(stage: &Stage, knobs: &Knobs) -> Option<String> {
+    let auth = &stage.scenario.auth;
+    if let Some(mi) = &auth.managed_identity {
+        let resource = knobs.imds_resource.clone().unwrap_or_else(|| auth.cloud.ingestion_audience().to_owned());
+        let mut query = vec![("api-version", knobs.imds_api_version.clone()), ("resource", resource)];
+        if !mi.client_id.is_empty() && !knobs.imds_drop_client_id {
+            query.push(("client_id", mi.client_id.clone()));
+        }
+        let mut req = stage.client.get("http://169.254.169.254/metadata/identity/oauth2/token").query(&query);
+        if let Some(m) = &knobs.imds_metadata {
+            req = req.header("Metadata", m);
+        }
+        let resp = req.send().await.ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        let json: serde_json::Value = resp.json().await.ok()?;
+        return json["access_token"].as_str().map(str::to_owned);
+    }
+    let (tenant, client_id, credential) = if let Some(o) = &auth.oauth {
+        (o.tenant_id.clone(), o.client_id.clone(), vec![("client_secret".to_owned(), o.client_secret.clone())])
+    } else if let Some(c) = &auth.certificate {
+        let cert = stage.certificate.as_ref().expect("certificate set-up");
+        let host = knobs.entra_host.clone().unwrap_or_else(|| auth.cloud.authority_host().to_owned());
+        let assertion =
+            certificate_assertion(cert, &c.client_id, &format!("https://{host}/{}/oauth2/v2.0/token", c.tenant_id));
+        (c.tenant_id.clone(), c.client_id.clone(), assertion_form(assertion))
+    } else if let Some(w) = &auth.workload_identity {
+        let issuer = stage.issuer.as_ref().expect("issuer set-up");
+        let token = issuer.federated_token(stage.subject.as_deref().unwrap(), Duration::from_secs(3600));
+        (w.tenant_id.clone(), w.client_id.clone(), assertion_form(token))
+    } else {
+        panic!("fake sender: unsupported auth type in test scenario");
+    };
+    let credential = match &knobs.force_secret {
+        Some(s) => vec![("client_secret".to_owned(), s.clone())],
+        None => credential,
+    };
+    let host = knobs.entra_host.clone().unwrap_or_else(|| auth.cloud.authority_host().to_owned());
+    let tenant = knobs.entra_tenant.clone().unwrap_or(tenant);
+    let scope = knobs
+        .entra_scope
+        .clone()
+        .unwrap_or_else(|| format!("{} openid offline_access profile", auth.cloud.ingestion_scope()));
+    let mut form = vec![
+        ("client_id".to_owned(), client_id),
+        ("grant_type".to_owned(), knobs.grant_type.clone()),
+        ("scope".to_owned(), scope),
+    ];
+    form.extend(credential);
+    let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+    let resp = stage
+        .client
+        .post(format!("https://{host}/{tenant}/oauth2/v2.0/token"))
+        .header("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+        .body(body)
+        .send()
+        .await
+        .ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    let json: serde_json::Value = resp.json().await.ok()?;
+    json["access_token"].as_str().map(str::to_owned)
+}
+
+fn assertion_form(assertion: String) -> Vec<(String, String)> {
+    vec![
+        ("client_assertion_type".to_owned(), "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned()),
+        ("client_assertion".to_owned(), assertion),
+    ]
+}
+
+/// A PS256 client assertion as MSAL ≥ 1.4 builds it.
+pub fn certificate_assertion(cert: &ClientCertificate, client_id: &str, token_endpoint: &str) -> String {
+    let mut header = Header::new(Algorithm::PS256);
+    header.x5t_s256 = Some(cert.sha256_thumbprint());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let claims = serde_json::json!({
+        "aud": token_endpoint, "iss": client_id, "sub": client_id,
+        "jti": uuid::Uuid::new_v4().to_string(), "nbf": now, "exp": now + 600,
+    });
+    let key = EncodingKey::from_rsa_pem(cert.key_pem().as_bytes()).unwrap();
+    jsonwebtoken::encode(&header, &claims, &key).unwrap()
+}
+
+/// The finding for `check`; panics with every finding if there is none.
+pub fn finding<'a>(eval: &'a Evaluation, check: &str) -> &'a Finding {
+    eval.findings
+        .iter()
+        .find(|f| f.check == check)
+        .unwrap_or_else(|| panic!("no finding {check} in {:#?}", eval.findings))
+}
+
+/// Asserts `check` failed, with evidence containing every one of `needles` (in message or evidence).
+pub fn assert_violation(eval: &Evaluation, check: &str, needles: &[&str]) {
+    let f = finding(eval, check);
+    assert_eq!(f.status, Status::Fail, "{check} should fail: {f:#?}");
+    assert!(!f.evidence.is_empty(), "{check} failed without evidence: {f:#?}");
+    let text = format!("{}\n{}", f.message, f.evidence.join("\n"));
+    for n in needles {
+        assert!(text.contains(n), "{check}: evidence lacks {n:?}:\n{text}");
+    }
+}
+
+/// Asserts no finding failed or stayed undecided.
+pub fn assert_clean(eval: &Evaluation) {
+    let bad: Vec<&Finding> = eval.findings.iter().filter(|f| f.is_failure()).collect();
+    assert!(bad.is_empty(), "unexpected failures: {bad:#?}");
+}
