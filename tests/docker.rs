@@ -192,7 +192,7 @@ async fn sigint_midway_still_removes_containers_and_networks() {
         .args(["run", "scenarios/auth/managed-identity-user-assigned.yaml", "--runtime", "docker", "--jobs", "1"])
         .args(["--agent", "prometheus@3.5", "--no-provision", "--out"])
         .arg(out.path())
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -206,11 +206,16 @@ async fn sigint_midway_still_removes_containers_and_networks() {
     ]);
     let options = EventsOptions { since: Some(since), filters: Some(filters), ..Default::default() };
     let mut started = engine.docker().events(Some(options));
-    let event = tokio::time::timeout(Duration::from_secs(60), started.next())
-        .await
-        .expect("an agent container starts within 60s")
-        .expect("events stream open")
-        .unwrap();
+    let event = match tokio::time::timeout(Duration::from_secs(60), started.next()).await {
+        Ok(Some(event)) => event.unwrap(),
+        waited => {
+            let _ = child.start_kill();
+            let mut stderr = String::new();
+            let _ = tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).await;
+            let _ = tokio::io::AsyncReadExt::read_to_string(child.stdout.as_mut().unwrap(), &mut stderr).await;
+            panic!("no agent container of azrw (pid {pid}) started within 60s ({waited:?}); its stderr:\n{stderr}");
+        }
+    };
     let labels = event.actor.and_then(|a| a.attributes).unwrap_or_default();
     assert_eq!(labels.get(LABEL_PID).map(String::as_str), Some(pid.to_string().as_str()), "{labels:?}");
     let run = labels.get(LABEL_RUN).cloned().expect("run label");
