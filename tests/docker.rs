@@ -17,7 +17,9 @@ use azrw::runner::{RunOptions, new_run_id, run_case};
 use azrw::runtime::AgentState;
 use azrw::runtime::docker::{CaseNetwork, ContainerSpec, DockerAgent, Owner};
 use azrw::runtime::engine::bollard::models::NetworkCreateRequest;
-use azrw::runtime::engine::bollard::query_parameters::{EventsOptions, ListContainersOptions, ListNetworksOptions};
+use azrw::runtime::engine::bollard::query_parameters::{
+    EventsOptions, ListContainersOptions, ListNetworksOptions, RemoveImageOptions,
+};
 use azrw::runtime::engine::{Engine, LABEL_CASE, LABEL_PID, LABEL_RUN};
 use azrw::runtime::image::{self, ImageSpec, agent_image};
 use azrw::scenario::{self, MatrixOptions, RuntimeKind};
@@ -130,6 +132,8 @@ async fn an_agent_container_reaches_the_mock_cloud_and_nothing_else() {
     let exited = wait_exited(&probe).await;
     probe.stop().await;
     network.remove().await;
+    // It is rebuilt from the fresh azrw binary each time; don't let old ones pile up.
+    let _ = engine.docker().remove_image(probe_image, None::<RemoveImageOptions>, None).await;
 
     let lines: Vec<String> = BufReader::new(std::fs::File::open(&log).unwrap()).lines().map(Result::unwrap).collect();
     eprintln!("probe output:\n{}", lines.join("\n"));
