@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
@@ -12,7 +13,9 @@ use crate::agent::{AgentRef, Version};
 use crate::cloud::MockData;
 use crate::real::RealOptions;
 use crate::report;
-use crate::runner::{RunOptions, run_cases};
+use crate::runner::{RunOptions, new_run_id, run_cases};
+use crate::runtime::engine::Engine;
+use crate::runtime::image::{self, ImageSpec, agent_image};
 use crate::scenario::{self, Case, MatrixOptions, RuntimeKind};
 
 /// azrw — end-to-end conformance for Prometheus remote-write into Azure Monitor.
@@ -31,11 +34,23 @@ pub enum Command {
     Run(RunArgs),
     /// List the cases the scenarios expand to, one per line.
     List(MatrixArgs),
-    /// List or provision agent binaries.
+    /// List or provision agent binaries, or build their local Docker images.
     Agents {
-        /// `list` (default) or `provision`.
+        /// `list` (default), `provision` or `image`.
         #[command(subcommand)]
         action: Option<AgentsAction>,
+    },
+    /// Remove Docker containers and networks that killed runs left behind (found by their `azrw.run` label).
+    Gc {
+        /// Also remove those of runs that are still going.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Try TCP connections and print what each gave (used inside containers by the isolation tests).
+    #[command(hide = true)]
+    Probe {
+        /// `host:port` addresses.
+        addresses: Vec<String>,
     },
     /// Preflight a real Azure set-up (`target: azure` scenario): tokens, DCR probe write, workspace query.
     Doctor(DoctorArgs),
@@ -96,6 +111,11 @@ pub enum AgentsAction {
     /// Build missing agents (default: the whole catalog) with the Go toolchain; cached, idempotent.
     Provision {
         /// Versions, e.g. 3.5.1; default: every version in the catalog.
+        versions: Vec<String>,
+    },
+    /// Build local Docker images `azrw/prometheus:<version>` (FROM scratch + the provisioned binary; no registry).
+    Image {
+        /// Versions, e.g. 3.5.1; default: every provisioned version in the catalog.
         versions: Vec<String>,
     },
 }
@@ -173,8 +193,10 @@ pub struct RunArgs {
 pub async fn main(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Run(args) => run(args).await,
-        Command::List(args) => list(&args),
+        Command::List(args) => list(&args).await,
         Command::Agents { action } => agents(action.unwrap_or(AgentsAction::List)).await,
+        Command::Gc { all } => gc(all).await,
+        Command::Probe { addresses } => Ok(probe(&addresses).await),
         Command::Doctor(args) => doctor(args).await,
         Command::Replay(args) => replay(args).await,
         Command::Mock(args) => mock(args).await,
@@ -188,7 +210,25 @@ pub async fn main(cli: Cli) -> i32 {
     }
 }
 
-fn expand(args: &MatrixArgs) -> anyhow::Result<Vec<Case>> {
+/// `--runtime` as a runtime: `auto` asks the Docker daemon and says what it chose.
+async fn resolve_runtime(choice: RuntimeChoice) -> RuntimeKind {
+    match choice {
+        RuntimeChoice::Process => RuntimeKind::Process,
+        RuntimeChoice::Docker => RuntimeKind::Docker,
+        RuntimeChoice::Auto => match Engine::connect().await {
+            Ok(engine) => {
+                eprintln!("runtime auto: docker (the daemon answers, API {})", engine.api_version());
+                RuntimeKind::Docker
+            }
+            Err(e) => {
+                eprintln!("runtime auto: process ({e})");
+                RuntimeKind::Process
+            }
+        },
+    }
+}
+
+async fn expand(args: &MatrixArgs) -> anyhow::Result<Vec<Case>> {
     let paths = if args.paths.is_empty() { vec![PathBuf::from("scenarios")] } else { args.paths.clone() };
     let files = scenario::discover(&paths)?;
     let mut loaded = Vec::new();
@@ -207,14 +247,7 @@ fn expand(args: &MatrixArgs) -> anyhow::Result<Vec<Case>> {
         loaded.push(Arc::new(l));
     }
     let agents = args.agents.iter().map(|a| a.parse::<AgentRef>()).collect::<Result<Vec<_>, _>>()?;
-    let default_runtime = match args.runtime {
-        RuntimeChoice::Process => RuntimeKind::Process,
-        RuntimeChoice::Docker => RuntimeKind::Docker,
-        RuntimeChoice::Auto => {
-            eprintln!("runtime auto: process (the docker runtime is not part of this build)");
-            RuntimeKind::Process
-        }
-    };
+    let default_runtime = resolve_runtime(args.runtime).await;
     let forced = match args.runtime {
         RuntimeChoice::Auto => Vec::new(),
         _ => vec![default_runtime],
@@ -223,15 +256,15 @@ fn expand(args: &MatrixArgs) -> anyhow::Result<Vec<Case>> {
     Ok(scenario::expand(&loaded, &AgentCatalog::default_catalog(), &opts)?)
 }
 
-fn list(args: &MatrixArgs) -> anyhow::Result<i32> {
-    for case in expand(args)? {
+async fn list(args: &MatrixArgs) -> anyhow::Result<i32> {
+    for case in expand(args).await? {
         println!("{}", case.id);
     }
     Ok(0)
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<i32> {
-    let mut cases = expand(&args.matrix)?;
+    let mut cases = expand(&args.matrix).await?;
     if cases.is_empty() {
         anyhow::bail!("no case matches");
     }
@@ -260,12 +293,22 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
         eprintln!("provisioning prometheus {} (built from Go modules; cached for later runs)", list.join(", "));
         store.provision(&missing).await?;
     }
+    let docker_versions: Vec<Version> = {
+        let mut v: Vec<Version> = cases.iter().filter(|c| c.runtime == RuntimeKind::Docker).map(|c| c.agent).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    if !docker_versions.is_empty() {
+        ensure_images(&store, &docker_versions, args.no_provision).await?;
+    }
 
     let mocks = mock_data(args.mocks.as_deref())?;
     let cancel = CancellationToken::new();
     spawn_signal_handler(cancel.clone());
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let opts = RunOptions { out_dir: args.out.clone(), jobs, agents: store, mocks, cancel, real };
+    let run_id = new_run_id();
+    let opts = RunOptions { out_dir: args.out.clone(), jobs, agents: store, mocks, cancel, real, run_id };
 
     eprintln!("running {} case(s), {jobs} at a time", cases.len());
     let verdicts = run_cases(&cases, &opts, |v| {
@@ -452,5 +495,60 @@ async fn agents(action: AgentsAction) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        AgentsAction::Image { versions } => {
+            let versions: Vec<Version> = if versions.is_empty() {
+                catalog.versions.iter().copied().filter(|v| store.get(*v).is_ok()).collect()
+            } else {
+                versions.iter().map(|v| v.parse()).collect::<Result<_, _>>()?
+            };
+            let engine = Engine::connect().await?;
+            for v in versions {
+                let binary = store.get(v)?;
+                eprintln!("building {} from {}", agent_image(v), binary.display());
+                image::build(&engine, &ImageSpec::agent(v, &binary)).await?;
+                println!("prometheus@{v}\t{}", agent_image(v));
+            }
+            Ok(0)
+        }
     }
+}
+
+/// Builds the missing agent images among `versions` (or, with `no_build`, stops with the command that would).
+async fn ensure_images(store: &AgentStore, versions: &[Version], no_build: bool) -> anyhow::Result<()> {
+    let engine = Engine::connect().await?;
+    for &v in versions {
+        let command = format!("azrw agents image {v}");
+        match image::require(&engine, &agent_image(v), &command).await {
+            Ok(()) => {}
+            Err(image::ImageError::Missing { .. }) if !no_build => {
+                eprintln!("building image {} (FROM scratch + the provisioned binary)", agent_image(v));
+                image::build(&engine, &ImageSpec::agent(v, &store.get(v)?)).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+async fn gc(all: bool) -> anyhow::Result<i32> {
+    let engine = Engine::connect().await?;
+    let removed = engine.gc(all).await?;
+    for r in &removed {
+        println!("removed {r}");
+    }
+    eprintln!("gc: {} removed", removed.len());
+    Ok(0)
+}
+
+/// Per address, one line: `ADDRESS reached` or `ADDRESS unreachable: WHY`.
+async fn probe(addresses: &[String]) -> i32 {
+    for address in addresses {
+        let attempt = tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(address.as_str()));
+        match attempt.await {
+            Ok(Ok(_)) => println!("{address} reached"),
+            Ok(Err(e)) => println!("{address} unreachable: {e}"),
+            Err(_) => println!("{address} unreachable: no answer within 3s"),
+        }
+    }
+    0
 }

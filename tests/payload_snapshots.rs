@@ -29,6 +29,7 @@ async fn delivered_payload_per_agent_version() {
         mocks: MockData::load(&root.join("mocks")).unwrap(),
         cancel: CancellationToken::new(),
         real: None,
+        run_id: azrw::runner::new_run_id(),
     };
     let verdicts = run_cases(&cases, &run, |_| {}).await;
     for v in &verdicts {

@@ -37,6 +37,7 @@ async fn every_auth_scenario_reaches_its_expected_outcome_on_every_agent() {
         agents: store,
         mocks: MockData::load(&root.join("mocks")).unwrap(),
         cancel: CancellationToken::new(),
+        run_id: azrw::runner::new_run_id(),
         real: None,
     };
     let verdicts = run_cases(&cases, &run, |_| {}).await;

@@ -39,6 +39,7 @@ async fn run_real(break_cloud: impl FnOnce(&mut CloudConfig), deadline: Duration
         agents: AgentStore::from_env(),
         mocks: MockData::embedded(),
         cancel: CancellationToken::new(),
+        run_id: azrw::runner::new_run_id(),
         real: Some(RealOptions {
             env: standalone.env().into_iter().collect(),
             access: Access::Via { proxy_url: cloud.proxy_url(), ca_pem: cloud.ca_pem().to_owned() },
@@ -96,6 +97,7 @@ async fn real_target_refuses_to_run_without_allow_real() {
         agents: AgentStore::from_env(),
         mocks: MockData::embedded(),
         cancel: CancellationToken::new(),
+        run_id: azrw::runner::new_run_id(),
         real: None,
     };
     let v = run_cases(&cases[..1], &run, |_| {}).await.remove(0);

@@ -16,6 +16,8 @@ use crate::cloud::{MockCloud, MockData};
 use crate::expect::{CaseFacts, Evaluation, Finding, Observed, Status, Verdict, evaluate};
 use crate::report::bundle;
 use crate::runtime::AgentState;
+use crate::runtime::docker::Owner;
+use crate::runtime::engine::Engine;
 use crate::runtime::sandbox::{AgentLaunch, Sandbox};
 use crate::scenario::{Case, RuntimeKind};
 use crate::target::{ScrapeTarget, TargetModel};
@@ -31,10 +33,19 @@ pub struct RunOptions {
     pub agents: AgentStore,
     /// Mock data (templates users can edit).
     pub mocks: MockData,
-    /// Cancelled on Ctrl-C / SIGTERM: running cases stop their agents and report what they saw.
+    /// Cancelled on Ctrl-C / SIGTERM: running cases stop their agents and report what they saw; cases not yet
+    /// started are not started.
     pub cancel: CancellationToken,
     /// Set to allow `target: azure` cases (`--allow-real`); they refuse to run without it.
     pub real: Option<crate::real::RealOptions>,
+    /// Names this run in Docker labels and names, so parallel runs and cases never collide and `azrw gc` finds
+    /// what a killed run left.
+    pub run_id: String,
+}
+
+/// A short id for a run.
+pub fn new_run_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
 }
 
 /// Runs every case, at most `opts.jobs` at once; `on_verdict` sees each verdict as it is reached.
@@ -91,7 +102,9 @@ pub async fn run_case(case: &Case, opts: &RunOptions) -> Verdict {
         duration: Duration::ZERO,
         error: None,
     };
-    if let Err(e) = run_case_in(case, opts, &mut verdict).await {
+    if opts.cancel.is_cancelled() {
+        verdict.error = Some("not started: the run was interrupted".into());
+    } else if let Err(e) = run_case_in(case, opts, &mut verdict).await {
         verdict.error = Some(e);
     }
     verdict.duration = started.elapsed();
@@ -122,7 +135,11 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
     // Up: sandbox, listeners inside it, mock cloud, scrape target.
     let sandbox = match case.runtime {
         RuntimeKind::Process => Sandbox::process(private.path()).map_err(|e| e.to_string())?,
-        RuntimeKind::Docker => return Err("the docker runtime is not available in this build".to_owned()),
+        RuntimeKind::Docker => {
+            let engine = Engine::connect().await.map_err(|e| e.to_string())?;
+            let owner = Owner { run: opts.run_id.clone(), case: slug(&case.id) };
+            Sandbox::docker(&engine, owner).await.map_err(|e| format!("docker network: {e}"))?
+        }
     };
     let agent_paths = AgentPaths::under(&sandbox.agent_dir());
     let proxy_listener = sandbox.bind().await.map_err(|e| format!("bind proxy: {e}"))?;
@@ -234,7 +251,7 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
     target.shutdown();
     let exchanges = recorder.exchanges();
     cloud.shutdown().await;
-    drop(sandbox);
+    sandbox.close().await;
 
     let record = bundle::CaseRecord::new(
         case,

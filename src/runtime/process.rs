@@ -3,17 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::netns::IsolatedNetwork;
-use super::{AgentState, open_log, watch_log};
-
-/// How long an agent gets to stop after SIGTERM before it is killed. Short: by then the verdict is decided, and a
-/// Prometheus that cannot deliver would otherwise spend its whole flush deadline (1m) retrying.
-const STOP_GRACE: Duration = Duration::from_secs(3);
+use super::{AgentState, STOP_GRACE, open_log, watch_log};
 
 /// A running agent process.
 #[derive(Debug)]

@@ -309,8 +309,7 @@ pub async fn fetch_token(stage: &Stage, knobs: &Knobs) -> Option<String> {
     } else if let Some(c) = &auth.certificate {
         let cert = stage.certificate.as_ref().expect("certificate set-up");
         let host = knobs.entra_host.clone().unwrap_or_else(|| auth.cloud.authority_host().to_owned());
-        let assertion =
-            cert.client_assertion(
+        let assertion = cert.client_assertion(
             Algorithm::PS256,
             false,
             &c.client_id,
@@ -362,7 +361,6 @@ fn assertion_form(assertion: String) -> Vec<(String, String)> {
         ("client_assertion".to_owned(), assertion),
     ]
 }
-
 
 /// The finding for `check`; panics with every finding if there is none.
 pub fn finding<'a>(eval: &'a Evaluation, check: &str) -> &'a Finding {
