@@ -4,16 +4,21 @@
 
 mod auth;
 mod outcome;
+pub mod retry;
 mod series;
+mod tokens;
 pub mod verdict;
 mod write;
 
 pub use verdict::{Finding, Status, Verdict};
 
 use crate::agent::Version;
+use crate::cloud::FaultConfig;
 use crate::cloud::recorder::{Exchange, IssuedToken, Service};
 use crate::runtime::AgentState;
 use crate::scenario::{AuthSpec, AzureCloud, ExpectSpec, Outcome};
+pub use retry::RetryPolicy;
+pub use tokens::earliest_refresh;
 
 /// What the checks need to know about the case.
 #[derive(Debug, Clone)]
@@ -30,6 +35,12 @@ pub struct CaseFacts<'a> {
     pub dcr_id: &'a str,
     /// The cloud whose audience the DCR accepts.
     pub dcr_cloud: AzureCloud,
+    /// The fault plan the mock cloud follows.
+    pub faults: &'a FaultConfig,
+    /// The agent's retry settings (from the scenario's `queue_config`, else Prometheus' defaults).
+    pub retry: RetryPolicy,
+    /// Lifetime of the tokens the mock issues.
+    pub token_lifetime: std::time::Duration,
 }
 
 /// Everything observed so far.
@@ -88,6 +99,16 @@ pub const CHECKS: &[&str] = &[
     "write.user-agent",
     "write.body",
     "write.refused-not-resent",
+    "retry.recoverable-resent",
+    "retry.dropped",
+    "retry.retry-after",
+    "retry.backoff",
+    "retry.attempt-header",
+    "retry.no-loss",
+    "tokens.not-expired",
+    "tokens.refresh",
+    "tokens.revoked-replaced",
+    "agent.metrics",
     "series.present",
     "verdict.reason",
 ];
@@ -105,6 +126,8 @@ pub fn evaluate(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Evaluation {
     }
     findings.extend(auth::checks(facts, seen));
     findings.extend(write::checks(facts, seen));
+    findings.extend(retry::checks(facts, seen));
+    findings.extend(tokens::checks(facts, seen));
     findings.push(series::present(facts, seen, observed));
     if let Some(reason) = &facts.expect.reason {
         findings.push(if explanation.contains(reason.as_str()) {

@@ -118,6 +118,7 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
     let cloud_setup = setup::cloud_setup(scenario, &ingestion_url, opts.mocks.clone()).map_err(|e| e.to_string())?;
     let dcr_id = cloud_setup.config.dcr.dcr_id.clone();
     let dcr_cloud = cloud_setup.config.dcr.cloud;
+    let faults = cloud_setup.config.faults.clone();
     let cloud = MockCloud::start(cloud_setup.config, proxy_listener, cloud_setup.issuer.clone())
         .await
         .map_err(|e| format!("mock cloud: {e}"))?;
@@ -170,6 +171,9 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
         expected: case.expected,
         dcr_id: &dcr_id,
         dcr_cloud,
+        faults: &faults,
+        retry: crate::expect::RetryPolicy::from_queue_config(&scenario.prometheus.queue_config),
+        token_lifetime: scenario.cloud.token_lifetime,
     };
     let recorder = cloud.recorder();
     let mut recorded = recorder.subscribe();

@@ -28,6 +28,7 @@ pub struct Stage {
     pub subject: Option<String>,
     pub certificate: Option<ClientCertificate>,
     pub dcr_id: String,
+    pub faults: azrw::cloud::FaultConfig,
 }
 
 /// Starts a mock cloud for the scenario given as YAML (the scenario's `agents`, `prometheus` and `deadline` are
@@ -38,6 +39,7 @@ pub async fn stage(scenario_yaml: &str) -> Stage {
     let ingestion_url = default_ingestion_url(&scenario);
     let setup = cloud_setup(&scenario, &ingestion_url, MockData::embedded()).expect("cloud set-up");
     let dcr_id = setup.config.dcr.dcr_id.clone();
+    let faults = setup.config.faults.clone();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let cloud = MockCloud::start(setup.config, listener, setup.issuer.clone()).await.unwrap();
     let ca = reqwest::Certificate::from_pem(cloud.ca_pem().as_bytes()).unwrap();
@@ -65,6 +67,7 @@ pub async fn stage(scenario_yaml: &str) -> Stage {
         subject: setup.federated_subject,
         certificate: setup.client_certificate,
         dcr_id,
+        faults,
     }
 }
 
@@ -87,6 +90,9 @@ impl Stage {
             expected,
             dcr_id: &self.dcr_id,
             dcr_cloud: self.scenario.cloud.dcr_cloud.unwrap_or(self.scenario.auth.cloud),
+            faults: &self.faults,
+            retry: azrw::expect::RetryPolicy::from_queue_config(&self.scenario.prometheus.queue_config),
+            token_lifetime: self.scenario.cloud.token_lifetime,
         };
         let seen = Observed { exchanges: &exchanges, tokens: &tokens, agent, agent_was_ready: was_ready };
         evaluate(&facts, &seen)
