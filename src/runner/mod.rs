@@ -213,6 +213,10 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
     verdict.observed = evaluation.observed;
     verdict.explanation = evaluation.explanation;
     verdict.findings = evaluation.findings;
+    // Every finding, passing ones included: what a passing case actually proved.
+    if let Ok(json) = serde_json::to_string_pretty(&verdict.findings) {
+        let _ = std::fs::write(case_dir.join("findings.json"), json);
+    }
     if cancelled {
         verdict.error = Some("interrupted before every expectation was decided".into());
     }
