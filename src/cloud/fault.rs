@@ -57,7 +57,7 @@ impl FaultConfig {
     /// let spec = azrw::scenario::FaultSpec { profile: Some("dcr-503-x3".into()), ..Default::default() };
     /// let plan = azrw::cloud::FaultConfig::resolve(&spec, &azrw::cloud::MockData::embedded(), None).unwrap();
     /// assert_eq!(plan.rules[0].name, "dcr-503-x3"); // the profile names its rule
-/// assert!(plan.recovers());
+    /// assert!(plan.recovers());
     /// ```
     pub fn resolve(
         spec: &FaultSpec,

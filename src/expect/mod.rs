@@ -3,6 +3,7 @@
 //! case ends as soon as the outcome is observed and no check is still undecided.
 
 mod auth;
+pub mod metrics;
 mod outcome;
 pub mod retry;
 mod series;

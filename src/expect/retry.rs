@@ -316,11 +316,13 @@ fn backoff(facts: &CaseFacts<'_>, seen: &Observed<'_>, chains: &[Vec<&Exchange>]
             }
             let sleep = honoured_retry_after(facts, a).unwrap_or(next_backoff);
             next_backoff = (sleep * 2).min(p.max_backoff);
-            let unanswered = a.fault.as_ref().is_some_and(|f| f.unanswered);
-            if unanswered || token_failure_between(seen, a, b) {
-                continue; // the agent's clock started elsewhere, or it tried in between without reaching the DCR
+            if token_failure_between(seen, a, b) {
+                continue; // it tried in between without reaching the DCR
             }
-            let gap = b.at.saturating_sub(a.at);
+            // The agent's wait starts when it gives up on the answer: at once for a reset, after its timeout for
+            // an answer that never came in time (the exchange is recorded on arrival).
+            let started = a.at + timed_out_after(facts, a);
+            let gap = b.at.saturating_sub(started);
             let low = sleep.mul_f64(0.9).saturating_sub(EARLY_SLACK);
             // The HTTP-date form has whole seconds.
             let low = if a.fault.as_ref().and_then(|f| f.retry_after).is_some() {
@@ -370,6 +372,13 @@ fn backoff(facts: &CaseFacts<'_>, seen: &Observed<'_>, chains: &[Vec<&Exchange>]
         };
     }
     Finding::pass(check, format!("waits between resends followed the backoff: {}", checked.join(", ")))
+}
+
+/// How long after its arrival the agent gave up on this exchange: its timeout for a delayed answer, else zero.
+fn timed_out_after(facts: &CaseFacts<'_>, w: &Exchange) -> Duration {
+    let Some(mark) = w.fault.as_ref().filter(|f| f.unanswered) else { return Duration::ZERO };
+    let reset = facts.faults.rules.iter().any(|r| r.name == mark.rule && r.rule.reset);
+    if reset { Duration::ZERO } else { facts.faults.client_timeout }
 }
 
 /// `Retry-Attempt` counts resends of a batch from 2.48 (absent on the first send); older versions never send it.
@@ -446,6 +455,17 @@ fn no_loss(facts: &CaseFacts<'_>, seen: &Observed<'_>, writes: &[&Exchange]) -> 
         accepted.iter().flat_map(|w| series_samples(w, "up")).filter(|(_, v)| *v == 0.0).map(|(ts, _)| ts).collect();
     let mut counter: Vec<(i64, i64, &Exchange)> = accepted.iter().flat_map(|w| counter_samples(w)).collect();
     counter.sort_by_key(|(ts, _, _)| *ts);
+    // The target counts from 1 and the agent's queue starts before its first scrape: value 1 must arrive too.
+    if let Some(&(t0, v0, w0)) = counter.first() {
+        let missing = (1..v0).filter(|v| !excused.contains(v)).count();
+        if missing > failed_scrapes.iter().filter(|t| **t < t0).count() {
+            return Finding::fail(
+                check,
+                format!("samples lost: {} values 1..{} never arrived", crate::target::SCRAPES_METRIC, v0 - 1),
+            )
+            .with_evidence(format!("the first value that arrived was {v0} @{t0}, in {}", describe_answer(w0)));
+        }
+    }
     for pair in counter.windows(2) {
         let ((t0, v0, _), (t1, v1, w1)) = (pair[0], pair[1]);
         let missing: Vec<i64> = (v0 + 1..v1).filter(|v| !excused.contains(v)).collect();

@@ -15,7 +15,7 @@ use crate::cloud::{MockCloud, MockData};
 use crate::expect::{CaseFacts, Evaluation, Finding, Observed, Status, Verdict, evaluate};
 use crate::runtime::AgentState;
 use crate::runtime::sandbox::{AgentLaunch, Sandbox};
-use crate::scenario::{Case, RuntimeKind};
+use crate::scenario::{Case, Outcome, RuntimeKind};
 use crate::target::ScrapeTarget;
 
 /// How cases are run.
@@ -199,6 +199,29 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
             _ = opts.cancel.cancelled() => { cancelled = true; break evaluation; }
         }
     };
+
+    // Before stopping: the agent's own account of what it sent, against the mock's.
+    let mut evaluation = evaluation;
+    let running = matches!(*state.borrow(), AgentState::Ready);
+    let delivered_or_dropped = matches!(evaluation.observed, Some(Outcome::Delivered | Outcome::Dropped));
+    if running && delivered_or_dropped && !cancelled {
+        let finding = match sandbox.agent_http_get("/metrics").await {
+            Ok(text) => {
+                let exchanges = recorder.exchanges();
+                let tokens = recorder.tokens();
+                let agent_state = state.borrow().clone();
+                let seen = Observed {
+                    exchanges: &exchanges,
+                    tokens: &tokens,
+                    agent: &agent_state,
+                    agent_was_ready: was_ready,
+                };
+                crate::expect::metrics::cross_check(&facts, &seen, &crate::expect::metrics::AgentMetrics::parse(&text))
+            }
+            Err(e) => Finding::fail("agent.metrics", format!("could not scrape the agent's /metrics: {e}")),
+        };
+        evaluation.findings.push(finding);
+    }
 
     // Down: on every path.
     agent.stop().await;
