@@ -81,10 +81,15 @@ fn mock_counts(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> MockCounts {
             c.highest_ts = c.highest_ts.max(t);
         }
     }
+    // Failed token fetches, and tokens issued already expired (the agent refuses them): attempts the DCR never saw.
     c.token_failures = seen
         .exchanges
         .iter()
-        .filter(|e| matches!(&e.detail, Detail::Token { issued: None, error: Some(_), .. }))
+        .filter(|e| match &e.detail {
+            Detail::Token { issued: None, error: Some(_), .. } => true,
+            Detail::Token { issued: Some(id), .. } => seen.token(*id).is_some_and(|t| t.expires_at <= t.issued_at),
+            _ => false,
+        })
         .count();
     c
 }

@@ -340,6 +340,21 @@ mod tests {
     }
 
     #[test]
+    fn fault_rules_are_validated_with_positions() {
+        let base = "name: x\nagents: [prometheus@3.5]\nauth: {managed_identity: {}}\nfaults:\n  rules:\n";
+        let e = parse_str(&format!("{base}    - {{service: dcr, times: 2, status: 1503}}\n")).unwrap_err();
+        assert_eq!(e.field(), Some("faults.rules[0].status"));
+        assert!(e.to_string().starts_with("s.yaml:6:"), "{e}");
+        assert!(e.to_string().contains("1503 is not an HTTP status"), "{e}");
+        let e = parse_str(&format!("{base}    - {{service: dcr}}\n")).unwrap_err();
+        assert!(e.to_string().contains("the rule does nothing"), "{e}");
+        let e = parse_str(&format!("{base}    - {{service: dcr, status: 503, retry_afer: 2s}}\n")).unwrap_err();
+        assert!(e.to_string().contains("unknown field `retry_afer`"), "{e}");
+        let e = parse_str(&format!("{base}    - {{service: dcr, from: 5s, until: 2s, status: 503}}\n")).unwrap_err();
+        assert_eq!(e.field(), Some("faults.rules[0].until"));
+    }
+
+    #[test]
     fn empty_agents() {
         let e = parse_str("name: x\nagents: []\nauth: {managed_identity: {}}\n").unwrap_err();
         assert_eq!((e.position(), e.field()), (p(2, 1), Some("agents")));
