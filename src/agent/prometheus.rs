@@ -210,6 +210,11 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
                 ));
             }
         }
+        if let Some(t) = input.scenario.prometheus.remote_timeout {
+            let t = humantime::format_duration(t).to_string();
+            entry.insert("remote_timeout".into(), json!(t));
+            changes.push(format!("remote_write[{i}].remote_timeout: {t} (from the scenario)"));
+        }
         let queue = entry.entry("queue_config").or_insert_with(|| json!({}));
         if let Some(queue) = queue.as_object_mut() {
             if !queue.contains_key("batch_send_deadline") {

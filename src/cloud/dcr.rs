@@ -45,6 +45,10 @@ type Refusal = (&'static str, Vec<(&'static str, String)>);
 
 fn problem_with(state: &State, token: &IssuedToken) -> (Option<String>, Option<Refusal>) {
     let now = state.recorder.now();
+    if let Some(problem) = state.faults.revoked(token, now) {
+        let vars = vec![("reason", format!("{} was {problem}", token.id))];
+        return (Some(problem), Some(("dcr_invalid_token", vars)));
+    }
     if now >= token.expires_at {
         let problem = format!("expired {:.1}s ago", (now - token.expires_at).as_secs_f64());
         let vars = vec![

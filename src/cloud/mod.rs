@@ -6,6 +6,7 @@
 mod ca;
 mod dcr;
 mod entra;
+pub mod fault;
 mod imds;
 mod mockdata;
 mod proxy;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use ca::{CertificateAuthority, ClientCertificate, ClusterIssuer, FederatedClaims, TOKEN_EXCHANGE_AUDIENCE};
+pub use fault::{FaultConfig, FaultMark};
 pub use mockdata::{ErrorTemplate, MockData};
 pub use query::{Matcher, parse_selector};
 pub use recorder::{Exchange, Recorder, Service};
@@ -66,6 +68,7 @@ pub enum CloudError {
 ///     },
 ///     token_lifetime: std::time::Duration::from_secs(3600),
 ///     mocks: MockData::embedded(),
+///     faults: Default::default(),
 /// };
 /// ```
 #[derive(Debug, Clone)]
@@ -80,6 +83,8 @@ pub struct CloudConfig {
     pub token_lifetime: Duration,
     /// Response templates.
     pub mocks: MockData,
+    /// What goes wrong, and when.
+    pub faults: FaultConfig,
 }
 
 /// The identities that exist in the mock tenant and on the mock VM.
@@ -202,6 +207,7 @@ pub(crate) struct State {
     pub recorder: Arc<Recorder>,
     pub mint: token::TokenMint,
     pub cluster_issuer: Option<Arc<ClusterIssuer>>,
+    pub faults: fault::FaultPlan,
 }
 
 /// A running mock cloud. Dropping it without [`MockCloud::shutdown`] leaves its tasks to end with the runtime.
@@ -246,7 +252,9 @@ impl MockCloud {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let addr = listener.local_addr()?;
         let ca = Arc::new(CertificateAuthority::generate()?);
+        let faults = fault::FaultPlan::new(config.faults.clone());
         let state = Arc::new(State {
+            faults,
             config,
             recorder: Arc::new(Recorder::new()),
             mint: token::TokenMint::generate()?,
@@ -357,10 +365,12 @@ pub(crate) mod tests {
                 },
                 token_lifetime: Duration::from_secs(3600),
                 mocks: MockData::embedded(),
+                faults: FaultConfig::default(),
             },
             recorder: Arc::new(Recorder::new()),
             mint: token::TokenMint::generate().unwrap(),
             cluster_issuer: None,
+            faults: fault::FaultPlan::new(FaultConfig::default()),
         }
     }
 }

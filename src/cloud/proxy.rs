@@ -4,7 +4,6 @@
 //! Hand-written on hyper rather than wiremock: wiremock 0.6 has no TLS and no forward-proxy/CONNECT mode, and its
 //! synchronous responders and unbounded request recording do not suit high-rate ingestion. wiremock stays for tests.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -140,7 +139,7 @@ where
         let svc = service_fn(move |req| {
             let ctx = svc_ctx.clone();
             let tls_host = tls_host.clone();
-            async move { Ok::<_, Infallible>(handle(ctx, req, tls_host).await) }
+            async move { handle(ctx, req, tls_host).await }
         });
         let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), svc).with_upgrades();
         if let Err(e) = conn.await {
@@ -157,9 +156,13 @@ fn respond(reply: Reply) -> Response<Full<Bytes>> {
     builder.body(Full::new(Bytes::from(reply.body))).expect("valid response parts")
 }
 
-async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>, tls_host: Option<String>) -> Response<Full<Bytes>> {
+async fn handle(
+    ctx: Arc<Ctx>,
+    req: Request<Incoming>,
+    tls_host: Option<String>,
+) -> Result<Response<Full<Bytes>>, Reset> {
     if req.method() == Method::CONNECT {
-        return connect(ctx, req);
+        return Ok(connect(ctx, req));
     }
     let tls = tls_host.is_some();
     let host_header = req.headers().get(hyper::header::HOST).and_then(|v| v.to_str().ok()).map(bare_host);
@@ -177,15 +180,63 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>, tls_host: Option<String>)
         Ok(b) => b.to_bytes(),
         Err(e) => {
             tracing::debug!(error = %e, "request body could not be read");
-            return respond(Reply::text(400, "request body could not be read"));
+            return Ok(respond(Reply::text(400, "request body could not be read")));
         }
     };
     let request = wire::Request { method, host, path, query, headers, body };
     let route = route(&request.host);
     let state = ctx.state.clone();
-    let outcome = match route {
-        Route::Imds => imds::serve(&state, &request),
-        Route::Entra(cloud) => entra::serve(&state, cloud, &request),
+    let Some(hit) = state.faults.consult(route.service(), &request, state.recorder.now()) else {
+        let outcome = serve(&state, route, &request, true).await;
+        record(&state, route.service(), &request, tls, &outcome, None);
+        return Ok(respond(outcome.reply));
+    };
+    if hit.reset || hit.times_out(state.faults.client_timeout()) {
+        // The agent gets nothing it can use: record now (its retry clock starts from here), answer late or never.
+        let mut outcome = serve(&state, route, &request, false).await;
+        outcome.reply.status = 0;
+        record(&state, route.service(), &request, tls, &outcome, Some(hit.mark(true)));
+        if hit.reset {
+            return Err(Reset(hit.rule));
+        }
+        tokio::time::sleep(hit.delay.unwrap_or_default()).await;
+        return Ok(respond(Reply::text(504, "azrw fault: answered after the client's timeout")));
+    }
+    if let Some(delay) = hit.delay {
+        // Latency is the mock's behaviour under test, not a wait of the harness.
+        tokio::time::sleep(delay).await;
+    }
+    let mut outcome = serve(&state, route, &request, !hit.answers()).await;
+    if hit.answers() {
+        let vars = wire::error_vars();
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        outcome.reply = hit.reply(&state.config.mocks, &vars);
+        if let Detail::Token { issued, error, .. } = &mut outcome.detail {
+            *issued = None;
+            *error = Some(hit.error.clone().unwrap_or_else(|| format!("fault {}", hit.rule)));
+        }
+    }
+    record(&state, route.service(), &request, tls, &outcome, Some(hit.mark(false)));
+    Ok(respond(outcome.reply))
+}
+
+/// A connection the fault plan resets instead of answering.
+#[derive(Debug)]
+struct Reset(String);
+
+impl std::fmt::Display for Reset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "connection reset by fault rule {}", self.0)
+    }
+}
+
+impl std::error::Error for Reset {}
+
+/// The routed service's answer. `mint: false` asks token services to judge without issuing (a fault answers).
+async fn serve(state: &Arc<State>, route: Route, request: &wire::Request, mint: bool) -> Outcome {
+    match route {
+        Route::Imds => imds::serve(state, request, mint),
+        Route::Entra(cloud) => entra::serve(state, cloud, request, mint),
         // Decoding and signature checks are CPU work: keep them off the I/O threads.
         Route::Dcr => {
             let (state, request) = (state.clone(), request.clone());
@@ -196,9 +247,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>, tls_host: Option<String>)
         }
         Route::Query => query::serve(&state, &request),
         Route::Unrouted => unrouted(&request.host),
-    };
-    record(&state, route.service(), &request, tls, &outcome);
-    respond(outcome.reply)
+    }
 }
 
 fn unrouted(host: &str) -> Outcome {
@@ -231,7 +280,7 @@ fn connect(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Full<Bytes>> {
             body: Bytes::new(),
         };
         let outcome = unrouted(&host);
-        record(&ctx.state, Service::Unrouted, &request, false, &outcome);
+        record(&ctx.state, Service::Unrouted, &request, false, &outcome, None);
         return respond(outcome.reply);
     }
     tokio::spawn(async move {
@@ -313,7 +362,14 @@ fn redacted_headers(state: &State, headers: &[(String, String)]) -> Vec<(String,
         .collect()
 }
 
-fn record(state: &State, service: Service, request: &wire::Request, tls: bool, outcome: &Outcome) {
+fn record(
+    state: &State,
+    service: Service,
+    request: &wire::Request,
+    tls: bool,
+    outcome: &Outcome,
+    fault: Option<super::FaultMark>,
+) {
     let exchange = Exchange {
         seq: 0,
         at: Default::default(),
@@ -325,6 +381,7 @@ fn record(state: &State, service: Service, request: &wire::Request, tls: bool, o
         headers: redacted_headers(state, &request.headers),
         status: outcome.reply.status,
         detail: outcome.detail.clone(),
+        fault,
     };
     let seq = state.recorder.record_with_body(exchange, redacted_body(request));
     tracing::debug!(seq, ?service, host = %request.host, status = outcome.reply.status, "mock cloud exchange");

@@ -247,6 +247,7 @@ mod tests {
             headers: vec![],
             status: 200,
             detail: Detail::Write { auth: WriteAuth::Missing, body: Ok(write) },
+            fault: None,
         });
     }
 

@@ -232,6 +232,10 @@ pub struct Exchange {
     pub status: u16,
     /// Service-specific detail.
     pub detail: Detail,
+    /// The fault rule that answered instead of (or delayed) the service, if any. Status 0 means no answer
+    /// reached the agent (reset, or an answer after its timeout).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<super::FaultMark>,
 }
 
 impl Exchange {

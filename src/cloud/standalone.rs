@@ -83,6 +83,7 @@ impl Standalone {
                 cloud: AzureCloud::AzurePublic,
                 refuse_rw2: false,
             },
+            faults: Default::default(),
             token_lifetime: Duration::from_secs(3600),
             mocks,
         }

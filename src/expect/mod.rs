@@ -3,20 +3,26 @@
 //! case ends as soon as the outcome is observed and no check is still undecided.
 
 mod auth;
+pub mod metrics;
 mod outcome;
 pub mod payload;
+pub mod retry;
 mod series;
 pub use series::default_expected;
+mod tokens;
 pub mod verdict;
 mod write;
 
 pub use verdict::{Finding, Status, Verdict};
 
 use crate::agent::Version;
+use crate::cloud::FaultConfig;
 use crate::cloud::recorder::{Exchange, IssuedToken, Service};
 use crate::runtime::AgentState;
 use crate::scenario::{AuthSpec, AzureCloud, ExpectSpec, Outcome};
 use crate::target::{Scrape, TargetModel};
+pub use retry::RetryPolicy;
+pub use tokens::earliest_refresh;
 
 /// What the checks need to know about the case.
 #[derive(Debug, Clone)]
@@ -35,6 +41,12 @@ pub struct CaseFacts<'a> {
     pub dcr_cloud: AzureCloud,
     /// The scrape target's model, when the scenario declares a `target` block (the payload checks need it).
     pub target: Option<&'a TargetModel>,
+    /// The fault plan the mock cloud follows.
+    pub faults: &'a FaultConfig,
+    /// The agent's retry settings (from the scenario's `queue_config`, else Prometheus' defaults).
+    pub retry: RetryPolicy,
+    /// Lifetime of the tokens the mock issues.
+    pub token_lifetime: std::time::Duration,
 }
 
 /// Everything observed so far.
@@ -95,6 +107,16 @@ pub const CHECKS: &[&str] = &[
     "write.user-agent",
     "write.body",
     "write.refused-not-resent",
+    "retry.recoverable-resent",
+    "retry.dropped",
+    "retry.retry-after",
+    "retry.backoff",
+    "retry.attempt-header",
+    "retry.no-loss",
+    "tokens.not-expired",
+    "tokens.refresh",
+    "tokens.revoked-replaced",
+    "agent.metrics",
     "series.present",
     "verdict.reason",
     "payload.samples",
@@ -121,6 +143,8 @@ pub fn evaluate(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Evaluation {
     }
     findings.extend(auth::checks(facts, seen));
     findings.extend(write::checks(facts, seen));
+    findings.extend(retry::checks(facts, seen));
+    findings.extend(tokens::checks(facts, seen));
     findings.push(series::present(facts, seen, observed));
     findings.extend(payload::checks(facts, seen, observed));
     if let Some(reason) = &facts.expect.reason {

@@ -60,6 +60,8 @@ pub(super) fn observe(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> (Option<Out
         .filter(|e| {
             !matches!(&e.detail, Detail::Token { request: crate::cloud::recorder::TokenRequest::ImdsProbe, .. })
         })
+        // Refusals a recovering fault plan injected say nothing about the agent's identity.
+        .filter(|e| e.fault.is_none() || !facts.faults.recovers())
         .collect();
     let issued_any = seen.exchanges.iter().any(|e| matches!(&e.detail, Detail::Token { issued: Some(_), .. }));
     if writes.is_empty() && !issued_any && failed_tokens.len() >= NEGATIVE_EVIDENCE {

@@ -19,7 +19,7 @@ use crate::runtime::AgentState;
 use crate::runtime::docker::Owner;
 use crate::runtime::engine::Engine;
 use crate::runtime::sandbox::{AgentLaunch, Sandbox};
-use crate::scenario::{Case, RuntimeKind};
+use crate::scenario::{Case, Outcome, RuntimeKind};
 use crate::target::{ScrapeTarget, TargetModel};
 
 /// How cases are run.
@@ -150,6 +150,7 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
     let cloud_setup = setup::cloud_setup(scenario, &ingestion_url, opts.mocks.clone()).map_err(|e| e.to_string())?;
     let dcr_id = cloud_setup.config.dcr.dcr_id.clone();
     let dcr_cloud = cloud_setup.config.dcr.cloud;
+    let faults = cloud_setup.config.faults.clone();
     let cloud = MockCloud::start(cloud_setup.config, proxy_listener, cloud_setup.issuer.clone())
         .await
         .map_err(|e| format!("mock cloud: {e}"))?;
@@ -211,6 +212,9 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
         dcr_id: &dcr_id,
         dcr_cloud,
         target: model.as_ref(),
+        faults: &faults,
+        retry: crate::expect::RetryPolicy::from_queue_config(&scenario.prometheus.queue_config),
+        token_lifetime: scenario.cloud.token_lifetime,
     };
     let recorder = cloud.recorder();
     let mut recorded = recorder.subscribe();
@@ -246,6 +250,36 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
         }
     };
 
+    // Before stopping: the agent's own account of what it sent, against the mock's.
+    let mut evaluation = evaluation;
+    let running = matches!(*state.borrow(), AgentState::Ready);
+    let delivered_or_dropped = matches!(evaluation.observed, Some(Outcome::Delivered | Outcome::Dropped));
+    if running && delivered_or_dropped && !cancelled {
+        let finding = match sandbox.agent_http_get("/metrics").await {
+            Ok(text) => {
+                let exchanges = recorder.exchanges();
+                let tokens = recorder.tokens();
+                let agent_state = state.borrow().clone();
+                let seen = Observed {
+                    exchanges: &exchanges,
+                    tokens: &tokens,
+                    agent: &agent_state,
+                    agent_was_ready: was_ready,
+                    scrapes: &scrape_log.snapshot(),
+                };
+                crate::expect::metrics::cross_check(&facts, &seen, &crate::expect::metrics::AgentMetrics::parse(&text))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => Finding {
+                check: "agent.metrics".into(),
+                status: crate::expect::Status::Skipped,
+                message: e.to_string(),
+                evidence: Vec::new(),
+            },
+            Err(e) => Finding::fail("agent.metrics", format!("could not scrape the agent's /metrics: {e}")),
+        };
+        evaluation.findings.push(finding);
+    }
+
     // Down: on every path.
     agent.stop().await;
     target.shutdown();
@@ -278,6 +312,10 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
     verdict.observed = evaluation.observed;
     verdict.explanation = evaluation.explanation;
     verdict.findings = evaluation.findings;
+    // Every finding, passing ones included: what a passing case actually proved.
+    if let Ok(json) = serde_json::to_string_pretty(&verdict.findings) {
+        let _ = std::fs::write(case_dir.join("findings.json"), json);
+    }
     if cancelled {
         verdict.error = Some("interrupted before every expectation was decided".into());
     }

@@ -95,6 +95,7 @@ pub async fn replay(bundle: &Path, to: Option<Access>, mocks: MockData) -> Resul
     let scenario = replay_scenario(&record)?;
     let setup =
         crate::runner::setup::cloud_setup(&scenario, &record.ingestion_url, mocks).map_err(|e| e.to_string())?;
+    let faults = setup.config.faults.clone();
     let (cloud, access) = match to {
         Some(access) => (None, access),
         None => {
@@ -179,6 +180,9 @@ pub async fn replay(bundle: &Path, to: Option<Access>, mocks: MockData) -> Resul
         dcr_cloud: record.dcr_cloud,
         // Payload checks judge against the scrapes the live target served, which a replay has no agent to make.
         target: None,
+        faults: &faults,
+        retry: crate::expect::RetryPolicy::from_queue_config(&scenario.prometheus.queue_config),
+        token_lifetime: scenario.cloud.token_lifetime,
     };
     let agent = record.agent_state.state();
     let seen = Observed {

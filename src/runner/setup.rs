@@ -155,7 +155,14 @@ pub fn cloud_setup(scenario: &Scenario, ingestion_url: &str, mocks: MockData) ->
     };
 
     Ok(CloudSetup {
-        config: CloudConfig { directory, roles, dcr, token_lifetime: spec.token_lifetime, mocks },
+        config: CloudConfig {
+            directory,
+            roles,
+            dcr,
+            token_lifetime: spec.token_lifetime,
+            faults: crate::cloud::FaultConfig::resolve(&scenario.faults, &mocks, scenario.prometheus.remote_timeout)?,
+            mocks,
+        },
         issuer,
         federated_subject,
         client_certificate,

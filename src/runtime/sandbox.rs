@@ -108,6 +108,20 @@ impl Sandbox {
         }
     }
 
+    /// `GET path` on the agent's own web listener (its `/metrics`), from where the agent's network reaches it.
+    pub async fn agent_http_get(&self, path: &str) -> io::Result<String> {
+        let request = format!("GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n", self.listen_address());
+        let addr: SocketAddr = self.listen_address().parse().map_err(io::Error::other)?;
+        match self {
+            // The socket must be created inside the namespace: on its thread.
+            Sandbox::Process { network, .. } => network.run(move || http_get(addr, &request)).await?,
+            Sandbox::Docker { .. } => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "reading the agent's /metrics is not implemented for the docker runtime yet",
+            )),
+        }
+    }
+
     /// Starts the agent.
     pub async fn start_agent(&self, launch: &AgentLaunch) -> io::Result<RunningAgent> {
         match self {
@@ -176,4 +190,20 @@ impl RunningAgent {
             RunningAgent::Docker(d) => d.stop().await,
         }
     }
+}
+
+/// A minimal blocking HTTP/1.0 GET with a deadline; returns the body of a 200.
+fn http_get(addr: SocketAddr, request: &str) -> io::Result<String> {
+    use std::io::{Read, Write};
+    let timeout = std::time::Duration::from_secs(5);
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.write_all(request.as_bytes())?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
+        return Err(io::Error::other(format!("answered {}", head.lines().next().unwrap_or(""))));
+    }
+    Ok(body.to_owned())
 }

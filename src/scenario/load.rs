@@ -58,6 +58,21 @@ pub fn parse(path: &Path, source: String) -> Result<LoadedScenario, ScenarioErro
     Ok(loaded)
 }
 
+/// Parses another YAML file of the scenario family (a fault profile) with the same precise errors.
+pub fn parse_fragment<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, ScenarioError> {
+    serde_saphyr::from_str::<T>(text).map_err(|err| parse_error(path, text, &err))
+}
+
+/// An error about `field` of such a file, pointing at it.
+pub fn fragment_error(path: &Path, text: &str, field: &str, message: String) -> ScenarioError {
+    ScenarioError::Invalid {
+        file: path.to_owned(),
+        position: SourceMap::new(text).key_or_value(field),
+        field: field.to_owned(),
+        message,
+    }
+}
+
 /// Turns a serde-saphyr error into `file:line:column: field: message`, keeping its message whole.
 fn parse_error(path: &Path, source: &str, err: &serde_saphyr::Error) -> ScenarioError {
     // The plain form: the snippet form repeats the message around a source excerpt meant for a terminal.
@@ -213,8 +228,54 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
         }
     }
 
+    validate_faults(&s.faults, "faults", &|field, message| err(field, map.key_or_value(field), message))?;
+
     if s.deadline.is_zero() {
         return Err(err("deadline", map.value("deadline"), "must be greater than zero".into()));
+    }
+    Ok(())
+}
+
+/// The fault rules serde cannot check: each rule has one effect, consistent bounds and a real status. `at` builds
+/// the error for a field path (scenario and profile files point into their own text). Shared with profiles.
+pub fn validate_faults(
+    faults: &crate::scenario::FaultSpec,
+    prefix: &str,
+    at: &dyn Fn(&str, String) -> ScenarioError,
+) -> Result<(), ScenarioError> {
+    for (i, r) in faults.rules.iter().enumerate() {
+        let field = |name: &str| format!("{prefix}.rules[{i}].{name}");
+        if let Some(status) = r.status
+            && !(100..=599).contains(&status)
+        {
+            return Err(at(&field("status"), format!("{status} is not an HTTP status (100–599)")));
+        }
+        if r.status.is_none() && r.error.is_none() && r.delay.is_none() && !r.reset {
+            return Err(at(
+                &format!("{prefix}.rules[{i}]"),
+                "the rule does nothing: give it a status, an error, a delay or reset: true".into(),
+            ));
+        }
+        if r.reset && (r.status.is_some() || r.error.is_some()) {
+            return Err(at(&field("reset"), "a reset connection cannot also answer a status or error".into()));
+        }
+        if r.retry_after.is_some() && r.retry_after_date.is_some() {
+            return Err(at(&field("retry_after_date"), "set retry_after or retry_after_date, not both".into()));
+        }
+        if (r.retry_after.is_some() || r.retry_after_date.is_some()) && r.status.is_none() && r.error.is_none() {
+            return Err(at(&field("retry_after"), "Retry-After needs an answer: set status or error".into()));
+        }
+        if r.times == Some(0) {
+            return Err(at(&field("times"), "must be at least 1 (leave it out for every request)".into()));
+        }
+        if let (Some(from), Some(until)) = (r.from, r.until)
+            && until <= from
+        {
+            return Err(at(&field("until"), format!("must be after `from` ({from:?})")));
+        }
+    }
+    if faults.tokens.revoke_at.is_some_and(|t| t.is_zero()) {
+        return Err(at(&format!("{prefix}.tokens.revoke_at"), "must be greater than zero".into()));
     }
     Ok(())
 }
@@ -324,6 +385,21 @@ mod tests {
         assert_eq!((e.position(), e.field()), (p(4, 11), Some("deadline")));
         let e = parse_str("name: ''\nagents: [prometheus@3.5]\nauth: {managed_identity: {}}\n").unwrap_err();
         assert_eq!((e.position(), e.field()), (p(1, 7), Some("name")));
+    }
+
+    #[test]
+    fn fault_rules_are_validated_with_positions() {
+        let base = "name: x\nagents: [prometheus@3.5]\nauth: {managed_identity: {}}\nfaults:\n  rules:\n";
+        let e = parse_str(&format!("{base}    - {{service: dcr, times: 2, status: 1503}}\n")).unwrap_err();
+        assert_eq!(e.field(), Some("faults.rules[0].status"));
+        assert!(e.to_string().starts_with("s.yaml:6:"), "{e}");
+        assert!(e.to_string().contains("1503 is not an HTTP status"), "{e}");
+        let e = parse_str(&format!("{base}    - {{service: dcr}}\n")).unwrap_err();
+        assert!(e.to_string().contains("the rule does nothing"), "{e}");
+        let e = parse_str(&format!("{base}    - {{service: dcr, status: 503, retry_afer: 2s}}\n")).unwrap_err();
+        assert!(e.to_string().contains("unknown field `retry_afer`"), "{e}");
+        let e = parse_str(&format!("{base}    - {{service: dcr, from: 5s, until: 2s, status: 503}}\n")).unwrap_err();
+        assert_eq!(e.field(), Some("faults.rules[0].until"));
     }
 
     #[test]

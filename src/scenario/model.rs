@@ -31,6 +31,9 @@ pub struct Scenario {
     /// The metric families the harness scrape target serves; with this block the payload checks run.
     #[serde(default)]
     pub scrape: Option<TargetSpec>,
+    /// What goes wrong in the mock cloud, and when: failing statuses, latency, resets, outages, token troubles.
+    #[serde(default)]
+    pub faults: FaultSpec,
     /// What must happen.
     #[serde(default)]
     pub expect: ExpectSpec,
@@ -132,6 +135,10 @@ pub struct PrometheusSpec {
     /// `io.prometheus.write.v2.Request` (RW 2.0, Prometheus ≥ 3.0).
     #[serde(default)]
     pub protobuf_message: Option<String>,
+    /// `remote_timeout` of every `remote_write` entry (Prometheus' default is 30s); faults that delay answers
+    /// beyond it are seen by the agent as timeouts.
+    #[serde(default, with = "humantime_serde::option")]
+    pub remote_timeout: Option<Duration>,
     /// Extra command-line flags.
     #[serde(default)]
     pub args: Vec<String>,
@@ -583,4 +590,114 @@ pub struct ExpectSpec {
     /// wrong audience). The case fails if one of them holds instead.
     #[serde(default)]
     pub failing: Vec<String>,
+}
+
+/// `faults`: what goes wrong in the mock cloud. Rules come from a reusable profile (`mocks/faults/NAME.yaml`, same
+/// shape without `profile`) first, then from the scenario.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// A profile in `mocks/faults/` whose rules apply before the scenario's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// Rules, consulted in order; the first that matches a request answers it.
+    #[serde(default)]
+    pub rules: Vec<FaultRule>,
+    /// Troubles with the tokens the mock issues.
+    #[serde(default)]
+    pub tokens: TokenFaults,
+}
+
+impl FaultSpec {
+    /// Whether nothing goes wrong.
+    pub fn is_empty(&self) -> bool {
+        self.profile.is_none() && self.rules.is_empty() && self.tokens == TokenFaults::default()
+    }
+}
+
+/// The services a fault rule can disturb.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultService {
+    /// The DCR ingestion endpoint (remote-write POSTs).
+    Dcr,
+    /// The IMDS token endpoint.
+    Imds,
+    /// The Entra token endpoint (`POST /{tenant}/oauth2/v2.0/token`; discovery is left alone).
+    Entra,
+}
+
+impl std::fmt::Display for FaultService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FaultService::Dcr => "dcr",
+            FaultService::Imds => "imds",
+            FaultService::Entra => "entra",
+        })
+    }
+}
+
+/// One fault rule: which requests (by count and/or mock-clock window) and what happens to them.
+///
+/// "503 ×3 then 200" is `{service: dcr, times: 3, status: 503}`; an outage is `{from: 5s, until: 15s, status: 503}`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRule {
+    /// Name shown in evidence and recorded in each exchange it answered; default `rules[N]` / `PROFILE.rules[N]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Which service.
+    pub service: FaultService,
+    /// Matching requests let through before the rule starts answering.
+    #[serde(default)]
+    pub after: usize,
+    /// How many matching requests the rule answers; default: every one (bounded only by `until`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<usize>,
+    /// Start of the rule's window on the mock clock (since the cloud started).
+    #[serde(default, with = "humantime_serde::option", skip_serializing_if = "Option::is_none")]
+    pub from: Option<Duration>,
+    /// End of the rule's window on the mock clock.
+    #[serde(default, with = "humantime_serde::option", skip_serializing_if = "Option::is_none")]
+    pub until: Option<Duration>,
+    /// Answer with this status instead of the service's own answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Answer with this error template from `mocks/errors.json` (its status unless `status` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// `Retry-After: <seconds>` on the answer.
+    #[serde(default, with = "humantime_serde::option", skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<Duration>,
+    /// `Retry-After: <HTTP-date>` this far in the future.
+    #[serde(default, with = "humantime_serde::option", skip_serializing_if = "Option::is_none")]
+    pub retry_after_date: Option<Duration>,
+    /// Wait this long before answering (latency; beyond `remote_timeout` the agent sees a timeout).
+    #[serde(default, with = "humantime_serde::option", skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Duration>,
+    /// Close the connection without answering.
+    #[serde(default)]
+    pub reset: bool,
+}
+
+impl FaultRule {
+    /// Whether the rule stops answering at some point (a count or a window end), so the agent can recover.
+    pub fn ends(&self) -> bool {
+        self.times.is_some() || self.until.is_some()
+    }
+}
+
+/// Troubles with issued tokens.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenFaults {
+    /// The first N tokens are issued already expired.
+    #[serde(default)]
+    pub expired: usize,
+    /// `refresh_in` on token responses (MSAL ≥ 1.4.2 refreshes proactively after it).
+    #[serde(default, with = "humantime_serde::option", skip_serializing_if = "Option::is_none")]
+    pub refresh_in: Option<Duration>,
+    /// From this mock-clock time on, tokens issued before it are revoked: the DCR answers 401.
+    #[serde(default, with = "humantime_serde::option", skip_serializing_if = "Option::is_none")]
+    pub revoke_at: Option<Duration>,
 }

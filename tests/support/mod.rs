@@ -29,6 +29,7 @@ pub struct Stage {
     pub subject: Option<String>,
     pub certificate: Option<ClientCertificate>,
     pub dcr_id: String,
+    pub faults: azrw::cloud::FaultConfig,
 }
 
 /// Starts a mock cloud for the scenario given as YAML (the scenario's `agents`, `prometheus` and `deadline` are
@@ -39,6 +40,7 @@ pub async fn stage(scenario_yaml: &str) -> Stage {
     let ingestion_url = default_ingestion_url(&scenario);
     let setup = cloud_setup(&scenario, &ingestion_url, MockData::embedded()).expect("cloud set-up");
     let dcr_id = setup.config.dcr.dcr_id.clone();
+    let faults = setup.config.faults.clone();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let cloud = MockCloud::start(setup.config, listener, setup.issuer.clone()).await.unwrap();
     let ca = reqwest::Certificate::from_pem(cloud.ca_pem().as_bytes()).unwrap();
@@ -66,6 +68,7 @@ pub async fn stage(scenario_yaml: &str) -> Stage {
         subject: setup.federated_subject,
         certificate: setup.client_certificate,
         dcr_id,
+        faults,
     }
 }
 
@@ -96,18 +99,39 @@ impl Stage {
         let recorder = self.cloud.recorder();
         let exchanges = recorder.exchanges();
         let tokens = recorder.tokens();
-        let expected = expected_outcome(&self.scenario);
-        let facts = CaseFacts {
+        let facts = self.facts(version, target);
+        let seen = Observed { exchanges: &exchanges, tokens: &tokens, agent, agent_was_ready: was_ready, scrapes };
+        evaluate(&facts, &seen)
+    }
+
+    /// The agent-metrics cross-check against an exposition the "agent" reports.
+    pub fn metrics_check(&self, version: Version, exposition: &str) -> Finding {
+        let recorder = self.cloud.recorder();
+        let (exchanges, tokens) = (recorder.exchanges(), recorder.tokens());
+        let facts = self.facts(version, None);
+        let seen = Observed {
+            exchanges: &exchanges,
+            tokens: &tokens,
+            agent: &AgentState::Ready,
+            agent_was_ready: true,
+            scrapes: &[],
+        };
+        azrw::expect::metrics::cross_check(&facts, &seen, &azrw::expect::metrics::AgentMetrics::parse(exposition))
+    }
+
+    fn facts<'a>(&'a self, version: Version, target: Option<&'a TargetModel>) -> CaseFacts<'a> {
+        CaseFacts {
             auth: &self.scenario.auth,
             version,
             expect: &self.scenario.expect,
-            expected,
+            expected: expected_outcome(&self.scenario),
             dcr_id: &self.dcr_id,
             dcr_cloud: self.scenario.cloud.dcr_cloud.unwrap_or(self.scenario.auth.cloud),
             target,
-        };
-        let seen = Observed { exchanges: &exchanges, tokens: &tokens, agent, agent_was_ready: was_ready, scrapes };
-        evaluate(&facts, &seen)
+            faults: &self.faults,
+            retry: azrw::expect::RetryPolicy::from_queue_config(&self.scenario.prometheus.queue_config),
+            token_lifetime: self.scenario.cloud.token_lifetime,
+        }
     }
 
     /// Every exchange so far.
@@ -257,6 +281,17 @@ pub async fn send_writes(stage: &Stage, knobs: &Knobs, writes: &[DecodedWrite]) 
 }
 
 async fn post(stage: &Stage, knobs: &Knobs, token: Option<&str>, write: &DecodedWrite) -> u16 {
+    post_with(stage, knobs, token, write, None).await.0
+}
+
+/// Posts one write, with `Retry-Attempt` if given; returns the status (0: no answer) and any `Retry-After` seconds.
+async fn post_with(
+    stage: &Stage,
+    knobs: &Knobs,
+    token: Option<&str>,
+    write: &DecodedWrite,
+    attempt: Option<usize>,
+) -> (u16, Option<u64>) {
     let mut body = encode(write, write.version.unwrap_or(RwVersion::V1));
     if knobs.framed_snappy {
         let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
@@ -281,7 +316,87 @@ async fn post(stage: &Stage, knobs: &Knobs, token: Option<&str>, write: &Decoded
         (Bearer::Garbage, _) => req = req.header("Authorization", "Bearer not-a-token"),
         _ => {}
     }
-    req.send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+    if let Some(n) = attempt {
+        req = req.header("Retry-Attempt", n.to_string());
+    }
+    match req.send().await {
+        Ok(r) => {
+            let after = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+            (r.status().as_u16(), after)
+        }
+        Err(_) => (0, None),
+    }
+}
+
+/// How a fake sender retries; the default is what Prometheus does (with `min`/`max` backoff).
+#[derive(Debug, Clone)]
+pub struct Retry {
+    /// First backoff.
+    pub min_backoff: Duration,
+    /// Backoff cap.
+    pub max_backoff: Duration,
+    /// Retry 429 (`retry_on_http_429`).
+    pub on_429: bool,
+    /// Violation: also retry non-recoverable 4xx answers.
+    pub retry_4xx: bool,
+    /// Violation: drop a batch refused with 5xx instead of retrying it.
+    pub give_up_on_5xx: bool,
+    /// Violation: use the backoff even when the answer says Retry-After.
+    pub ignore_retry_after: bool,
+    /// Violation: resend at once, no backoff.
+    pub tight_loop: bool,
+    /// Violation: never send `Retry-Attempt`.
+    pub no_attempt_header: bool,
+    /// Give up on a batch after this many sends (a bound for the test, not a Prometheus rule).
+    pub max_sends: usize,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            min_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(400),
+            on_429: false,
+            retry_4xx: false,
+            give_up_on_5xx: false,
+            ignore_retry_after: false,
+            tight_loop: false,
+            no_attempt_header: false,
+            max_sends: 12,
+        }
+    }
+}
+
+/// A fake sender that retries: one token, `knobs.writes` batches, each sent until accepted, dropped or
+/// `max_sends`. Its waits are the sender's behaviour under test (the mock's clock judges them), not synchronisation.
+pub async fn send_retrying(stage: &Stage, knobs: &Knobs, retry: &Retry) {
+    let token = fetch_token(stage, knobs).await;
+    let start_ms = 1_764_000_000_000i64;
+    for i in 0..knobs.writes {
+        let write = batch(start_ms + 1000 * i as i64, knobs.omit_up);
+        let mut backoff = retry.min_backoff;
+        for send in 0..retry.max_sends {
+            let attempt = (send > 0 && !retry.no_attempt_header).then_some(send);
+            let (status, after) = post_with(stage, knobs, token.as_deref(), &write, attempt).await;
+            let recoverable = status == 0 || status >= 500 || (status == 429 && retry.on_429);
+            let again = match status {
+                200..=299 => false,
+                _ if recoverable => !retry.give_up_on_5xx,
+                _ => retry.retry_4xx,
+            };
+            if !again {
+                break;
+            }
+            let sleep = match after {
+                Some(s) if s > 0 && !retry.ignore_retry_after => Duration::from_secs(s),
+                _ => backoff,
+            };
+            if !retry.tight_loop {
+                tokio::time::sleep(sleep).await;
+            }
+            backoff = (sleep * 2).min(retry.max_backoff);
+        }
+    }
 }
 
 /// Fetches a token the way the scenario's auth type does, bent by the knobs. None when refused.
