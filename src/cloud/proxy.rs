@@ -245,7 +245,7 @@ async fn serve(state: &Arc<State>, route: Route, request: &wire::Request, mint: 
                 Err(e) => Outcome { reply: Reply::text(500, format!("mock DCR failed: {e}")), detail: Detail::Other },
             }
         }
-        Route::Query => query::serve(&state, &request),
+        Route::Query => query::serve(state, request),
         Route::Unrouted => unrouted(&request.host),
     }
 }
