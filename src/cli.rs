@@ -301,6 +301,14 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
     };
     if !docker_versions.is_empty() {
         ensure_images(&store, &docker_versions, args.no_provision).await?;
+        // Said once up front as well as in each verdict's config changes: a passing table would hide it.
+        if crate::runtime::firewall::disabled_by_env() {
+            eprintln!(
+                "WARNING: {}=1: Docker cases run without host firewall rules; agent containers can reach every \
+                 address of this host",
+                crate::runtime::firewall::NO_FIREWALL_ENV
+            );
+        }
     }
 
     let mocks = mock_data(args.mocks.as_deref())?;

@@ -1,5 +1,5 @@
 //! The Docker runtime against the real daemon: an agent container reaches the mock cloud's gateway listener and
-//! nothing else; a real case passes and leaves nothing behind; SIGINT mid-run still cleans up; `gc` removes what a
+//! nothing else (not even the host's own addresses); a real case passes and leaves nothing behind; SIGINT mid-run still cleans up; `gc` removes what a
 //! dead run left and spares a live one.
 //!
 //! Without a daemon these tests say so and return — unless `AZRW_REQUIRE_DOCKER=1` (CI), where that is a failure.
@@ -21,6 +21,7 @@ use azrw::runtime::engine::bollard::query_parameters::{
     EventsOptions, ListContainersOptions, ListNetworksOptions, RemoveImageOptions,
 };
 use azrw::runtime::engine::{Engine, LABEL_CASE, LABEL_PID, LABEL_RUN};
+use azrw::runtime::firewall;
 use azrw::runtime::image::{self, ImageSpec, agent_image};
 use azrw::scenario::{self, MatrixOptions, RuntimeKind};
 use futures_util::StreamExt;
@@ -60,6 +61,27 @@ async fn leftovers(engine: &Engine, label: &str, value: &str) -> Vec<String> {
         .collect()
 }
 
+/// azrw's host firewall rules (their tags) left for `run`.
+fn firewall_leftovers(run: &str) -> Vec<String> {
+    firewall::list_tags().unwrap().into_iter().filter(|t| firewall::tag_run(t) == Some(run)).collect()
+}
+
+/// The host's address on Docker's default `bridge` network (docker0), e.g. 172.17.0.1: its IPAM gateway, or, where
+/// the daemon does not list one (20.10 does not), the subnet's first address, which is what Docker gives docker0.
+async fn bridge_gateway(engine: &Engine) -> std::net::IpAddr {
+    let inspect = engine.docker().inspect_network("bridge", None).await.unwrap();
+    let configs: Vec<_> = inspect.ipam.and_then(|ipam| ipam.config).into_iter().flatten().collect();
+    let listed = configs.iter().filter_map(|c| c.gateway.as_deref()).find_map(|g| g.parse().ok());
+    let address = listed.unwrap_or_else(|| {
+        let subnet = configs.iter().filter_map(|c| c.subnet.as_deref()).find(|s| !s.contains(':')).expect("subnet");
+        let network: std::net::Ipv4Addr = subnet.split('/').next().unwrap().parse().unwrap();
+        std::net::IpAddr::V4((u32::from(network) + 1).into())
+    });
+    // Binding to it proves it is one of this host's addresses, i.e. the probe below really aims at the host.
+    std::net::TcpListener::bind((address, 0)).unwrap_or_else(|e| panic!("{address} is not a host address: {e}"));
+    address
+}
+
 /// The agent image of `version`, built if this Docker lacks it (seconds: FROM scratch + the binary).
 async fn agent_image_for(engine: &Engine, store: &AgentStore, version: azrw::agent::Version) -> bool {
     let Ok(binary) = store.get(version) else {
@@ -88,12 +110,20 @@ async fn an_agent_container_reaches_the_mock_cloud_and_nothing_else() {
     let mut network = CaseNetwork::create(&engine, &owner).await.unwrap();
     let gateway = network.gateway();
 
-    // The mock cloud's side: a listener on the gateway address that counts who connected.
+    // The mock cloud's side: a listener on the gateway address that counts who connected, its port opened in the
+    // case's firewall as Sandbox::bind does.
     let listener = tokio::net::TcpListener::bind((gateway, 0)).await.unwrap();
     let mock = listener.local_addr().unwrap();
+    network.allow_port(mock.port()).await.unwrap();
     let accepted = tokio::spawn(async move { listener.accept().await.map(|(_, peer)| peer) });
     // A host service bound on loopback only: the container must not reach it.
     let loopback = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    // A host service on every address (kept open: the kernel completes connections to its backlog, so a probe
+    // that gets through says "reached"). Without the case's firewall, the container reaches it on docker0's
+    // address and on its own gateway.
+    let host_service = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let any_port = host_service.local_addr().unwrap().port();
+    let docker0 = bridge_gateway(&engine).await;
 
     // The probe is azrw itself (hidden `probe` subcommand) in a FROM-scratch image with its libraries.
     let probe_image = "azrw/probe:test";
@@ -111,6 +141,8 @@ async fn an_agent_container_reaches_the_mock_cloud_and_nothing_else() {
         "1.1.1.1:443".to_owned(),                 // a public address
         "8.8.8.8:53".to_owned(),                  // another
         format!("127.0.0.1:{}", loopback.port()), // the container's own loopback, not the host's
+        format!("{docker0}:{any_port}"),          // the host, on docker0's address
+        format!("{gateway}:{any_port}"),          // the host, on the case's own gateway but not a mock port
     ];
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("probe.log");
@@ -150,6 +182,8 @@ async fn an_agent_container_reaches_the_mock_cloud_and_nothing_else() {
         assert!(line.contains("unreachable"), "{target} must be unreachable from an agent container, got: {line}");
     }
     assert!(leftovers(&engine, LABEL_RUN, &owner.run).await.is_empty());
+    assert_eq!(firewall_leftovers(&owner.run), Vec::<String>::new(), "the network's firewall rules are gone");
+    drop(host_service);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,6 +214,7 @@ async fn a_case_passes_in_docker_and_leaves_nothing_behind() {
     assert!(verdict.passed(), "{}", azrw::report::console::render_details(&verdict));
     assert_eq!(verdict.runtime, "docker");
     assert!(leftovers(&engine, LABEL_RUN, &run_opts.run_id).await.is_empty(), "the case left Docker resources");
+    assert_eq!(firewall_leftovers(&run_opts.run_id), Vec::<String>::new(), "the case left firewall rules");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,6 +269,7 @@ async fn sigint_midway_still_removes_containers_and_networks() {
     assert!(stderr.contains("interrupted"), "{stderr}");
     assert_eq!(status.code(), Some(1), "an interrupted run is not a pass: {stderr}");
     assert_eq!(leftovers(&engine, LABEL_RUN, &run).await, Vec::<String>::new(), "after SIGINT: {stderr}");
+    assert_eq!(firewall_leftovers(&run), Vec::<String>::new(), "firewall rules after SIGINT: {stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -256,9 +292,26 @@ async fn gc_removes_what_a_dead_run_left_and_spares_a_live_one() {
     };
     engine.docker().create_network(create("dead", dead_pid)).await.unwrap();
     engine.docker().create_network(create("live", std::process::id())).await.unwrap();
+    // Firewall rules: a killed run's (its network already gone; on an interface that does not exist, so the rule
+    // touches nothing), and a live case network's.
+    let dead_run = new_run_id();
+    let dead_tag = firewall::tag(&dead_run, "killed");
+    let inserted = std::process::Command::new("iptables")
+        .args(["-w", "-I", "INPUT", "-i", "azrwgctest0", "-j", "DROP", "-m", "comment", "--comment", &dead_tag])
+        .status()
+        .unwrap();
+    assert!(inserted.success());
+    let live_owner = Owner { run: new_run_id(), case: "live-firewall".into() };
+    let mut live_network = CaseNetwork::create(&engine, &live_owner).await.unwrap();
+    assert!(!firewall_leftovers(&live_owner.run).is_empty(), "a case network has firewall rules");
 
     let removed = engine.gc(false).await.unwrap();
     assert!(removed.contains(&format!("network azrw-{run}-dead")), "{removed:?}");
+    assert!(removed.contains(&format!("firewall rules {dead_tag}")), "{removed:?}");
+    assert!(firewall_leftovers(&dead_run).is_empty());
+    assert!(!firewall_leftovers(&live_owner.run).is_empty(), "gc spared the live network's rules");
+    live_network.remove().await;
+    assert!(firewall_leftovers(&live_owner.run).is_empty());
     assert_eq!(leftovers(&engine, LABEL_CASE, "live").await, vec![format!("azrw-{run}-live")]);
     assert!(leftovers(&engine, LABEL_CASE, "dead").await.is_empty());
 

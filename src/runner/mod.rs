@@ -173,6 +173,7 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
     })
     .map_err(|e| e.to_string())?;
     verdict.config_changes = rendered.changes.clone();
+    verdict.config_changes.extend(sandbox.isolation_warning());
 
     write_private(&host_paths.config, rendered.config.as_bytes())?;
     write_private(&host_paths.ca_bundle, cloud.ca_pem().as_bytes())?;

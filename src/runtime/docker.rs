@@ -1,9 +1,12 @@
 //! The Docker runtime: each case gets its own **internal** network (no route out of it), the mock cloud listens on
 //! that network's gateway address only, and the agent is a container of a local image on that network.
 //!
+//! Internal is not enough on its own: the host answers on all its addresses, so each network also gets host
+//! firewall rules ([`super::firewall`]) that let its containers reach only the mock listeners on its gateway.
+//!
 //! Everything created carries the run's labels ([`LABEL_RUN`], [`LABEL_CASE`], [`LABEL_PID`]) and is removed by
 //! [`DockerAgent::stop`] / [`CaseNetwork::remove`] on the normal path, by `Drop` on early returns and panics, and
-//! by `azrw gc` after a killed run.
+//! by `azrw gc` after a killed run; the firewall rules go with the network, first.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -22,6 +25,7 @@ use super::engine::bollard::query_parameters::{
     CreateContainerOptions, LogsOptions, RemoveContainerOptions, StopContainerOptions, UploadToContainerOptions,
 };
 use super::engine::{Engine, LABEL_CASE, LABEL_PID, LABEL_RUN, blocking_cleanup};
+use super::firewall::{self, CaseFirewall};
 use super::image::INPUT_DIR;
 use super::{AgentState, STOP_GRACE, open_log, watch_log};
 
@@ -61,10 +65,14 @@ pub struct CaseNetwork {
     id: Option<String>,
     name: String,
     gateway: IpAddr,
+    /// `None` only with `AZRW_DOCKER_NO_FIREWALL=1`, or before it is installed.
+    firewall: Option<CaseFirewall>,
 }
 
 impl CaseNetwork {
-    /// Creates an internal bridge network for `owner` and reads its gateway address.
+    /// Creates an internal bridge network for `owner`, reads its gateway address and closes its bridge to the
+    /// host ([`super::firewall`]); listeners are opened with [`CaseNetwork::allow_port`]. Fails if the firewall
+    /// cannot be installed, unless `AZRW_DOCKER_NO_FIREWALL=1`.
     pub async fn create(engine: &Engine, owner: &Owner) -> std::io::Result<CaseNetwork> {
         let name = owner.name("net");
         let request = NetworkCreateRequest {
@@ -76,8 +84,13 @@ impl CaseNetwork {
         };
         let id = engine.docker().create_network(request).await.map_err(io)?.id;
         // From here on, Drop removes it whatever fails next.
-        let mut network =
-            CaseNetwork { engine: engine.clone(), id: Some(id.clone()), name, gateway: [0, 0, 0, 0].into() };
+        let mut network = CaseNetwork {
+            engine: engine.clone(),
+            id: Some(id.clone()),
+            name,
+            gateway: [0, 0, 0, 0].into(),
+            firewall: None,
+        };
         let inspect = engine.docker().inspect_network(&id, None).await.map_err(io)?;
         let gateway = inspect
             .ipam
@@ -88,7 +101,43 @@ impl CaseNetwork {
             .find_map(|g| g.parse::<IpAddr>().ok().filter(IpAddr::is_ipv4))
             .ok_or_else(|| std::io::Error::other(format!("network {} has no IPv4 gateway address", network.name)))?;
         network.gateway = gateway;
+        if firewall::disabled_by_env() {
+            tracing::warn!("{}", no_firewall_warning());
+            return Ok(network);
+        }
+        // Docker names a bridge network's interface br-<first 12 hex digits of its id> unless told otherwise;
+        // install() checks the interface exists, so a different naming fails here rather than matching nothing.
+        let bridge = format!("br-{}", &id[..12.min(id.len())]);
+        let tag = firewall::tag(&owner.run, &owner.case);
+        let installed = tokio::task::spawn_blocking(move || CaseFirewall::install(&bridge, gateway, tag.clone()))
+            .await
+            .map_err(std::io::Error::other)?;
+        match installed {
+            Ok(f) => network.firewall = Some(f),
+            Err(e) => {
+                // Some rules may be in: remove whatever carries the tag, then the network (Drop).
+                let tag = firewall::tag(&owner.run, &owner.case);
+                let _ = tokio::task::spawn_blocking(move || firewall::remove_where(|t| t == tag)).await;
+                return Err(std::io::Error::other(format!(
+                    "host firewall for network {}: {e}; set {}=1 to run without it (the agent could then reach \
+                     every address of this host)",
+                    network.name,
+                    firewall::NO_FIREWALL_ENV
+                )));
+            }
+        }
         Ok(network)
+    }
+
+    /// Lets the network's containers reach `port` on the gateway (a mock listener). A no-op without a firewall.
+    pub async fn allow_port(&self, port: u16) -> std::io::Result<()> {
+        let Some(f) = self.firewall.clone() else { return Ok(()) };
+        tokio::task::spawn_blocking(move || f.allow_port(port)).await.map_err(std::io::Error::other)?
+    }
+
+    /// What to tell the user when the network runs without its firewall (`AZRW_DOCKER_NO_FIREWALL=1`).
+    pub fn firewall_warning(&self) -> Option<String> {
+        self.firewall.is_none().then(no_firewall_warning)
     }
 
     /// The gateway address: the host's end of the network, where the mock cloud listens.
@@ -106,8 +155,16 @@ impl CaseNetwork {
         &self.name
     }
 
-    /// Removes the network (after its containers). Idempotent.
+    /// Removes the firewall rules, then the network (after its containers). Idempotent.
     pub async fn remove(&mut self) {
+        // Rules first: then a rule never outlives its network, which `azrw gc` relies on to tell stale rules.
+        if let Some(f) = self.firewall.take() {
+            match tokio::task::spawn_blocking(move || f.remove()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!("removing firewall rules of network {}: {e}", self.name),
+                Err(e) => tracing::warn!("removing firewall rules of network {}: {e}", self.name),
+            }
+        }
         if let Some(id) = self.id.take()
             && let Err(e) = self.engine.docker().remove_network(&id).await
         {
@@ -118,12 +175,25 @@ impl CaseNetwork {
 
 impl Drop for CaseNetwork {
     fn drop(&mut self) {
+        if let Some(f) = self.firewall.take()
+            && let Err(e) = f.remove()
+        {
+            tracing::warn!("removing firewall rules of network {}: {e}", self.name);
+        }
         if let Some(id) = self.id.take() {
             blocking_cleanup(move |engine| async move {
                 let _ = engine.docker().remove_network(&id).await;
             });
         }
     }
+}
+
+fn no_firewall_warning() -> String {
+    format!(
+        "WARNING: {}=1: no host firewall on the case network; the agent container can reach every address of this \
+         host, not only its mock cloud",
+        firewall::NO_FIREWALL_ENV
+    )
 }
 
 /// What to run.

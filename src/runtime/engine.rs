@@ -42,6 +42,9 @@ pub enum EngineError {
     /// A Docker API call failed.
     #[error("docker: {0}")]
     Api(#[from] bollard::errors::Error),
+    /// Listing or removing host firewall rules failed.
+    #[error("host firewall: {0}")]
+    Firewall(std::io::Error),
 }
 
 /// A connection to the Docker daemon.
@@ -87,9 +90,17 @@ impl Engine {
         format!("{}.{}", v.major_version, v.minor_version)
     }
 
-    /// Removes azrw's containers and networks: those of runs whose azrw process is gone, or all with `all`.
-    /// Returns what was removed (`container NAME` / `network NAME`).
+    /// Removes azrw's containers, networks and host firewall rules: those of runs whose azrw process is gone, or
+    /// all with `all`. Returns what was removed (`container NAME` / `network NAME` / `firewall rules TAG`).
     pub async fn gc(&self, all: bool) -> Result<Vec<String>, EngineError> {
+        // Rules are listed before the networks: a case adds its rules after creating its network and removes them
+        // before removing it, so a rule seen here whose run has no live network afterwards is stale — while a
+        // rule listed after the networks could belong to a case that started in between.
+        let tags = tokio::task::spawn_blocking(super::firewall::list_tags)
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r)
+            .map_err(EngineError::Firewall)?;
         let filters = HashMap::from([("label".to_owned(), vec![LABEL_RUN.to_owned()])]);
         let stale = |labels: Option<&HashMap<String, String>>| {
             all || !labels.and_then(|l| l.get(LABEL_PID)).and_then(|p| p.parse::<u32>().ok()).is_some_and(alive)
@@ -116,6 +127,26 @@ impl Engine {
             let Some(id) = n.id.as_ref().or(n.name.as_ref()) else { continue };
             self.docker.remove_network(id).await?;
             removed.push(format!("network {}", n.name.as_deref().unwrap_or(id)));
+        }
+        let live: std::collections::HashSet<String> = networks
+            .iter()
+            .filter(|n| !stale(n.labels.as_ref()))
+            .filter_map(|n| n.labels.as_ref()?.get(LABEL_RUN).cloned())
+            .collect();
+        let stale_tags: std::collections::HashSet<String> = tags
+            .into_iter()
+            .filter(|t| all || !super::firewall::tag_run(t).is_some_and(|run| live.contains(run)))
+            .collect();
+        if !stale_tags.is_empty() {
+            let doomed = stale_tags.clone();
+            tokio::task::spawn_blocking(move || super::firewall::remove_where(|t| doomed.contains(t)))
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|r| r)
+                .map_err(EngineError::Firewall)?;
+            let mut stale_tags: Vec<String> = stale_tags.into_iter().collect();
+            stale_tags.sort();
+            removed.extend(stale_tags.into_iter().map(|t| format!("firewall rules {t}")));
         }
         Ok(removed)
     }

@@ -5,6 +5,7 @@
 
 pub mod docker;
 pub mod engine;
+pub mod firewall;
 pub mod image;
 pub mod netns;
 pub mod process;

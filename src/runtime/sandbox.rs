@@ -78,8 +78,21 @@ impl Sandbox {
         match self {
             Sandbox::Process { network, .. } => network.bind_tcp("127.0.0.1:0".parse().expect("literal")).await,
             // The gateway address exists only on the host's end of this case's bridge: other networks' containers
-            // and the outside cannot route to it.
-            Sandbox::Docker { network, .. } => TcpListener::bind((network.gateway(), 0)),
+            // and the outside cannot route to it. The case's firewall drops everything from the bridge to the host
+            // but the ports opened here.
+            Sandbox::Docker { network, .. } => {
+                let listener = TcpListener::bind((network.gateway(), 0))?;
+                network.allow_port(listener.local_addr()?.port()).await?;
+                Ok(listener)
+            }
+        }
+    }
+
+    /// A warning when the sandbox is less isolated than it should be (Docker with `AZRW_DOCKER_NO_FIREWALL=1`).
+    pub fn isolation_warning(&self) -> Option<String> {
+        match self {
+            Sandbox::Process { .. } => None,
+            Sandbox::Docker { network, .. } => network.firewall_warning(),
         }
     }
 
