@@ -95,7 +95,8 @@ pub struct MockArgs {
     /// Where to write the CA, the env file and, on exit, the exchanges (default: a new directory under /tmp).
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// A fault profile to apply (fault plans are not part of this build yet).
+    /// A fault plan for the mock: a profile file (same shape as `mocks/faults/*.yaml`) or a profile name
+    /// (`dcr-503-x3`).
     #[arg(long)]
     pub faults: Option<PathBuf>,
     /// Mock data directory, as for `run`.

@@ -139,7 +139,7 @@ fn name_rules(rules: &[FaultRule], prefix: &str) -> Vec<NamedRule> {
 }
 
 /// Parses and validates a profile file; errors name the file, line, column and field.
-fn parse_profile(path: &std::path::Path, text: &str) -> Result<FaultSpec, CloudError> {
+pub(crate) fn parse_profile(path: &std::path::Path, text: &str) -> Result<FaultSpec, CloudError> {
     let loaded = crate::scenario::load::parse_fragment::<FaultSpec>(path, text)
         .map_err(|e| CloudError::Config(format!("fault profile {e}")))?;
     if loaded.profile.is_some() {

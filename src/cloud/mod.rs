@@ -190,15 +190,18 @@ pub struct DcrConfig {
     pub refuse_rw2: bool,
 }
 
-/// Applies a fault profile to a cloud set-up (`azrw mock --faults FILE`).
-///
-/// The hook for fault plans (being built on their own branch): until they land, every profile is refused with a
-/// clear message rather than ignored.
-pub fn apply_fault_profile(_config: &mut CloudConfig, profile: &std::path::Path) -> Result<(), CloudError> {
-    Err(CloudError::Config(format!(
-        "{}: fault profiles are not supported by this build yet (the fault-plan feature brings them)",
-        profile.display()
-    )))
+/// Sets a standalone cloud's fault plan from a profile: a file (same shape as `mocks/faults/*.yaml`) or the name
+/// of a profile in the mock data (`dcr-503-x3`).
+pub fn apply_fault_profile(config: &mut CloudConfig, profile: &std::path::Path) -> Result<(), CloudError> {
+    let spec = if profile.is_file() {
+        let text = std::fs::read_to_string(profile)
+            .map_err(|e| CloudError::Config(format!("fault profile {}: {e}", profile.display())))?;
+        fault::parse_profile(profile, &text)?
+    } else {
+        crate::scenario::FaultSpec { profile: Some(profile.display().to_string()), ..Default::default() }
+    };
+    config.faults = FaultConfig::resolve(&spec, &config.mocks, None)?;
+    Ok(())
 }
 
 /// Everything the services share.
@@ -372,5 +375,31 @@ pub(crate) mod tests {
             cluster_issuer: None,
             faults: fault::FaultPlan::new(FaultConfig::default()),
         }
+    }
+}
+
+#[cfg(test)]
+mod fault_profile_tests {
+    use super::*;
+
+    fn standalone_config() -> CloudConfig {
+        Standalone::default().config(MockData::embedded())
+    }
+
+    #[test]
+    fn a_profile_applies_by_name_or_file_and_an_unknown_one_is_named() {
+        let mut config = standalone_config();
+        apply_fault_profile(&mut config, std::path::Path::new("dcr-503-x3")).unwrap();
+        assert_eq!(config.faults.rules[0].name, "dcr-503-x3");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("mine.yaml");
+        std::fs::write(&file, "rules:\n  - {service: dcr, status: 500, times: 2}\n").unwrap();
+        let mut config = standalone_config();
+        apply_fault_profile(&mut config, &file).unwrap();
+        assert_eq!(config.faults.rules.len(), 1);
+
+        let err = apply_fault_profile(&mut standalone_config(), std::path::Path::new("no-such")).unwrap_err();
+        assert!(err.to_string().contains("no fault profile `no-such`"), "{err}");
     }
 }
