@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ci/setup.sh
 cargo build --locked --release --bin azrw
-if [ $# -eq 0 ]; then set -- scenarios --junit out/junit.xml; fi
+# Default: every suite in the process runtime (the path CI proves for every suite); `--runtime docker` works too.
+if [ $# -eq 0 ]; then set -- scenarios --runtime process --junit out/junit.xml --markdown out/summary.md; fi
 exec target/release/azrw run "$@"
