@@ -21,6 +21,9 @@ pub const SCRAPES_METRIC: &str = "azrw_target_scrapes_total";
 /// The job name azrw gives the target in the agent's config.
 pub const JOB: &str = "azrw-target";
 
+/// Name of the extra series a load scenario asks for (`azrw_load_series{series="0"}` …).
+pub const LOAD_METRIC: &str = "azrw_load_series";
+
 /// A running scrape target.
 #[derive(Debug)]
 pub struct ScrapeTarget {
@@ -40,6 +43,11 @@ impl ScrapeTarget {
     /// # Ok(()) }
     /// ```
     pub fn start(listener: std::net::TcpListener) -> std::io::Result<ScrapeTarget> {
+        ScrapeTarget::start_with_load(listener, 0)
+    }
+
+    /// Like [`ScrapeTarget::start`], plus `load_series` series of [`LOAD_METRIC`] in every scrape.
+    pub fn start_with_load(listener: std::net::TcpListener, load_series: usize) -> std::io::Result<ScrapeTarget> {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -53,7 +61,7 @@ impl ScrapeTarget {
                 conns.spawn(async move {
                     let service = service_fn(move |req: Request<Incoming>| {
                         let counter = counter.clone();
-                        async move { Ok::<_, Infallible>(respond(&req, &counter)) }
+                        async move { Ok::<_, Infallible>(respond(&req, &counter, load_series)) }
                     });
                     let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
                 });
@@ -78,12 +86,15 @@ impl ScrapeTarget {
     }
 }
 
-fn respond(req: &Request<Incoming>, scrapes: &AtomicU64) -> Response<Full<Bytes>> {
+fn respond(req: &Request<Incoming>, scrapes: &AtomicU64, load_series: usize) -> Response<Full<Bytes>> {
     if req.uri().path() != "/metrics" {
         return Response::builder().status(404).body(Full::new(Bytes::from_static(b"not found\n"))).unwrap();
     }
     let n = scrapes.fetch_add(1, Ordering::SeqCst) + 1;
-    let body = exposition(n);
+    let mut body = exposition(n);
+    if load_series > 0 {
+        load_exposition(&mut body, n, load_series);
+    }
     Response::builder()
         .header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
         .body(Full::new(Bytes::from(body)))
@@ -100,4 +111,14 @@ pub fn exposition(n: u64) -> String {
          # TYPE azrw_target_info gauge\n\
          azrw_target_info{{harness=\"azrw\"}} 1\n"
     )
+}
+
+/// Appends `series` gauges of [`LOAD_METRIC`], each valued `n` (the scrape count), to an exposition.
+pub fn load_exposition(out: &mut String, n: u64, series: usize) {
+    use std::fmt::Write as _;
+    out.reserve(series * (LOAD_METRIC.len() + 24));
+    let _ = writeln!(out, "# HELP {LOAD_METRIC} Load series of the azrw target.\n# TYPE {LOAD_METRIC} gauge");
+    for i in 0..series {
+        let _ = writeln!(out, "{LOAD_METRIC}{{series=\"{i}\"}} {n}");
+    }
 }

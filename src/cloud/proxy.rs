@@ -200,8 +200,10 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>, tls_host: Option<String>)
         }
         Route::Unrouted => unrouted(&request.host),
     };
-    record(&state, route.service(), &request, tls, &outcome);
-    respond(outcome.reply)
+    // The detail moves into the recorder: a decoded body can be large, never copy it.
+    let Outcome { reply, detail } = outcome;
+    record(&state, route.service(), &request, tls, reply.status, detail);
+    respond(reply)
 }
 
 fn unrouted(host: &str) -> Outcome {
@@ -233,9 +235,9 @@ fn connect(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Full<Bytes>> {
                 .collect(),
             body: Bytes::new(),
         };
-        let outcome = unrouted(&host);
-        record(&ctx.state, Service::Unrouted, &request, false, &outcome);
-        return respond(outcome.reply);
+        let Outcome { reply, detail } = unrouted(&host);
+        record(&ctx.state, Service::Unrouted, &request, false, reply.status, detail);
+        return respond(reply);
     }
     tokio::spawn(async move {
         let cancel = ctx.cancel.clone();
@@ -296,7 +298,7 @@ fn redacted_headers(state: &State, headers: &[(String, String)]) -> Vec<(String,
         .collect()
 }
 
-fn record(state: &State, service: Service, request: &wire::Request, tls: bool, outcome: &Outcome) {
+fn record(state: &State, service: Service, request: &wire::Request, tls: bool, status: u16, detail: Detail) {
     let exchange = Exchange {
         seq: 0,
         at: Default::default(),
@@ -306,11 +308,11 @@ fn record(state: &State, service: Service, request: &wire::Request, tls: bool, o
         method: request.method.clone(),
         target: redacted_target(request),
         headers: redacted_headers(state, &request.headers),
-        status: outcome.reply.status,
-        detail: outcome.detail.clone(),
+        status,
+        detail,
     };
     let seq = state.recorder.record(exchange);
-    tracing::debug!(seq, ?service, host = %request.host, status = outcome.reply.status, "mock cloud exchange");
+    tracing::debug!(seq, ?service, host = %request.host, status, "mock cloud exchange");
 }
 
 #[cfg(test)]

@@ -8,7 +8,20 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::watch;
 
+use super::accounting::Accounting;
 use crate::remote_write::DecodedWrite;
+
+/// What the recorder keeps of each remote-write body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordMode {
+    /// Every decoded body (the default: exact evidence per request).
+    #[default]
+    Full,
+    /// Accepted and throttled (429) bodies are folded into per-series [`Accounting`] and their series dropped;
+    /// headers, auth and the rest of the exchange are kept. Memory stays flat as volume grows.
+    Accounting,
+}
 
 /// Which mock service answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -257,8 +270,10 @@ pub struct Recorder {
 
 #[derive(Debug, Default)]
 struct State {
+    mode: RecordMode,
     exchanges: Vec<Exchange>,
     tokens: Vec<IssuedToken>,
+    accounting: Accounting,
 }
 
 impl Default for Recorder {
@@ -285,6 +300,19 @@ impl Recorder {
             exchange.seq = state.exchanges.len() + 1;
             exchange.at = self.now();
             let seq = exchange.seq;
+            if state.mode == RecordMode::Accounting {
+                let at_ms = exchange.at.as_millis() as u64;
+                if let Detail::Write { body: Ok(body), .. } = &mut exchange.detail {
+                    // Refusals other than throttling keep their bodies: they are rare, and the checks on refused
+                    // batches (dropped, not resent) need their samples.
+                    if (200..300).contains(&exchange.status) {
+                        let series = std::mem::take(&mut body.series);
+                        state.accounting.fold(seq, at_ms, series);
+                    } else if exchange.status == 429 {
+                        body.series = Vec::new();
+                    }
+                }
+            }
             state.exchanges.push(exchange);
             seq
         };
@@ -298,6 +326,26 @@ impl Recorder {
         let token = make(TokenId(state.tokens.len() as u32 + 1));
         state.tokens.push(token.clone());
         token
+    }
+
+    /// Chooses what is kept of write bodies; set it before traffic arrives.
+    pub fn set_mode(&self, mode: RecordMode) {
+        self.state.lock().expect("recorder poisoned").mode = mode;
+    }
+
+    /// The recording mode.
+    pub fn mode(&self) -> RecordMode {
+        self.state.lock().expect("recorder poisoned").mode
+    }
+
+    /// A copy of the per-series accounting (empty unless the mode is [`RecordMode::Accounting`]).
+    pub fn accounting(&self) -> Accounting {
+        self.state.lock().expect("recorder poisoned").accounting.clone()
+    }
+
+    /// Runs `f` on the accounting without copying it (it holds one entry per series).
+    pub fn with_accounting<R>(&self, f: impl FnOnce(&Accounting) -> R) -> R {
+        f(&self.state.lock().expect("recorder poisoned").accounting)
     }
 
     /// A copy of every exchange so far.

@@ -3,6 +3,7 @@
 //! case ends as soon as the outcome is observed and no check is still undecided.
 
 mod auth;
+mod load;
 mod outcome;
 mod series;
 pub mod verdict;
@@ -10,10 +11,13 @@ mod write;
 
 pub use verdict::{Finding, Status, Verdict};
 
+use std::time::Duration;
+
 use crate::agent::Version;
+use crate::cloud::accounting::Accounting;
 use crate::cloud::recorder::{Exchange, IssuedToken, Service};
 use crate::runtime::AgentState;
-use crate::scenario::{AuthSpec, AzureCloud, ExpectSpec, Outcome};
+use crate::scenario::{AuthSpec, AzureCloud, ExpectSpec, LoadSpec, Outcome};
 
 /// What the checks need to know about the case.
 #[derive(Debug, Clone)]
@@ -30,6 +34,10 @@ pub struct CaseFacts<'a> {
     pub dcr_id: &'a str,
     /// The cloud whose audience the DCR accepts.
     pub dcr_cloud: AzureCloud,
+    /// The scenario's sustained load, if any.
+    pub load: Option<&'a LoadSpec>,
+    /// How often the harness target is scraped (one sample per series is due per interval).
+    pub scrape_interval: Duration,
 }
 
 /// Everything observed so far.
@@ -43,6 +51,8 @@ pub struct Observed<'a> {
     pub agent: &'a AgentState,
     /// Whether the agent ever became ready.
     pub agent_was_ready: bool,
+    /// Per-series accounting of accepted samples, when the recorder keeps it instead of bodies.
+    pub accounting: Option<&'a Accounting>,
 }
 
 impl Observed<'_> {
@@ -90,6 +100,12 @@ pub const CHECKS: &[&str] = &[
     "write.refused-not-resent",
     "series.present",
     "verdict.reason",
+    "load.sustained",
+    "load.rate",
+    "load.complete",
+    "load.no-loss",
+    "load.no-duplicates",
+    "load.agent",
 ];
 
 /// Minimum writes before per-write rules (token reuse) are decided, unless the scenario says otherwise.
@@ -106,6 +122,7 @@ pub fn evaluate(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Evaluation {
     findings.extend(auth::checks(facts, seen));
     findings.extend(write::checks(facts, seen));
     findings.push(series::present(facts, seen, observed));
+    findings.extend(load::checks(facts, seen));
     if let Some(reason) = &facts.expect.reason {
         findings.push(if explanation.contains(reason.as_str()) {
             Finding::pass("verdict.reason", format!("the explanation names \"{reason}\""))

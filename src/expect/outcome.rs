@@ -31,7 +31,7 @@ pub(super) fn observe(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> (Option<Out
 
     let writes: Vec<&Exchange> = seen.writes().collect();
     let accepted: Vec<&Exchange> = writes.iter().copied().filter(|w| (200..300).contains(&w.status)).collect();
-    if !accepted.is_empty() && super::series::all_present(facts, &accepted) {
+    if !accepted.is_empty() && super::series::all_present(facts, seen, &accepted) {
         let first = accepted[0];
         return (
             Some(Outcome::Delivered),

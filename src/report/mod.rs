@@ -3,6 +3,7 @@
 
 pub mod console;
 pub mod junit;
+pub mod progress;
 pub mod redact;
 
 pub use console::{render_details, render_table};

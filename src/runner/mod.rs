@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::agent::prometheus::{AgentPaths, RenderInput, render};
 use crate::agent::store::AgentStore;
+use crate::cloud::recorder::RecordMode;
 use crate::cloud::{MockCloud, MockData};
 use crate::expect::{CaseFacts, Evaluation, Finding, Observed, Status, Verdict, evaluate};
 use crate::runtime::AgentState;
@@ -87,14 +88,14 @@ pub async fn run_case(case: &Case, opts: &RunOptions) -> Verdict {
         duration: Duration::ZERO,
         error: None,
     };
-    if let Err(e) = run_case_in(case, opts, &mut verdict).await {
+    if let Err(e) = run_case_in(case, opts, &mut verdict, started).await {
         verdict.error = Some(e);
     }
     verdict.duration = started.elapsed();
     verdict
 }
 
-async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> Result<(), String> {
+async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, started: Instant) -> Result<(), String> {
     let scenario = &case.scenario.scenario;
     let scenario_dir = case.scenario.path.parent().unwrap_or(Path::new(".")).to_owned();
     let binary = opts.agents.get(case.agent).map_err(|e| e.to_string())?;
@@ -121,7 +122,14 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
     let cloud = MockCloud::start(cloud_setup.config, proxy_listener, cloud_setup.issuer.clone())
         .await
         .map_err(|e| format!("mock cloud: {e}"))?;
-    let target = ScrapeTarget::start(target_listener).map_err(|e| format!("scrape target: {e}"))?;
+    cloud.recorder().set_mode(scenario.record);
+    if let Some(throttle) = &scenario.cloud.throttle {
+        cloud.throttle(throttle.clone());
+    }
+    let load_series = scenario.load.as_ref().map_or(0, |l| l.series);
+    let target =
+        ScrapeTarget::start_with_load(target_listener, load_series).map_err(|e| format!("scrape target: {e}"))?;
+    let mut timings = Timings { cloud_up_ms: ms(started.elapsed()), ..Timings::default() };
 
     let proxy_url = format!("http://{}", sandbox.agent_address(cloud.proxy_addr()));
     let target_addr = sandbox.agent_address(target.addr());
@@ -160,6 +168,8 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
         input_dir: private.path().to_owned(),
         log_path: case_dir.join("agent.log"),
     };
+    timings.agent_start_ms = ms(started.elapsed());
+    let agent_start_mock = cloud.recorder().now();
     let mut agent = sandbox.start_agent(&launch).await.map_err(|e| format!("start prometheus {}: {e}", case.agent))?;
     tracing::info!(case = %case.id, agent = %agent.describe(), "agent started");
 
@@ -171,7 +181,10 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
         expected: case.expected,
         dcr_id: &dcr_id,
         dcr_cloud,
+        load: scenario.load.as_ref(),
+        scrape_interval: crate::agent::prometheus::scrape_interval(scenario),
     };
+    let accounting = scenario.record == RecordMode::Accounting;
     let recorder = cloud.recorder();
     let mut recorded = recorder.subscribe();
     let mut state = agent.state();
@@ -183,8 +196,18 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
         was_ready |= agent_state == AgentState::Ready;
         let exchanges = recorder.exchanges();
         let tokens = recorder.tokens();
-        let seen = Observed { exchanges: &exchanges, tokens: &tokens, agent: &agent_state, agent_was_ready: was_ready };
-        let evaluation = evaluate(&facts, &seen);
+        // The accounting is read in place (one entry per series; copying it per evaluation would cost more).
+        let evaluation = recorder.with_accounting(|acc| {
+            let accounting = accounting.then_some(acc);
+            let seen = Observed {
+                exchanges: &exchanges,
+                tokens: &tokens,
+                agent: &agent_state,
+                agent_was_ready: was_ready,
+                accounting,
+            };
+            evaluate(&facts, &seen)
+        });
         let agent_gone = matches!(agent_state, AgentState::Exited { .. });
         if evaluation.decided() || agent_gone {
             break evaluation;
@@ -197,6 +220,12 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
         }
     };
 
+    timings.decided_ms = ms(started.elapsed());
+    let mut evaluation = evaluation;
+    if scenario.load.is_some() && !cancelled {
+        evaluation.findings.push(agent_metrics(&sandbox).await);
+    }
+
     // Down: on every path.
     agent.stop().await;
     target.shutdown();
@@ -207,6 +236,14 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
     if let Ok(json) = serde_json::to_string_pretty(&exchanges) {
         let _ = std::fs::write(case_dir.join("exchanges.json"), json);
     }
+    timings.agent_floor_ms = exchanges
+        .iter()
+        .find(|e| e.service == crate::cloud::Service::Dcr && (200..300).contains(&e.status))
+        .map(|e| ms(e.at.saturating_sub(agent_start_mock)));
+    timings.down_ms = ms(started.elapsed());
+    if let Ok(json) = serde_json::to_string_pretty(&timings) {
+        let _ = std::fs::write(case_dir.join("timings.json"), json);
+    }
     verdict.observed = evaluation.observed;
     verdict.explanation = evaluation.explanation;
     verdict.findings = evaluation.findings;
@@ -214,6 +251,59 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
         verdict.error = Some("interrupted before every expectation was decided".into());
     }
     Ok(())
+}
+
+/// Where a case's wall time went (`out/<case>/timings.json`), in milliseconds since the case started; benchmarks
+/// read it to set the case's overhead against the agent's own floor.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Timings {
+    /// The mock cloud and scrape target are listening.
+    pub cloud_up_ms: u64,
+    /// The agent is being started.
+    pub agent_start_ms: u64,
+    /// Agent start → the first accepted write, as the mock saw it: the agent's own floor.
+    pub agent_floor_ms: Option<u64>,
+    /// Every expectation decided (or deadline, or cancellation).
+    pub decided_ms: u64,
+    /// Agent stopped, cloud down, artefacts written.
+    pub down_ms: u64,
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+/// The agent's own view of its remote-write queue (shards, send latency), scraped from its listen address inside
+/// the sandbox; reported, not judged.
+async fn agent_metrics(sandbox: &Sandbox) -> Finding {
+    let check = "load.agent";
+    let address = sandbox.listen_address();
+    let scraped = match address.parse::<std::net::SocketAddr>() {
+        Ok(addr) => match sandbox.connect(addr).await {
+            Ok(stream) => {
+                let host = address.to_owned();
+                tokio::task::spawn_blocking(move || crate::agent::metrics::scrape(stream, &host))
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
+            }
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(std::io::Error::other(format!("listen address {address}: {e}"))),
+    };
+    match scraped {
+        Ok(text) => {
+            let stats = crate::agent::metrics::RemoteWriteStats::parse(&text);
+            let mut f = Finding::pass(check, "the agent's own remote-write metrics, at the end of the load");
+            f.evidence = stats.describe();
+            f
+        }
+        Err(e) => Finding {
+            check: check.into(),
+            status: Status::Skipped,
+            message: format!("could not scrape the agent's /metrics at {address}: {e}"),
+            evidence: Vec::new(),
+        },
+    }
 }
 
 /// At the deadline, open checks stay undecided (a failure) and say so.

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use azrw::agent::Version;
-use azrw::cloud::recorder::Exchange;
+use azrw::cloud::recorder::{Exchange, RecordMode};
 use azrw::cloud::{ClientCertificate, ClusterIssuer, MockCloud, MockData};
 use azrw::expect::{CaseFacts, Evaluation, Finding, Observed, Status, evaluate};
 use azrw::remote_write::{DecodedWrite, RwVersion, Sample, Series, encode};
@@ -40,6 +40,10 @@ pub async fn stage(scenario_yaml: &str) -> Stage {
     let dcr_id = setup.config.dcr.dcr_id.clone();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let cloud = MockCloud::start(setup.config, listener, setup.issuer.clone()).await.unwrap();
+    cloud.recorder().set_mode(scenario.record);
+    if let Some(throttle) = &scenario.cloud.throttle {
+        cloud.throttle(throttle.clone());
+    }
     let ca = reqwest::Certificate::from_pem(cloud.ca_pem().as_bytes()).unwrap();
     let url = url::Url::parse(&ingestion_url).unwrap();
     let mut builder = reqwest::Client::builder()
@@ -87,8 +91,12 @@ impl Stage {
             expected,
             dcr_id: &self.dcr_id,
             dcr_cloud: self.scenario.cloud.dcr_cloud.unwrap_or(self.scenario.auth.cloud),
+            load: self.scenario.load.as_ref(),
+            scrape_interval: azrw::agent::prometheus::scrape_interval(&self.scenario),
         };
-        let seen = Observed { exchanges: &exchanges, tokens: &tokens, agent, agent_was_ready: was_ready };
+        let accounting = recorder.accounting();
+        let accounting = (recorder.mode() == RecordMode::Accounting).then_some(&accounting);
+        let seen = Observed { exchanges: &exchanges, tokens: &tokens, agent, agent_was_ready: was_ready, accounting };
         evaluate(&facts, &seen)
     }
 
@@ -226,6 +234,11 @@ pub fn batch(ts: i64, omit_up: bool) -> DecodedWrite {
         });
     }
     DecodedWrite { version: Some(RwVersion::V1), series, metadata: Vec::new(), uncompressed_len: 0 }
+}
+
+/// Posts one write the way a conforming sender does; returns the status.
+pub async fn post_write(stage: &Stage, token: &str, write: &DecodedWrite) -> u16 {
+    post(stage, &Knobs::default(), Some(token), write).await
 }
 
 async fn post(stage: &Stage, knobs: &Knobs, token: Option<&str>, write: &DecodedWrite) -> u16 {

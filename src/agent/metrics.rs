@@ -1,0 +1,110 @@
+//! The agent's own remote-write metrics (its `/metrics`), read at the end of a load case: how many shards it ran
+//! and how long its sends took, as the agent itself saw them.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+/// What the agent reported about its remote-write queue.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RemoteWriteStats {
+    /// `prometheus_remote_storage_shards` (summed over queues).
+    pub shards: Option<f64>,
+    /// `prometheus_remote_storage_shards_max`.
+    pub shards_max: Option<f64>,
+    /// `prometheus_remote_storage_sent_batch_duration_seconds` sum and count.
+    pub send_seconds: Option<(f64, f64)>,
+    /// Samples the agent retried (`…_samples_retried_total`).
+    pub retried: Option<f64>,
+    /// Samples the agent gave up on (`…_samples_failed_total`).
+    pub failed: Option<f64>,
+    /// Samples dropped before sending (`…_samples_dropped_total`).
+    pub dropped: Option<f64>,
+}
+
+impl RemoteWriteStats {
+    /// Sums the named series out of a text exposition.
+    pub fn parse(exposition: &str) -> RemoteWriteStats {
+        let sum = |name: &str| -> Option<f64> {
+            let mut found = None;
+            for line in exposition.lines().filter(|l| !l.starts_with('#')) {
+                let (series, value) = match line.rsplit_once(' ') {
+                    Some(p) => p,
+                    None => continue,
+                };
+                let metric = series.split('{').next().unwrap_or(series);
+                if metric == name
+                    && let Ok(v) = value.parse::<f64>()
+                {
+                    *found.get_or_insert(0.0) += v;
+                }
+            }
+            found
+        };
+        let batch = "prometheus_remote_storage_sent_batch_duration_seconds";
+        RemoteWriteStats {
+            shards: sum("prometheus_remote_storage_shards"),
+            shards_max: sum("prometheus_remote_storage_shards_max"),
+            send_seconds: sum(&format!("{batch}_sum")).zip(sum(&format!("{batch}_count"))),
+            retried: sum("prometheus_remote_storage_samples_retried_total"),
+            failed: sum("prometheus_remote_storage_samples_failed_total"),
+            dropped: sum("prometheus_remote_storage_samples_dropped_total"),
+        }
+    }
+
+    /// Evidence lines for a report.
+    pub fn describe(&self) -> Vec<String> {
+        let n = |v: Option<f64>| v.map_or_else(|| "not reported".to_owned(), |v| format!("{v:.0}"));
+        let mut out = vec![format!("shards {} (max {})", n(self.shards), n(self.shards_max))];
+        out.push(match self.send_seconds {
+            Some((sum, count)) if count > 0.0 => {
+                format!("mean send latency {:.1}ms over {count:.0} batches", sum * 1000.0 / count)
+            }
+            _ => "send latency not reported".to_owned(),
+        });
+        out.push(format!(
+            "samples retried {}, failed {}, dropped {}",
+            n(self.retried),
+            n(self.failed),
+            n(self.dropped)
+        ));
+        out
+    }
+}
+
+/// GETs `/metrics` over an already connected stream (HTTP/1.0: the agent closes when done).
+pub fn scrape(mut stream: std::net::TcpStream, host: &str) -> std::io::Result<String> {
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+    write!(stream, "GET /metrics HTTP/1.0\r\nHost: {host}\r\nAccept: text/plain\r\n\r\n")?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    if !head.starts_with("HTTP/1.") || head.split_whitespace().nth(1).is_none_or(|s| s != "200") {
+        return Err(std::io::Error::other(format!("unexpected answer: {}", head.lines().next().unwrap_or(""))));
+    }
+    Ok(body.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_remote_write_metrics() {
+        let text = "# HELP x\nprometheus_remote_storage_shards{remote_name=\"a\",url=\"u\"} 3\n\
+                    prometheus_remote_storage_shards_max{remote_name=\"a\"} 50\n\
+                    prometheus_remote_storage_sent_batch_duration_seconds_sum{remote_name=\"a\"} 2.5\n\
+                    prometheus_remote_storage_sent_batch_duration_seconds_count{remote_name=\"a\"} 100\n\
+                    prometheus_remote_storage_samples_retried_total{remote_name=\"a\"} 7\n";
+        let s = RemoteWriteStats::parse(text);
+        assert_eq!(s.shards, Some(3.0));
+        assert_eq!(s.send_seconds, Some((2.5, 100.0)));
+        assert_eq!(s.failed, None);
+        let d = s.describe().join("; ");
+        assert!(
+            d.contains("shards 3 (max 50)") && d.contains("25.0ms over 100 batches") && d.contains("retried 7"),
+            "{d}"
+        );
+    }
+}
