@@ -185,7 +185,8 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
     .await;
     progress.clear();
 
-    for v in verdicts.iter().filter(|v| !v.passed()) {
+    // Load cases print their figures (rate, shards, send latency) even when they pass.
+    for v in verdicts.iter().filter(|v| !v.passed() || v.findings.iter().any(|f| f.check.starts_with("load."))) {
         println!("{}", report::console::render_details(v));
     }
     println!("{}", report::console::render_table(&verdicts));

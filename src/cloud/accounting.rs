@@ -2,9 +2,9 @@
 //! duplicates and stale markers per series instead of every decoded request, so the recorder's memory depends on
 //! the number of series, not on how many samples arrive.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
-use serde::Serialize;
+use rustc_hash::FxHashMap;
 
 use crate::remote_write::Series;
 
@@ -15,10 +15,10 @@ pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
 const RECENT: usize = 8;
 
 /// How many timestamps one series received, and what was wrong with them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct SeriesTally {
-    /// Labels in the order first sent.
-    pub labels: Vec<(String, String)>,
+    /// Labels in the order first sent (shared with the accounting's index: stored once).
+    pub labels: Arc<[(String, String)]>,
     /// Samples accepted, duplicates included.
     pub samples: u64,
     /// Earliest timestamp (ms).
@@ -37,12 +37,11 @@ pub struct SeriesTally {
     pub first_duplicate: Option<(i64, usize)>,
     /// The widest step between consecutive timestamps: (from, to, the request that carried `to`).
     pub widest_step: Option<(i64, i64, usize)>,
-    #[serde(skip)]
     recent: [i64; RECENT],
 }
 
 impl SeriesTally {
-    fn new(labels: Vec<(String, String)>, timestamp: i64, value: f64) -> SeriesTally {
+    fn new(labels: Arc<[(String, String)]>, timestamp: i64, value: f64) -> SeriesTally {
         SeriesTally {
             labels,
             samples: 0,
@@ -109,9 +108,10 @@ impl SeriesTally {
 }
 
 /// Every accepted series, folded.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct Accounting {
-    series: HashMap<Vec<(String, String)>, SeriesTally>,
+    // Fx: label sets are hashed for every accepted sample, and SipHash was the fold's largest cost.
+    series: FxHashMap<Arc<[(String, String)]>, SeriesTally>,
     /// Accepted writes folded in.
     pub writes: u64,
     /// Samples folded in.
@@ -131,11 +131,12 @@ impl Accounting {
         for s in series {
             let Some(first) = s.samples.first() else { continue };
             self.samples += s.samples.len() as u64;
-            let tally = match self.series.get_mut(&s.labels) {
+            let tally = match self.series.get_mut(s.labels.as_slice()) {
                 Some(t) => t,
                 None => {
-                    let t = SeriesTally::new(s.labels.clone(), first.timestamp, first.value);
-                    self.series.entry(s.labels).or_insert(t)
+                    let labels: Arc<[(String, String)]> = s.labels.into();
+                    let t = SeriesTally::new(labels.clone(), first.timestamp, first.value);
+                    self.series.entry(labels).or_insert(t)
                 }
             };
             for p in &s.samples {

@@ -265,6 +265,8 @@ impl Exchange {
 pub struct Recorder {
     started: Instant,
     state: Mutex<State>,
+    /// Apart from `state`: folding a write takes longer than recording an exchange, and must not hold up others.
+    accounting: Mutex<Accounting>,
     version: watch::Sender<usize>,
 }
 
@@ -273,7 +275,6 @@ struct State {
     mode: RecordMode,
     exchanges: Vec<Exchange>,
     tokens: Vec<IssuedToken>,
-    accounting: Accounting,
 }
 
 impl Default for Recorder {
@@ -285,7 +286,12 @@ impl Default for Recorder {
 impl Recorder {
     /// A new, empty recorder whose clock starts now.
     pub fn new() -> Recorder {
-        Recorder { started: Instant::now(), state: Mutex::default(), version: watch::channel(0).0 }
+        Recorder {
+            started: Instant::now(),
+            state: Mutex::default(),
+            accounting: Mutex::default(),
+            version: watch::channel(0).0,
+        }
     }
 
     /// Time on the mock clock.
@@ -295,27 +301,29 @@ impl Recorder {
 
     /// Records an exchange; `seq` and `at` are filled in here. Returns its `seq`.
     pub fn record(&self, mut exchange: Exchange) -> usize {
-        let seq = {
+        let (seq, at, accepted) = {
             let mut state = self.state.lock().expect("recorder poisoned");
             exchange.seq = state.exchanges.len() + 1;
             exchange.at = self.now();
-            let seq = exchange.seq;
-            if state.mode == RecordMode::Accounting {
-                let at_ms = exchange.at.as_millis() as u64;
-                if let Detail::Write { body: Ok(body), .. } = &mut exchange.detail {
-                    // Refusals other than throttling keep their bodies: they are rare, and the checks on refused
-                    // batches (dropped, not resent) need their samples.
-                    if (200..300).contains(&exchange.status) {
-                        let series = std::mem::take(&mut body.series);
-                        state.accounting.fold(seq, at_ms, series);
-                    } else if exchange.status == 429 {
-                        body.series = Vec::new();
-                    }
+            let (seq, at) = (exchange.seq, exchange.at);
+            let mut accepted = None;
+            if state.mode == RecordMode::Accounting
+                && let Detail::Write { body: Ok(body), .. } = &mut exchange.detail
+            {
+                // Refusals other than throttling keep their bodies: they are rare, and the checks on refused
+                // batches (dropped, not resent) need their samples.
+                if (200..300).contains(&exchange.status) {
+                    accepted = Some(std::mem::take(&mut body.series));
+                } else if exchange.status == 429 {
+                    body.series = Vec::new();
                 }
             }
             state.exchanges.push(exchange);
-            seq
+            (seq, at, accepted)
         };
+        if let Some(accepted) = accepted {
+            self.accounting.lock().expect("recorder poisoned").fold(seq, at.as_millis() as u64, accepted);
+        }
         self.version.send_modify(|v| *v += 1);
         seq
     }
@@ -340,12 +348,12 @@ impl Recorder {
 
     /// A copy of the per-series accounting (empty unless the mode is [`RecordMode::Accounting`]).
     pub fn accounting(&self) -> Accounting {
-        self.state.lock().expect("recorder poisoned").accounting.clone()
+        self.accounting.lock().expect("recorder poisoned").clone()
     }
 
     /// Runs `f` on the accounting without copying it (it holds one entry per series).
     pub fn with_accounting<R>(&self, f: impl FnOnce(&Accounting) -> R) -> R {
-        f(&self.state.lock().expect("recorder poisoned").accounting)
+        f(&self.accounting.lock().expect("recorder poisoned"))
     }
 
     /// A copy of every exchange so far.
