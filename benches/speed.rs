@@ -1,6 +1,8 @@
-//! Speed and scale figures (printed, never asserted): `cargo bench --bench speed -- [memory] [ingest] [overhead]
-//! [suite]` (default: all four). Needs root for the cases (network namespaces) and the provisioned agents.
+//! Speed and scale figures (printed, never asserted): `cargo bench --bench speed -- [startup] [memory] [ingest]
+//! [overhead] [suite]` (default: all). Needs root for the cases (network namespaces) and the provisioned agents.
 //!
+//! - startup: MockCloud::start, the first in the process (which generates the shared token signing key) and the
+//!   median of the next ones;
 //! - memory: recorder bytes per million samples, full vs accounting mode (counted by this binary's allocator);
 //! - ingest: samples/s through the DCR mock path (proxy, CONNECT/TLS, auth, decode, record) against a pure
 //!   snappy+prost decode loop over the same payloads;
@@ -59,6 +61,9 @@ fn main() {
     println!("# azrw speed figures — {} cores, {}", cores(), machine());
     if want("memory") {
         memory();
+    }
+    if want("startup") {
+        rt.block_on(startup());
     }
     if want("ingest") {
         rt.block_on(ingest());
@@ -149,6 +154,24 @@ fn exchange(body: Result<DecodedWrite, String>) -> Exchange {
         status: 200,
         detail: Detail::Write { auth: WriteAuth::Token { id: azrw::cloud::recorder::TokenId(1), problem: None }, body },
     }
+}
+
+async fn startup() {
+    let scenario: scenario::Scenario = serde_saphyr::from_str(INGEST_SCENARIO).expect("scenario");
+    let url = azrw::runner::setup::default_ingestion_url(&scenario);
+    let mut times = Vec::new();
+    for _ in 0..11 {
+        let setup = azrw::runner::setup::cloud_setup(&scenario, &url, MockData::embedded()).expect("set-up");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let started = Instant::now();
+        let cloud = MockCloud::start(setup.config, listener, None).await.expect("cloud");
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        cloud.shutdown().await;
+    }
+    let first = times.remove(0);
+    println!("\n## mock cloud start-up");
+    println!("first MockCloud::start (generates the shared RSA token key): {first:.1}ms");
+    println!("median of the next {}: {:.1}ms", times.len(), median(times));
 }
 
 const INGEST_SCENARIO: &str = r#"
