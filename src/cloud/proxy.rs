@@ -186,13 +186,19 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>, tls_host: Option<String>)
     let outcome = match route {
         Route::Imds => imds::serve(&state, &request),
         Route::Entra(cloud) => entra::serve(&state, cloud, &request),
-        // Decoding and signature checks are CPU work: keep them off the I/O threads.
+        // Decoding, signature checks and recording (folding into the accounting) are CPU work: off the I/O threads,
+        // and on the thread that decoded, so the body is freed where it was allocated.
         Route::Dcr => {
-            let (state, request) = (state.clone(), request.clone());
-            match tokio::task::spawn_blocking(move || dcr::serve(&state, &request)).await {
-                Ok(o) => o,
-                Err(e) => Outcome { reply: Reply::text(500, format!("mock DCR failed: {e}")), detail: Detail::Other },
-            }
+            return match tokio::task::spawn_blocking(move || {
+                let Outcome { reply, detail } = dcr::serve(&state, &request);
+                record(&state, Service::Dcr, &request, tls, reply.status, detail);
+                reply
+            })
+            .await
+            {
+                Ok(reply) => respond(reply),
+                Err(e) => respond(Reply::text(500, format!("mock DCR failed: {e}"))),
+            };
         }
         Route::Query => {
             let (status, body) = state.config.mocks.error("query_not_found", &[("path", &request.path)]);
