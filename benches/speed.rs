@@ -65,6 +65,11 @@ const PER_WRITE: usize = 2_000;
 fn main() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    // `cargo bench` passes --bench; `cargo test --all-targets` does not, and must not start minutes of cases.
+    if args.is_empty() && !std::env::args().any(|a| a == "--bench") {
+        println!("speed: run with `cargo bench --bench speed` (or name sections)");
+        return;
+    }
     let want = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     println!("# azrw speed figures — {} cores, {}", cores(), machine());
