@@ -342,6 +342,19 @@ mod tests {
     }
 
     #[test]
+    fn discover_skips_explicit_directories_unless_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for f in ["auth/a.yaml", "load/l.yaml", "load/.explicit"] {
+            let path = d.join(f);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "").unwrap();
+        }
+        assert_eq!(discover(&[d.to_owned()]).unwrap(), vec![d.join("auth/a.yaml")]);
+        assert_eq!(discover(&[d.join("load")]).unwrap(), vec![d.join("load/l.yaml")]);
+    }
+
+    #[test]
     fn discover_names_a_missing_path() {
         let e = discover(&[PathBuf::from("/no/such/scenarios")]).unwrap_err();
         assert_eq!(e.to_string(), "/no/such/scenarios: no such file or directory");
