@@ -170,6 +170,7 @@ fn exchange(body: Result<DecodedWrite, String>) -> Exchange {
         headers: headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
         status: 200,
         detail: Detail::Write { auth: WriteAuth::Token { id: azrw::cloud::recorder::TokenId(1), problem: None }, body },
+        fault: None,
     }
 }
 
@@ -353,6 +354,8 @@ fn run_options(jobs: usize, out: &std::path::Path) -> RunOptions {
         agents: AgentStore::from_env(),
         mocks: MockData::load(&root().join("mocks")).expect("mocks"),
         cancel: CancellationToken::new(),
+        real: None,
+        run_id: azrw::runner::new_run_id(),
     }
 }
 

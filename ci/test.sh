@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ci/setup.sh
+# setup.sh started Docker, so a Docker test that finds no daemon is a failure here, not a skip.
+export AZRW_REQUIRE_DOCKER="${AZRW_REQUIRE_DOCKER:-1}"
 cargo test --locked 2>&1

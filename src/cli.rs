@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
@@ -10,8 +11,11 @@ use crate::agent::catalog::AgentCatalog;
 use crate::agent::store::AgentStore;
 use crate::agent::{AgentRef, Version};
 use crate::cloud::MockData;
+use crate::real::RealOptions;
 use crate::report;
-use crate::runner::{RunOptions, run_cases};
+use crate::runner::{RunOptions, new_run_id, run_cases};
+use crate::runtime::engine::Engine;
+use crate::runtime::image::{self, ImageSpec, agent_image};
 use crate::scenario::{self, Case, MatrixOptions, RuntimeKind};
 
 /// azrw — end-to-end conformance for Prometheus remote-write into Azure Monitor.
@@ -30,12 +34,73 @@ pub enum Command {
     Run(RunArgs),
     /// List the cases the scenarios expand to, one per line.
     List(MatrixArgs),
-    /// List or provision agent binaries.
+    /// List or provision agent binaries, or build their local Docker images.
     Agents {
-        /// `list` (default) or `provision`.
+        /// `list` (default), `provision` or `image`.
         #[command(subcommand)]
         action: Option<AgentsAction>,
     },
+    /// Remove Docker containers and networks that killed runs left behind (found by their `azrw.run` label).
+    Gc {
+        /// Also remove those of runs that are still going.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Try TCP connections and print what each gave (used inside containers by the isolation tests).
+    #[command(hide = true)]
+    Probe {
+        /// `host:port` addresses.
+        addresses: Vec<String>,
+    },
+    /// Preflight a real Azure set-up (`target: azure` scenario): tokens, DCR probe write, workspace query.
+    Doctor(DoctorArgs),
+    /// Re-send a capture bundle's exchanges to a fresh mock cloud (or elsewhere) and print the verdict.
+    Replay(ReplayArgs),
+    /// Start the mock Azure cloud on its own and print how to point a local Prometheus at it.
+    Mock(MockArgs),
+}
+
+/// `azrw doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// A `target: azure` scenario file (its `${NAME}` references are read from the environment).
+    pub scenario: PathBuf,
+    /// Contact Azure (the endpoints the scenario names). Without it doctor refuses.
+    #[arg(long)]
+    pub allow_real: bool,
+}
+
+/// `azrw replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A case's bundle directory (`out/<case>/`).
+    pub bundle: PathBuf,
+    /// Send to this proxy (e.g. one `azrw mock` printed) instead of a fresh mock cloud; no verdict is drawn.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// CA to trust with `--to` (PEM).
+    #[arg(long, requires = "to")]
+    pub ca: Option<PathBuf>,
+    /// Mock data directory, as for `run`.
+    #[arg(long)]
+    pub mocks: Option<PathBuf>,
+}
+
+/// `azrw mock`.
+#[derive(Debug, Args)]
+pub struct MockArgs {
+    /// Listen address.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: std::net::SocketAddr,
+    /// Where to write the CA, the env file and, on exit, the exchanges (default: a new directory under /tmp).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// A fault profile to apply (fault plans are not part of this build yet).
+    #[arg(long)]
+    pub faults: Option<PathBuf>,
+    /// Mock data directory, as for `run`.
+    #[arg(long)]
+    pub mocks: Option<PathBuf>,
 }
 
 /// `azrw agents …`.
@@ -46,6 +111,11 @@ pub enum AgentsAction {
     /// Build missing agents (default: the whole catalog) with the Go toolchain; cached, idempotent.
     Provision {
         /// Versions, e.g. 3.5.1; default: every version in the catalog.
+        versions: Vec<String>,
+    },
+    /// Build local Docker images `azrw/prometheus:<version>` (FROM scratch + the provisioned binary; no registry).
+    Image {
+        /// Versions, e.g. 3.5.1; default: every provisioned version in the catalog.
         versions: Vec<String>,
     },
 }
@@ -75,6 +145,18 @@ pub struct MatrixArgs {
     /// Runtime for scenarios that do not name one.
     #[arg(long, value_enum, default_value = "auto")]
     pub runtime: RuntimeChoice,
+    /// Run every selected scenario against this target (`azure` needs each scenario's `azure:` block).
+    #[arg(long, value_enum)]
+    pub target: Option<TargetChoice>,
+}
+
+/// `--target`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TargetChoice {
+    /// The mock cloud.
+    Mock,
+    /// Real Azure (with `--allow-real`).
+    Azure,
 }
 
 /// `azrw run`.
@@ -89,9 +171,16 @@ pub struct RunArgs {
     /// Cases run at once (default: the number of cores).
     #[arg(long)]
     pub jobs: Option<usize>,
-    /// Per-case artefacts (redacted config, agent log, exchanges).
-    #[arg(long, default_value = "out")]
+    /// Per-case artefacts and capture bundles (`<dir>/<case>/`: case, verdict, exchanges with raw bodies, redacted
+    /// config and env, agent log).
+    #[arg(long, alias = "bundle", default_value = "out")]
     pub out: PathBuf,
+    /// Write a Markdown summary (for `$GITHUB_STEP_SUMMARY`) here.
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+    /// Run `target: azure` cases: the agent then runs in the host network and talks to real Azure.
+    #[arg(long)]
+    pub allow_real: bool,
     /// Mock data directory (OIDC documents, error bodies); default: ./mocks if present, else the built-in copy.
     #[arg(long)]
     pub mocks: Option<PathBuf>,
@@ -104,8 +193,13 @@ pub struct RunArgs {
 pub async fn main(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Run(args) => run(args).await,
-        Command::List(args) => list(&args),
+        Command::List(args) => list(&args).await,
         Command::Agents { action } => agents(action.unwrap_or(AgentsAction::List)).await,
+        Command::Gc { all } => gc(all).await,
+        Command::Probe { addresses } => Ok(probe(&addresses).await),
+        Command::Doctor(args) => doctor(args).await,
+        Command::Replay(args) => replay(args).await,
+        Command::Mock(args) => mock(args).await,
     };
     match result {
         Ok(code) => code,
@@ -116,22 +210,44 @@ pub async fn main(cli: Cli) -> i32 {
     }
 }
 
-fn expand(args: &MatrixArgs) -> anyhow::Result<Vec<Case>> {
+/// `--runtime` as a runtime: `auto` asks the Docker daemon and says what it chose.
+async fn resolve_runtime(choice: RuntimeChoice) -> RuntimeKind {
+    match choice {
+        RuntimeChoice::Process => RuntimeKind::Process,
+        RuntimeChoice::Docker => RuntimeKind::Docker,
+        RuntimeChoice::Auto => match Engine::connect().await {
+            Ok(engine) => {
+                eprintln!("runtime auto: docker (the daemon answers, API {})", engine.api_version());
+                RuntimeKind::Docker
+            }
+            Err(e) => {
+                eprintln!("runtime auto: process ({e})");
+                RuntimeKind::Process
+            }
+        },
+    }
+}
+
+async fn expand(args: &MatrixArgs) -> anyhow::Result<Vec<Case>> {
     let paths = if args.paths.is_empty() { vec![PathBuf::from("scenarios")] } else { args.paths.clone() };
     let files = scenario::discover(&paths)?;
     let mut loaded = Vec::new();
     for f in &files {
-        loaded.push(Arc::new(scenario::load(f)?));
+        let mut l = scenario::load(f)?;
+        match args.target {
+            Some(TargetChoice::Azure) if l.scenario.azure.is_none() => {
+                return Err(l
+                    .error_at("target", "--target azure needs an `azure:` block with the real endpoints")
+                    .into());
+            }
+            Some(TargetChoice::Azure) => l.scenario.target = scenario::TargetKind::Azure,
+            Some(TargetChoice::Mock) => l.scenario.target = scenario::TargetKind::Mock,
+            None => {}
+        }
+        loaded.push(Arc::new(l));
     }
     let agents = args.agents.iter().map(|a| a.parse::<AgentRef>()).collect::<Result<Vec<_>, _>>()?;
-    let default_runtime = match args.runtime {
-        RuntimeChoice::Process => RuntimeKind::Process,
-        RuntimeChoice::Docker => RuntimeKind::Docker,
-        RuntimeChoice::Auto => {
-            eprintln!("runtime auto: process (the docker runtime is not part of this build)");
-            RuntimeKind::Process
-        }
-    };
+    let default_runtime = resolve_runtime(args.runtime).await;
     let forced = match args.runtime {
         RuntimeChoice::Auto => Vec::new(),
         _ => vec![default_runtime],
@@ -140,18 +256,30 @@ fn expand(args: &MatrixArgs) -> anyhow::Result<Vec<Case>> {
     Ok(scenario::expand(&loaded, &AgentCatalog::default_catalog(), &opts)?)
 }
 
-fn list(args: &MatrixArgs) -> anyhow::Result<i32> {
-    for case in expand(args)? {
+async fn list(args: &MatrixArgs) -> anyhow::Result<i32> {
+    for case in expand(args).await? {
         println!("{}", case.id);
     }
     Ok(0)
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<i32> {
-    let cases = expand(&args.matrix)?;
+    let mut cases = expand(&args.matrix).await?;
     if cases.is_empty() {
         anyhow::bail!("no case matches");
     }
+    let real_cases = cases.iter().filter(|c| c.scenario.scenario.target == scenario::TargetKind::Azure).count();
+    if real_cases > 0 && !args.allow_real {
+        if real_cases == cases.len() {
+            anyhow::bail!(
+                "{real_cases} case(s) target real Azure, which runs the agent outside the loopback-only sandbox; pass \
+                 --allow-real to run them (and `azrw doctor SCENARIO --allow-real` first)"
+            );
+        }
+        eprintln!("skipping {real_cases} real-Azure case(s) (target: azure); pass --allow-real to run them");
+        cases.retain(|c| c.scenario.scenario.target != scenario::TargetKind::Azure);
+    }
+    let real = if args.allow_real { Some(RealOptions::from_process_env().map_err(anyhow::Error::msg)?) } else { None };
     let store = AgentStore::from_env();
     let mut versions: Vec<Version> = cases.iter().map(|c| c.agent).collect();
     versions.sort();
@@ -165,16 +293,22 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
         eprintln!("provisioning prometheus {} (built from Go modules; cached for later runs)", list.join(", "));
         store.provision(&missing).await?;
     }
-
-    let mocks = match &args.mocks {
-        Some(dir) => MockData::load(dir)?,
-        None if std::path::Path::new("mocks").is_dir() => MockData::load(std::path::Path::new("mocks"))?,
-        None => MockData::embedded(),
+    let docker_versions: Vec<Version> = {
+        let mut v: Vec<Version> = cases.iter().filter(|c| c.runtime == RuntimeKind::Docker).map(|c| c.agent).collect();
+        v.sort();
+        v.dedup();
+        v
     };
+    if !docker_versions.is_empty() {
+        ensure_images(&store, &docker_versions, args.no_provision).await?;
+    }
+
+    let mocks = mock_data(args.mocks.as_deref())?;
     let cancel = CancellationToken::new();
     spawn_signal_handler(cancel.clone());
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let opts = RunOptions { out_dir: args.out.clone(), jobs, agents: store, mocks, cancel };
+    let run_id = new_run_id();
+    let opts = RunOptions { out_dir: args.out.clone(), jobs, agents: store, mocks, cancel, real, run_id };
 
     eprintln!("running {} case(s), {jobs} at a time", cases.len());
     let mut progress = report::progress::Progress::new(cases.len());
@@ -194,7 +328,132 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
         report::junit::write_junit(&verdicts, path)?;
         eprintln!("JUnit written to {}", path.display());
     }
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, report::render_markdown(&verdicts))?;
+        eprintln!("Markdown summary written to {}", path.display());
+    }
+    eprintln!("capture bundles in {}/<case>/ (azrw replay DIR re-sends one)", args.out.display());
     Ok(if verdicts.iter().all(|v| v.passed()) && verdicts.len() == cases.len() { 0 } else { 1 })
+}
+
+fn mock_data(dir: Option<&std::path::Path>) -> anyhow::Result<MockData> {
+    Ok(match dir {
+        Some(dir) => MockData::load(dir)?,
+        None if std::path::Path::new("mocks").is_dir() => MockData::load(std::path::Path::new("mocks"))?,
+        None => MockData::embedded(),
+    })
+}
+
+async fn doctor(args: DoctorArgs) -> anyhow::Result<i32> {
+    let loaded = scenario::load(&args.scenario)?;
+    if loaded.scenario.azure.is_none() {
+        return Err(loaded
+            .error_at("azure", "doctor checks a real set-up: the scenario needs an `azure:` block")
+            .into());
+    }
+    if !args.allow_real {
+        anyhow::bail!(
+            "doctor contacts the Azure endpoints and identities the scenario names; pass --allow-real (or point it at \
+             `azrw mock` with {} and {})",
+            crate::real::VIA_PROXY_ENV,
+            crate::real::VIA_CA_ENV
+        );
+    }
+    let real = RealOptions::from_process_env().map_err(anyhow::Error::msg)?;
+    let report = crate::real::doctor::run(&loaded.scenario, &real).await;
+    print!("{}", report.render());
+    Ok(if report.ok() { 0 } else { 1 })
+}
+
+async fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
+    let to = match &args.to {
+        Some(proxy_url) => {
+            let ca_pem = match &args.ca {
+                Some(f) => std::fs::read_to_string(f)?,
+                None => anyhow::bail!("--to needs --ca (the target mock's CA file)"),
+            };
+            Some(crate::real::Access::Via { proxy_url: proxy_url.clone(), ca_pem })
+        }
+        None => None,
+    };
+    let report = crate::runner::replay::replay(&args.bundle, to, mock_data(args.mocks.as_deref())?)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    for line in &report.sent {
+        eprintln!("{line}");
+    }
+    let Some(verdict) = &report.verdict else { return Ok(0) };
+    println!("{}", report::console::render_details(verdict));
+    match report.reproduced() {
+        Some(true) => println!("reproduced: the same verdict as the bundle's"),
+        Some(false) => println!("NOT reproduced: the bundle's verdict was {:?}", report.recorded),
+        None => println!("the bundle has no verdict.json to compare with"),
+    }
+    Ok(if verdict.passed() { 0 } else { 1 })
+}
+
+async fn mock(args: MockArgs) -> anyhow::Result<i32> {
+    use std::fmt::Write as _;
+    let standalone = crate::cloud::Standalone::default();
+    let mut config = standalone.config(mock_data(args.mocks.as_deref())?);
+    if let Some(profile) = &args.faults {
+        crate::cloud::apply_fault_profile(&mut config, profile)?;
+    }
+    let listener = std::net::TcpListener::bind(args.listen)?;
+    let cloud = crate::cloud::MockCloud::start(config, listener, None).await?;
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("azrw-mock-{}", cloud.proxy_addr().port())),
+    };
+    std::fs::create_dir_all(&dir)?;
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, cloud.ca_pem())?;
+    let mut env = String::new();
+    let proxy = cloud.proxy_url();
+    for (k, v) in [
+        ("HTTPS_PROXY", proxy.clone()),
+        ("HTTP_PROXY", proxy.clone()),
+        ("NO_PROXY", String::new()),
+        ("SSL_CERT_FILE", ca.display().to_string()),
+        (crate::real::VIA_PROXY_ENV, proxy.clone()),
+        (crate::real::VIA_CA_ENV, ca.display().to_string()),
+    ]
+    .into_iter()
+    .chain(standalone.env().iter().map(|(k, v)| (k.as_str(), v.clone())))
+    {
+        let _ = writeln!(env, "export {k}='{v}'");
+    }
+    let env_file = dir.join("env");
+    crate::runner::write_private(&env_file, env.as_bytes()).map_err(anyhow::Error::msg)?;
+    println!("mock Azure cloud (IMDS, Entra, DCR, workspace query) on {proxy}");
+    println!();
+    println!("# 1. the environment (proxy, CA, and the mock's app credentials; 0600, secrets stay in the file):");
+    println!("source {}", env_file.display());
+    println!();
+    println!("# 2. a remote_write block for any local Prometheus (>= 2.45; started with that environment):");
+    println!("remote_write:");
+    println!("  - url: {}", standalone.ingestion_url());
+    println!("    proxy_from_environment: true");
+    println!("    azuread:");
+    println!("      cloud: AzurePublic");
+    println!("      managed_identity: {{client_id: {}}}", standalone.identity_id);
+    println!(
+        "    # or oauth: {{client_id: $AZRW_CLIENT_ID, client_secret: $AZRW_CLIENT_SECRET, tenant_id: {}}}",
+        standalone.tenant_id
+    );
+    println!();
+    println!("# 3. read back and check the set-up like a real one:");
+    println!("azrw doctor scenarios/real/oauth.yaml --allow-real");
+    println!("azrw run scenarios/real --allow-real");
+    println!();
+    println!("Ctrl-C stops it and writes every exchange to {}", dir.join("exchanges.json").display());
+    let _ = tokio::signal::ctrl_c().await;
+    let recorder = cloud.recorder();
+    let exchanges = recorder.exchanges();
+    cloud.shutdown().await;
+    std::fs::write(dir.join("exchanges.json"), serde_json::to_vec_pretty(&exchanges)?)?;
+    eprintln!("{} exchange(s) written to {}", exchanges.len(), dir.join("exchanges.json").display());
+    Ok(0)
 }
 
 /// First Ctrl-C or SIGTERM: cancel running cases (agents are stopped, reports flushed). Second: exit now.
@@ -240,5 +499,60 @@ async fn agents(action: AgentsAction) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        AgentsAction::Image { versions } => {
+            let versions: Vec<Version> = if versions.is_empty() {
+                catalog.versions.iter().copied().filter(|v| store.get(*v).is_ok()).collect()
+            } else {
+                versions.iter().map(|v| v.parse()).collect::<Result<_, _>>()?
+            };
+            let engine = Engine::connect().await?;
+            for v in versions {
+                let binary = store.get(v)?;
+                eprintln!("building {} from {}", agent_image(v), binary.display());
+                image::build(&engine, &ImageSpec::agent(v, &binary)).await?;
+                println!("prometheus@{v}\t{}", agent_image(v));
+            }
+            Ok(0)
+        }
     }
+}
+
+/// Builds the missing agent images among `versions` (or, with `no_build`, stops with the command that would).
+async fn ensure_images(store: &AgentStore, versions: &[Version], no_build: bool) -> anyhow::Result<()> {
+    let engine = Engine::connect().await?;
+    for &v in versions {
+        let command = format!("azrw agents image {v}");
+        match image::require(&engine, &agent_image(v), &command).await {
+            Ok(()) => {}
+            Err(image::ImageError::Missing { .. }) if !no_build => {
+                eprintln!("building image {} (FROM scratch + the provisioned binary)", agent_image(v));
+                image::build(&engine, &ImageSpec::agent(v, &store.get(v)?)).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+async fn gc(all: bool) -> anyhow::Result<i32> {
+    let engine = Engine::connect().await?;
+    let removed = engine.gc(all).await?;
+    for r in &removed {
+        println!("removed {r}");
+    }
+    eprintln!("gc: {} removed", removed.len());
+    Ok(0)
+}
+
+/// Per address, one line: `ADDRESS reached` or `ADDRESS unreachable: WHY`.
+async fn probe(addresses: &[String]) -> i32 {
+    for address in addresses {
+        let attempt = tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(address.as_str()));
+        match attempt.await {
+            Ok(Ok(_)) => println!("{address} reached"),
+            Ok(Err(e)) => println!("{address} unreachable: {e}"),
+            Err(_) => println!("{address} unreachable: no answer within 3s"),
+        }
+    }
+    0
 }

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod cloud;
 pub mod error;
 pub mod expect;
+pub mod real;
 pub mod remote_write;
 pub mod report;
 pub mod runner;

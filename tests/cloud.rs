@@ -66,9 +66,15 @@ async fn harness() -> Harness {
             // The classic mistake: the role on the workspace, not the DCR.
             RoleGrant { principal: Principal::App { client_id: NO_ROLE_APP.into() }, scope: RoleScope::Workspace },
         ],
-        dcr: DcrConfig { host: DCR_HOST.into(), dcr_id: DCR_ID.into(), cloud: AzureCloud::AzurePublic },
+        dcr: DcrConfig {
+            host: DCR_HOST.into(),
+            dcr_id: DCR_ID.into(),
+            cloud: AzureCloud::AzurePublic,
+            refuse_rw2: false,
+        },
         token_lifetime: Duration::from_secs(3600),
         mocks: MockData::embedded(),
+        faults: Default::default(),
     };
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let cloud = MockCloud::start(config, listener, Some(issuer.clone())).await.unwrap();

@@ -85,6 +85,8 @@ async fn reports_at_jobs_2_equal_reports_at_jobs_1() {
             agents: AgentStore::from_env(),
             mocks: MockData::load(&root.join("mocks")).unwrap(),
             cancel: CancellationToken::new(),
+            real: None,
+            run_id: azrw::runner::new_run_id(),
         };
         let verdicts = run_cases(&cases, &run, |_| {}).await;
         let ids: Vec<&str> = verdicts.iter().map(|v| v.case_id.as_str()).collect();

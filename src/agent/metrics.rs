@@ -1,8 +1,7 @@
 //! The agent's own remote-write metrics (its `/metrics`), read at the end of a load case: how many shards it ran
 //! and how long its sends took, as the agent itself saw them.
 
-use std::io::{Read, Write};
-use std::time::Duration;
+use crate::expect::metrics::AgentMetrics;
 
 /// What the agent reported about its remote-write queue.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -22,32 +21,22 @@ pub struct RemoteWriteStats {
 }
 
 impl RemoteWriteStats {
-    /// Sums the named series out of a text exposition.
+    /// Sums the named series out of a text exposition (parsed by [`AgentMetrics::parse`]).
     pub fn parse(exposition: &str) -> RemoteWriteStats {
-        let sum = |name: &str| -> Option<f64> {
-            let mut found = None;
-            for line in exposition.lines().filter(|l| !l.starts_with('#')) {
-                let (series, value) = match line.rsplit_once(' ') {
-                    Some(p) => p,
-                    None => continue,
-                };
-                let metric = series.split('{').next().unwrap_or(series);
-                if metric == name
-                    && let Ok(v) = value.parse::<f64>()
-                {
-                    *found.get_or_insert(0.0) += v;
-                }
-            }
-            found
-        };
-        let batch = "prometheus_remote_storage_sent_batch_duration_seconds";
+        RemoteWriteStats::from_metrics(&AgentMetrics::parse(exposition))
+    }
+
+    /// Picks the queue figures out of the agent's parsed remote-storage metrics.
+    pub fn from_metrics(metrics: &AgentMetrics) -> RemoteWriteStats {
+        let get = |name: &str| metrics.0.get(name).copied();
+        let batch = "sent_batch_duration_seconds";
         RemoteWriteStats {
-            shards: sum("prometheus_remote_storage_shards"),
-            shards_max: sum("prometheus_remote_storage_shards_max"),
-            send_seconds: sum(&format!("{batch}_sum")).zip(sum(&format!("{batch}_count"))),
-            retried: sum("prometheus_remote_storage_samples_retried_total"),
-            failed: sum("prometheus_remote_storage_samples_failed_total"),
-            dropped: sum("prometheus_remote_storage_samples_dropped_total"),
+            shards: get("shards"),
+            shards_max: get("shards_max"),
+            send_seconds: get(&format!("{batch}_sum")).zip(get(&format!("{batch}_count"))),
+            retried: get("samples_retried_total"),
+            failed: get("samples_failed_total"),
+            dropped: get("samples_dropped_total"),
         }
     }
 
@@ -69,21 +58,6 @@ impl RemoteWriteStats {
         ));
         out
     }
-}
-
-/// GETs `/metrics` over an already connected stream (HTTP/1.0: the agent closes when done).
-pub fn scrape(mut stream: std::net::TcpStream, host: &str) -> std::io::Result<String> {
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "GET /metrics HTTP/1.0\r\nHost: {host}\r\nAccept: text/plain\r\n\r\n")?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    if !head.starts_with("HTTP/1.") || head.split_whitespace().nth(1).is_none_or(|s| s != "200") {
-        return Err(std::io::Error::other(format!("unexpected answer: {}", head.lines().next().unwrap_or(""))));
-    }
-    Ok(body.to_owned())
 }
 
 #[cfg(test)]

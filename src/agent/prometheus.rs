@@ -51,8 +51,11 @@ pub struct RenderInput<'a> {
     pub scenario_dir: &'a Path,
     /// Agent version.
     pub version: Version,
-    /// Proxy URL of the mock cloud, as the agent reaches it.
-    pub proxy_url: &'a str,
+    /// Proxy URL of the mock cloud, as the agent reaches it; `None` against real Azure, where the agent keeps the
+    /// production set-up (no proxy, no test CA).
+    pub proxy_url: Option<&'a str>,
+    /// External labels added to `global.external_labels` (real mode tags each run: `azrw_run=<id>`).
+    pub external_labels: &'a [(String, String)],
     /// Ingestion URL to use when the scenario has no config of its own.
     pub default_ingestion_url: &'a str,
     /// Scrape target `host:port`, as the agent reaches it.
@@ -76,6 +79,8 @@ pub struct RenderedAgent {
     pub changes: Vec<String>,
     /// The ingestion URL the agent writes to.
     pub ingestion_url: String,
+    /// `global.external_labels` of the rendered config, which Prometheus adds to every series it sends.
+    pub external_labels: Vec<(String, String)>,
 }
 
 /// Why a config could not be rendered.
@@ -146,19 +151,34 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
         changes.push("no config of the scenario's own: a minimal one (external label cluster=azrw)".into());
     }
 
+    if !input.external_labels.is_empty() {
+        let global = root.entry("global").or_insert_with(|| json!({}));
+        if let Some(global) = global.as_object_mut() {
+            let labels = global.entry("external_labels").or_insert_with(|| json!({}));
+            if let Some(labels) = labels.as_object_mut() {
+                for (k, v) in input.external_labels {
+                    labels.insert(k.clone(), json!(v));
+                    changes.push(format!("global.external_labels.{k}: {v} (tags this run's data)"));
+                }
+            }
+        }
+    }
+
     let azuread = azuread_block(&input.scenario.auth, input.paths);
     let queue_overrides = &input.scenario.prometheus.queue_config;
     let entries = root.get_mut("remote_write").and_then(Value::as_array_mut).expect("remote_write is present");
     for (i, entry) in entries.iter_mut().enumerate() {
         let Some(entry) = entry.as_object_mut() else { continue };
-        set(
-            entry,
-            "proxy_url",
-            json!(input.proxy_url),
-            &format!("remote_write[{i}]"),
-            &mut changes,
-            "the mock cloud's proxy",
-        );
+        if let Some(proxy_url) = input.proxy_url {
+            set(
+                entry,
+                "proxy_url",
+                json!(proxy_url),
+                &format!("remote_write[{i}]"),
+                &mut changes,
+                "the mock cloud's proxy",
+            );
+        }
         if entry.get("azuread") != Some(&azuread) {
             let had = entry.contains_key("azuread");
             entry.insert("azuread".into(), azuread.clone());
@@ -167,6 +187,33 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
                 if had { "replaced by" } else { "set to" },
                 auth_summary(&input.scenario.auth)
             ));
+        }
+        if let Some(message) = &input.scenario.prometheus.protobuf_message {
+            set(
+                entry,
+                "protobuf_message",
+                json!(message),
+                &format!("remote_write[{i}]"),
+                &mut changes,
+                "from the scenario",
+            );
+        }
+        if input.scenario.scrape.is_some() {
+            // Metadata goes out once a minute by default; a payload case wants it within seconds.
+            let meta = entry.entry("metadata_config").or_insert_with(|| json!({}));
+            if let Some(meta) = meta.as_object_mut()
+                && !meta.contains_key("send_interval")
+            {
+                meta.insert("send_interval".into(), json!("1s"));
+                changes.push(format!(
+                    "remote_write[{i}].metadata_config.send_interval: 1s (default 1m), so metadata is checked sooner"
+                ));
+            }
+        }
+        if let Some(t) = input.scenario.prometheus.remote_timeout {
+            let t = humantime::format_duration(t).to_string();
+            entry.insert("remote_timeout".into(), json!(t));
+            changes.push(format!("remote_write[{i}].remote_timeout: {t} (from the scenario)"));
         }
         let queue = entry.entry("queue_config").or_insert_with(|| json!({}));
         if let Some(queue) = queue.as_object_mut() {
@@ -186,12 +233,16 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
     let interval = humantime::format_duration(scrape_interval(input.scenario)).to_string();
     let scrape = root.entry("scrape_configs").or_insert_with(|| json!([]));
     if let Some(jobs) = scrape.as_array_mut() {
-        jobs.push(json!({
+        let mut job = json!({
             "job_name": crate::target::JOB,
             "scrape_interval": interval,
             "scrape_timeout": interval,
             "static_configs": [{"targets": [input.target]}],
-        }));
+        });
+        if input.scenario.scrape.as_ref().is_some_and(|t| t.honor_labels) {
+            job["honor_labels"] = json!(true);
+        }
+        jobs.push(job);
         changes.push(format!(
             "scrape_configs: added job {} scraping {} every {interval}",
             crate::target::JOB,
@@ -199,6 +250,11 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
         ));
     }
 
+    let external_labels = config
+        .pointer("/global/external_labels")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned))).collect())
+        .unwrap_or_default();
     let config_text = serde_saphyr::to_string(&config)
         .map_err(|e| RenderError::Parse { path: input.paths.config.clone(), message: e.to_string() })?;
     let ingestion_url = user_url.unwrap_or_else(|| input.default_ingestion_url.to_owned());
@@ -210,7 +266,7 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
     ];
     args.extend(input.scenario.prometheus.args.iter().cloned());
 
-    Ok(RenderedAgent { config: config_text, args, env: environment(input), changes, ingestion_url })
+    Ok(RenderedAgent { config: config_text, args, env: environment(input), changes, ingestion_url, external_labels })
 }
 
 fn set(entry: &mut Map<String, Value>, key: &str, value: Value, at: &str, changes: &mut Vec<String>, why: &str) {
@@ -295,14 +351,17 @@ pub fn auth_summary(auth: &AuthSpec) -> String {
 /// The agent's whole environment: proxy variables that lead to the mock cloud, the CA it must trust, and the
 /// `AZURE_*` variables the auth type needs. Nothing is inherited from the harness's own environment.
 fn environment(input: &RenderInput<'_>) -> Vec<(String, String)> {
-    let mut env = vec![
-        ("HTTP_PROXY".to_owned(), input.proxy_url.to_owned()),
-        ("HTTPS_PROXY".to_owned(), input.proxy_url.to_owned()),
-        // Deliberately empty: 169.254.169.254 must go through the proxy to reach the mock IMDS.
-        ("NO_PROXY".to_owned(), String::new()),
-        ("SSL_CERT_FILE".to_owned(), input.paths.ca_bundle.display().to_string()),
-        ("HOME".to_owned(), "/tmp".to_owned()),
-    ];
+    let mut env = Vec::new();
+    if let Some(proxy_url) = input.proxy_url {
+        env.extend([
+            ("HTTP_PROXY".to_owned(), proxy_url.to_owned()),
+            ("HTTPS_PROXY".to_owned(), proxy_url.to_owned()),
+            // Deliberately empty: 169.254.169.254 must go through the proxy to reach the mock IMDS.
+            ("NO_PROXY".to_owned(), String::new()),
+            ("SSL_CERT_FILE".to_owned(), input.paths.ca_bundle.display().to_string()),
+        ]);
+    }
+    env.push(("HOME".to_owned(), "/tmp".to_owned()));
     let auth = &input.scenario.auth;
     if let Some(sdk) = &auth.sdk {
         match &sdk.via {
@@ -331,4 +390,47 @@ fn environment(input: &RenderInput<'_>) -> Vec<(String, String)> {
 /// How often the agent scrapes the harness target: the scenario's `prometheus.scrape_interval`, else 1s.
 pub fn scrape_interval(scenario: &Scenario) -> std::time::Duration {
     scenario.prometheus.scrape_interval.unwrap_or(std::time::Duration::from_secs(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input<'a>(
+        scenario: &'a Scenario,
+        paths: &'a AgentPaths,
+        proxy: Option<&'a str>,
+        labels: &'a [(String, String)],
+    ) -> RenderInput<'a> {
+        RenderInput {
+            scenario,
+            scenario_dir: Path::new("."),
+            version: Version::new(3, 5, 1),
+            proxy_url: proxy,
+            external_labels: labels,
+            default_ingestion_url: "https://dce.eastus-1.metrics.ingest.monitor.azure.com/dataCollectionRules/dcr-1/streams/Microsoft-PrometheusMetrics/api/v1/write",
+            target: "127.0.0.1:9",
+            listen_address: "127.0.0.1:9090",
+            paths,
+        }
+    }
+
+    #[test]
+    fn real_target_gets_no_proxy_and_no_test_ca_but_the_run_label() {
+        let scenario: Scenario =
+            serde_saphyr::from_str("name: r\nagents: [prometheus@3.5]\nauth: {managed_identity: {client_id: ''}}\n")
+                .unwrap();
+        let paths = AgentPaths::under(Path::new("/in"));
+        let labels = vec![("azrw_run".to_owned(), "run-1".to_owned())];
+        let real = render(&input(&scenario, &paths, None, &labels)).unwrap();
+        assert!(!real.config.contains("proxy_url"), "{}", real.config);
+        assert!(real.config.contains("azrw_run: run-1"), "{}", real.config);
+        let keys: Vec<&str> = real.env.iter().map(|(k, _)| k.as_str()).collect();
+        assert!(!keys.iter().any(|k| k.contains("PROXY") || *k == "SSL_CERT_FILE"), "{keys:?}");
+
+        let mock = render(&input(&scenario, &paths, Some("http://127.0.0.1:1"), &[])).unwrap();
+        assert!(mock.config.contains("proxy_url: http://127.0.0.1:1"), "{}", mock.config);
+        assert!(mock.env.iter().any(|(k, _)| k == "SSL_CERT_FILE"));
+        assert!(!mock.config.contains("azrw_run"));
+    }
 }

@@ -226,6 +226,30 @@ impl ClientCertificate {
     pub fn sha256_thumbprint(&self) -> String {
         URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&self.der))
     }
+
+    /// A client assertion for `client_id` at `token_endpoint`, signed with this certificate's key the way MSAL
+    /// does (`alg` RS256 or PS256; thumbprint in `x5t#S256` or, with `sha1_header`, `x5t`). Replay re-signs with it.
+    ///
+    /// ```
+    /// let cert = azrw::cloud::ClientCertificate::generate("a").unwrap();
+    /// let jwt = cert.client_assertion(jsonwebtoken::Algorithm::PS256, false, "c", "https://login.microsoftonline.com/t/oauth2/v2.0/token");
+    /// assert_eq!(jwt.split('.').count(), 3);
+    /// ```
+    pub fn client_assertion(&self, alg: Algorithm, sha1_header: bool, client_id: &str, token_endpoint: &str) -> String {
+        let mut header = Header::new(alg);
+        if sha1_header {
+            header.x5t = Some(self.sha1_thumbprint());
+        } else {
+            header.x5t_s256 = Some(self.sha256_thumbprint());
+        }
+        let now = unix_now();
+        let claims = serde_json::json!({
+            "aud": token_endpoint, "iss": client_id, "sub": client_id,
+            "jti": uuid::Uuid::new_v4().to_string(), "nbf": now, "exp": now + 600,
+        });
+        let key = EncodingKey::from_rsa_pem(self.key_pem.as_bytes()).expect("a generated RSA key");
+        jsonwebtoken::encode(&header, &claims, &key).expect("signing with a generated RSA key")
+    }
 }
 
 /// The public key of a certificate (PKCS#1 `RSAPublicKey` for RSA), as jsonwebtoken wants it.

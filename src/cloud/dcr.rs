@@ -45,6 +45,10 @@ type Refusal = (&'static str, Vec<(&'static str, String)>);
 
 fn problem_with(state: &State, token: &IssuedToken) -> (Option<String>, Option<Refusal>) {
     let now = state.recorder.now();
+    if let Some(problem) = state.faults.revoked(token, now) {
+        let vars = vec![("reason", format!("{} was {problem}", token.id))];
+        return (Some(problem), Some(("dcr_invalid_token", vars)));
+    }
     if now >= token.expires_at {
         let problem = format!("expired {:.1}s ago", (now - token.expires_at).as_secs_f64());
         let vars = vec![
@@ -76,6 +80,15 @@ fn problem_with(state: &State, token: &IssuedToken) -> (Option<String>, Option<R
     (None, None)
 }
 
+/// Azure refuses a series that breaks its label limits. The docs say such a sample is dropped; the mock answers
+/// the whole request 400 with a body naming the series, so a sender's log (and the harness) shows which one.
+fn limit_refusal(write: Option<&remote_write::DecodedWrite>) -> Option<Refusal> {
+    write?.series.iter().find_map(|s| {
+        let violation = remote_write::limits::violation(s)?;
+        Some(("dcr_label_limit", vec![("series", remote_write::limits::short_describe(s)), ("violation", violation)]))
+    })
+}
+
 /// Answers one request to the DCR host.
 pub(crate) fn serve(state: &State, req: &Request) -> Outcome {
     let dcr = &state.config.dcr;
@@ -90,10 +103,12 @@ pub(crate) fn serve(state: &State, req: &Request) -> Outcome {
         Some(("dcr_not_found", vec![("path", req.path.clone())]))
     } else if judgement.refusal.is_some() {
         judgement.refusal
+    } else if dcr.refuse_rw2 && remote_write::version_of(content_type) == RwVersion::V2 {
+        Some(("dcr_unsupported_media_type", vec![("content_type", content_type.unwrap_or_default().to_owned())]))
     } else if let Err(reason) = &body {
         Some(("dcr_bad_request", vec![("reason", reason.clone())]))
     } else {
-        None
+        limit_refusal(body.as_ref().ok())
     };
     if refusal.is_none()
         && let Some(retry_after) = state.throttle.get().and_then(|t| t.refuse_next())

@@ -35,13 +35,13 @@ fn error(state: &State, cloud: AzureCloud, request: TokenRequest, name: &str, ex
     }
 }
 
-/// Answers one request to this cloud's authority host.
-pub(crate) fn serve(state: &State, cloud: AzureCloud, req: &Request) -> Outcome {
+/// Answers one request to this cloud's authority host. `mint: false` judges a token request without issuing.
+pub(crate) fn serve(state: &State, cloud: AzureCloud, req: &Request, mint: bool) -> Outcome {
     let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
     match (req.method.as_str(), segments.as_slice()) {
         ("GET", [tenant, "v2.0", ".well-known", "openid-configuration"]) => discovery(state, cloud, tenant),
         ("GET", ["common", "discovery", "instance"]) => instance_discovery(state, cloud, req),
-        ("POST", [tenant, "oauth2", "v2.0", "token"]) => token(state, cloud, tenant, req),
+        ("POST", [tenant, "oauth2", "v2.0", "token"]) => token(state, cloud, tenant, req, mint),
         _ => {
             let o = error(state, cloud, TokenRequest::InstanceDiscovery, "entra_not_found", &[("path", &req.path)]);
             Outcome { detail: Detail::Other, ..o }
@@ -241,7 +241,7 @@ fn judge_federated(state: &State, app: Option<&super::App>, assertion: &str) -> 
     (EntraCredential::Federated { issuer, subject, audience, signature_valid, claim_errors }, refusal)
 }
 
-fn token(state: &State, cloud: AzureCloud, tenant: &str, req: &Request) -> Outcome {
+fn token(state: &State, cloud: AzureCloud, tenant: &str, req: &Request, mint: bool) -> Outcome {
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&req.body).into_owned().collect();
     let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let grant_type = field("grant_type");
@@ -326,15 +326,33 @@ fn token(state: &State, cloud: AzureCloud, tenant: &str, req: &Request) -> Outco
     if !known_resource(audience) {
         return error(state, cloud, request, "AADSTS500011", &[("resource", audience), ("tenant", tenant)]);
     }
-    let lifetime = state.config.token_lifetime;
+    if !mint {
+        return Outcome {
+            reply: Reply::json(200, b"{}".to_vec()),
+            detail: Detail::Token { request, issued: None, error: None },
+        };
+    }
+    let terms = state.faults.token_terms(state.config.token_lifetime);
     let principal = Principal::App { client_id: app.client_id.clone() };
-    let minted = state.mint.mint(&state.recorder, Service::Entra, &directory.tenant_id, principal, audience, lifetime);
-    let body = serde_json::json!({
+    let minted = state.mint.mint_with(
+        &state.recorder,
+        Service::Entra,
+        &directory.tenant_id,
+        principal,
+        audience,
+        terms.lifetime,
+        terms.expired,
+    );
+    let (expires_in, _, refresh_in) = super::token::lifetime_fields(&terms);
+    let mut body = serde_json::json!({
         "token_type": "Bearer",
-        "expires_in": lifetime.as_secs(),
-        "ext_expires_in": lifetime.as_secs(),
+        "expires_in": expires_in,
+        "ext_expires_in": expires_in,
         "access_token": minted.jwt,
     });
+    if let Some(r) = refresh_in {
+        body["refresh_in"] = serde_json::json!(r);
+    }
     Outcome {
         reply: Reply::json(200, serde_json::to_vec(&body).expect("JSON serialises")),
         detail: Detail::Token { request, issued: Some(minted.issued.id), error: None },
@@ -361,7 +379,7 @@ mod tests {
         ]);
         let req =
             Request::new("POST", "login.microsoftonline.com", &format!("/{TENANT}/oauth2/v2.0/token")).with_body(body);
-        let o = serve(&state, AzureCloud::AzurePublic, &req);
+        let o = serve(&state, AzureCloud::AzurePublic, &req, true);
         assert_eq!(o.reply.status, 200, "{}", o.reply.body_str());
         assert_eq!(state.recorder.tokens()[0].audience, "https://monitor.azure.com/");
         let v: serde_json::Value = serde_json::from_slice(&o.reply.body).unwrap();
@@ -373,9 +391,9 @@ mod tests {
         let state = test_state();
         let body = form(&[("grant_type", "client_credentials"), ("client_id", "nope"), ("client_secret", "x")]);
         let req = Request::new("POST", "login.microsoftonline.com", "/other/oauth2/v2.0/token").with_body(body.clone());
-        assert!(serve(&state, AzureCloud::AzurePublic, &req).reply.body_str().contains("AADSTS90002"));
+        assert!(serve(&state, AzureCloud::AzurePublic, &req, true).reply.body_str().contains("AADSTS90002"));
         let req =
             Request::new("POST", "login.microsoftonline.com", &format!("/{TENANT}/oauth2/v2.0/token")).with_body(body);
-        assert!(serve(&state, AzureCloud::AzurePublic, &req).reply.body_str().contains("AADSTS700016"));
+        assert!(serve(&state, AzureCloud::AzurePublic, &req, true).reply.body_str().contains("AADSTS700016"));
     }
 }

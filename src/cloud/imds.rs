@@ -18,7 +18,8 @@ fn error(state: &State, request: TokenRequest, name: &str, extra: &[(&str, &str)
 }
 
 /// Answers one IMDS request.
-pub(crate) fn serve(state: &State, req: &Request) -> Outcome {
+/// `mint: false` judges the request without issuing a token (a fault rule answers instead).
+pub(crate) fn serve(state: &State, req: &Request, mint: bool) -> Outcome {
     if req.path != TOKEN_PATH {
         let o = error(state, TokenRequest::ImdsProbe, "imds_not_found", &[("path", &req.path)]);
         return Outcome { detail: Detail::Other, ..o };
@@ -57,26 +58,43 @@ pub(crate) fn serve(state: &State, req: &Request) -> Outcome {
             None => return error(state, request, "imds_identity_not_found", &[]),
         },
     };
-    let lifetime = state.config.token_lifetime;
-    let minted =
-        state.mint.mint(&state.recorder, Service::Imds, &directory.tenant_id, principal.clone(), &resource, lifetime);
+    if !mint {
+        return Outcome {
+            reply: Reply::json(200, b"{}".to_vec()),
+            detail: Detail::Token { request, issued: None, error: None },
+        };
+    }
+    let terms = state.faults.token_terms(state.config.token_lifetime);
+    let minted = state.mint.mint_with(
+        &state.recorder,
+        Service::Imds,
+        &directory.tenant_id,
+        principal.clone(),
+        &resource,
+        terms.lifetime,
+        terms.expired,
+    );
     let now = super::ca::unix_now();
+    let (expires_in, expires_on, refresh_in) = super::token::lifetime_fields(&terms);
     let shown_client_id = match &principal {
         Principal::SystemAssigned { object_id } => object_id.clone(),
         Principal::UserAssigned { client_id } | Principal::App { client_id } => client_id.clone(),
     };
     // Real IMDS sends every field as a string; clients parse them leniently, and azrw checks they cope.
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "access_token": minted.jwt,
         "refresh_token": "",
-        "expires_in": lifetime.as_secs().to_string(),
-        "expires_on": (now + lifetime.as_secs()).to_string(),
-        "ext_expires_in": lifetime.as_secs().to_string(),
+        "expires_in": expires_in.to_string(),
+        "expires_on": expires_on.to_string(),
+        "ext_expires_in": expires_in.to_string(),
         "not_before": now.to_string(),
         "resource": resource,
         "token_type": "Bearer",
         "client_id": shown_client_id,
     });
+    if let Some(r) = refresh_in {
+        body["refresh_in"] = serde_json::json!(r.to_string());
+    }
     Outcome {
         reply: Reply::json(200, serde_json::to_vec(&body).expect("JSON serialises")),
         detail: Detail::Token { request, issued: Some(minted.issued.id), error: None },
@@ -94,7 +112,7 @@ mod tests {
     #[test]
     fn probe_is_answered_400() {
         let state = test_state();
-        let o = serve(&state, &Request::new("GET", "169.254.169.254", TOKEN_PATH));
+        let o = serve(&state, &Request::new("GET", "169.254.169.254", TOKEN_PATH), true);
         assert_eq!(o.reply.status, 400);
         assert!(matches!(o.detail, Detail::Token { request: TokenRequest::ImdsProbe, .. }));
     }
@@ -102,7 +120,7 @@ mod tests {
     #[test]
     fn system_assigned_token_has_string_fields() {
         let state = test_state();
-        let o = serve(&state, &Request::new("GET", "169.254.169.254", URL).with_header("Metadata", "true"));
+        let o = serve(&state, &Request::new("GET", "169.254.169.254", URL).with_header("Metadata", "true"), true);
         assert_eq!(o.reply.status, 200, "{}", o.reply.body_str());
         let v: serde_json::Value = serde_json::from_slice(&o.reply.body).unwrap();
         for f in ["expires_in", "expires_on", "not_before", "resource", "token_type", "access_token"] {
@@ -115,7 +133,7 @@ mod tests {
     fn unknown_user_assigned_identity_is_400() {
         let state = test_state();
         let url = format!("{URL}&client_id=00000000-0000-0000-0000-00000000dead");
-        let o = serve(&state, &Request::new("GET", "169.254.169.254", &url).with_header("Metadata", "true"));
+        let o = serve(&state, &Request::new("GET", "169.254.169.254", &url).with_header("Metadata", "true"), true);
         assert_eq!(o.reply.status, 400);
         assert!(o.reply.body_str().contains("Identity not found"));
     }

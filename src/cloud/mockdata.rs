@@ -64,6 +64,8 @@ pub struct MockData {
     openid_configuration: Value,
     instance_discovery: Value,
     errors: BTreeMap<String, ErrorTemplate>,
+    /// Fault profiles by name: where each came from and its text (parsed when a scenario names it).
+    fault_profiles: BTreeMap<String, (PathBuf, String)>,
 }
 
 impl Default for MockData {
@@ -97,6 +99,28 @@ impl MockData {
         .expect("embedded mock data is valid (checked by a unit test)")
     }
 
+    fn with_embedded_profiles(mut self) -> MockData {
+        for (name, text) in super::fault::EMBEDDED_PROFILES {
+            let path = Path::new("<embedded mocks>/faults").join(format!("{name}.yaml"));
+            self.fault_profiles.entry((*name).to_owned()).or_insert((path, (*text).to_owned()));
+        }
+        self
+    }
+
+    /// A fault profile (`faults/NAME.yaml`): its path and text.
+    ///
+    /// ```
+    /// assert!(azrw::cloud::MockData::embedded().fault_profile("dcr-outage").is_some());
+    /// ```
+    pub fn fault_profile(&self, name: &str) -> Option<(PathBuf, String)> {
+        self.fault_profiles.get(name).cloned()
+    }
+
+    /// Names of every fault profile.
+    pub fn fault_profile_names(&self) -> Vec<String> {
+        self.fault_profiles.keys().cloned().collect()
+    }
+
     /// Reads the same files from `dir` (`entra/openid-configuration.json`, `entra/instance-discovery.json`,
     /// `errors.json`); errors name the file and what is wrong with it.
     ///
@@ -110,7 +134,13 @@ impl MockData {
             std::fs::read_to_string(&file)
                 .map_err(|e| CloudError::MockData { file: file.clone(), problem: format!("cannot read: {e}") })
         };
-        MockData::parse(&read(OPENID_FILE)?, &read(INSTANCE_DISCOVERY_FILE)?, &read(ERRORS_FILE)?, dir)
+        let mut data = MockData::parse(&read(OPENID_FILE)?, &read(INSTANCE_DISCOVERY_FILE)?, &read(ERRORS_FILE)?, dir)?;
+        // The directory's profiles win; the built-in ones fill in the rest.
+        data.fault_profiles.clear();
+        for (name, path, text) in super::fault::load_profiles(dir)? {
+            data.fault_profiles.insert(name, (path, text));
+        }
+        Ok(data.with_embedded_profiles())
     }
 
     fn parse(openid: &str, discovery: &str, errors: &str, dir: &Path) -> Result<MockData, CloudError> {
@@ -146,7 +176,8 @@ impl MockData {
                 });
             }
         }
-        Ok(MockData { openid_configuration, instance_discovery, errors })
+        Ok(MockData { openid_configuration, instance_discovery, errors, fault_profiles: BTreeMap::new() }
+            .with_embedded_profiles())
     }
 
     /// The template for an error name, if defined.

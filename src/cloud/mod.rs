@@ -7,10 +7,13 @@ pub mod accounting;
 mod ca;
 mod dcr;
 mod entra;
+pub mod fault;
 mod imds;
 mod mockdata;
 mod proxy;
+mod query;
 pub mod recorder;
+mod standalone;
 pub mod throttle;
 mod token;
 mod wire;
@@ -20,8 +23,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use ca::{CertificateAuthority, ClientCertificate, ClusterIssuer, FederatedClaims, TOKEN_EXCHANGE_AUDIENCE};
+pub use fault::{FaultConfig, FaultMark};
 pub use mockdata::{ErrorTemplate, MockData};
+pub use query::{Matcher, parse_selector};
 pub use recorder::{Exchange, Recorder, Service};
+pub use standalone::Standalone;
 
 use crate::scenario::model::{AzureCloud, RoleScope};
 use recorder::Principal;
@@ -60,9 +66,11 @@ pub enum CloudError {
 ///         host: "azrw-dce-1a2b.eastus-1.metrics.ingest.monitor.azure.com".into(),
 ///         dcr_id: "dcr-1".into(),
 ///         cloud: AzureCloud::AzurePublic,
+///         refuse_rw2: false,
 ///     },
 ///     token_lifetime: std::time::Duration::from_secs(3600),
 ///     mocks: MockData::embedded(),
+///     faults: Default::default(),
 /// };
 /// ```
 #[derive(Debug, Clone)]
@@ -77,6 +85,8 @@ pub struct CloudConfig {
     pub token_lifetime: Duration,
     /// Response templates.
     pub mocks: MockData,
+    /// What goes wrong, and when.
+    pub faults: FaultConfig,
 }
 
 /// The identities that exist in the mock tenant and on the mock VM.
@@ -167,6 +177,7 @@ pub struct RoleGrant {
 ///     host: "azrw-dce-1a2b.eastus-1.metrics.ingest.monitor.azure.com".into(),
 ///     dcr_id: "dcr-00000000000000000000000000000a2b".into(),
 ///     cloud: azrw::scenario::model::AzureCloud::AzurePublic,
+///     refuse_rw2: false,
 /// };
 /// ```
 #[derive(Debug, Clone)]
@@ -177,6 +188,19 @@ pub struct DcrConfig {
     pub dcr_id: String,
     /// The cloud whose audience the DCR accepts.
     pub cloud: AzureCloud,
+    /// Answer remote-write 2.0 bodies with 415, as an RW 1.0-only endpoint does.
+    pub refuse_rw2: bool,
+}
+
+/// Applies a fault profile to a cloud set-up (`azrw mock --faults FILE`).
+///
+/// The hook for fault plans (being built on their own branch): until they land, every profile is refused with a
+/// clear message rather than ignored.
+pub fn apply_fault_profile(_config: &mut CloudConfig, profile: &std::path::Path) -> Result<(), CloudError> {
+    Err(CloudError::Config(format!(
+        "{}: fault profiles are not supported by this build yet (the fault-plan feature brings them)",
+        profile.display()
+    )))
 }
 
 /// Everything the services share.
@@ -187,6 +211,7 @@ pub(crate) struct State {
     pub cluster_issuer: Option<Arc<ClusterIssuer>>,
     /// Set at most once, before traffic (see [`MockCloud::throttle`]).
     pub throttle: std::sync::OnceLock<throttle::Throttle>,
+    pub faults: fault::FaultPlan,
 }
 
 /// A running mock cloud. Dropping it without [`MockCloud::shutdown`] leaves its tasks to end with the runtime.
@@ -231,7 +256,9 @@ impl MockCloud {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let addr = listener.local_addr()?;
         let ca = Arc::new(CertificateAuthority::generate()?);
+        let faults = fault::FaultPlan::new(config.faults.clone());
         let state = Arc::new(State {
+            faults,
             config,
             recorder: Arc::new(Recorder::new()),
             mint: token::TokenMint::generate()?,
@@ -348,14 +375,21 @@ pub(crate) mod tests {
                     apps: vec![App { client_id: APP.into(), secret: Some(SECRET.into()), ..Default::default() }],
                 },
                 roles: vec![RoleGrant { principal: Principal::App { client_id: APP.into() }, scope: RoleScope::Dcr }],
-                dcr: DcrConfig { host: DCR_HOST.into(), dcr_id: DCR_ID.into(), cloud: AzureCloud::AzurePublic },
+                dcr: DcrConfig {
+                    host: DCR_HOST.into(),
+                    dcr_id: DCR_ID.into(),
+                    cloud: AzureCloud::AzurePublic,
+                    refuse_rw2: false,
+                },
                 token_lifetime: Duration::from_secs(3600),
                 mocks: MockData::embedded(),
+                faults: FaultConfig::default(),
             },
             recorder: Arc::new(Recorder::new()),
             mint: token::TokenMint::generate().unwrap(),
             cluster_issuer: None,
             throttle: std::sync::OnceLock::new(),
+            faults: fault::FaultPlan::new(FaultConfig::default()),
         }
     }
 }

@@ -4,7 +4,6 @@
 //! Hand-written on hyper rather than wiremock: wiremock 0.6 has no TLS and no forward-proxy/CONNECT mode, and its
 //! synchronous responders and unbounded request recording do not suit high-rate ingestion. wiremock stays for tests.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -22,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::recorder::{Detail, Exchange, Service};
 use super::wire::{self, Outcome, Reply};
-use super::{CertificateAuthority, State, dcr, entra, imds};
+use super::{CertificateAuthority, State, dcr, entra, imds, query};
 use crate::scenario::model::AzureCloud;
 
 /// Where a host's requests go.
@@ -140,7 +139,7 @@ where
         let svc = service_fn(move |req| {
             let ctx = svc_ctx.clone();
             let tls_host = tls_host.clone();
-            async move { Ok::<_, Infallible>(handle(ctx, req, tls_host).await) }
+            async move { handle(ctx, req, tls_host).await }
         });
         let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), svc).with_upgrades();
         if let Err(e) = conn.await {
@@ -157,9 +156,13 @@ fn respond(reply: Reply) -> Response<Full<Bytes>> {
     builder.body(Full::new(Bytes::from(reply.body))).expect("valid response parts")
 }
 
-async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>, tls_host: Option<String>) -> Response<Full<Bytes>> {
+async fn handle(
+    ctx: Arc<Ctx>,
+    req: Request<Incoming>,
+    tls_host: Option<String>,
+) -> Result<Response<Full<Bytes>>, Reset> {
     if req.method() == Method::CONNECT {
-        return connect(ctx, req);
+        return Ok(connect(ctx, req));
     }
     let tls = tls_host.is_some();
     let host_header = req.headers().get(hyper::header::HOST).and_then(|v| v.to_str().ok()).map(bare_host);
@@ -177,39 +180,91 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>, tls_host: Option<String>)
         Ok(b) => b.to_bytes(),
         Err(e) => {
             tracing::debug!(error = %e, "request body could not be read");
-            return respond(Reply::text(400, "request body could not be read"));
+            return Ok(respond(Reply::text(400, "request body could not be read")));
         }
     };
     let request = wire::Request { method, host, path, query, headers, body };
     let route = route(&request.host);
     let state = ctx.state.clone();
-    let outcome = match route {
-        Route::Imds => imds::serve(&state, &request),
-        Route::Entra(cloud) => entra::serve(&state, cloud, &request),
-        // Decoding, signature checks and recording (folding into the accounting) are CPU work: off the I/O threads,
-        // and on the thread that decoded, so the body is freed where it was allocated.
-        Route::Dcr => {
-            return match tokio::task::spawn_blocking(move || {
-                let Outcome { reply, detail } = dcr::serve(&state, &request);
-                record(&state, Service::Dcr, &request, tls, reply.status, detail);
-                reply
-            })
-            .await
-            {
-                Ok(reply) => respond(reply),
-                Err(e) => respond(Reply::text(500, format!("mock DCR failed: {e}"))),
-            };
+    let Some(hit) = state.faults.consult(route.service(), &request, state.recorder.now()) else {
+        if route == Route::Dcr {
+            // Decoding, signature checks and recording (folding into the accounting) are CPU work: off the I/O
+            // threads, and on the thread that decoded, so the body is freed where it was allocated.
+            return Ok(
+                match tokio::task::spawn_blocking(move || {
+                    let Outcome { reply, detail } = dcr::serve(&state, &request);
+                    record(&state, Service::Dcr, &request, tls, reply.status, detail, None);
+                    reply
+                })
+                .await
+                {
+                    Ok(reply) => respond(reply),
+                    Err(e) => respond(Reply::text(500, format!("mock DCR failed: {e}"))),
+                },
+            );
         }
-        Route::Query => {
-            let (status, body) = state.config.mocks.error("query_not_found", &[("path", &request.path)]);
-            Outcome { reply: Reply::json(status, body), detail: Detail::Other }
-        }
-        Route::Unrouted => unrouted(&request.host),
+        // The detail moves into the recorder: a decoded body can be large, never copy it.
+        let Outcome { reply, detail } = serve(&state, route, &request, true).await;
+        record(&state, route.service(), &request, tls, reply.status, detail, None);
+        return Ok(respond(reply));
     };
-    // The detail moves into the recorder: a decoded body can be large, never copy it.
+    if hit.reset || hit.times_out(state.faults.client_timeout()) {
+        // The agent gets nothing it can use: record now (its retry clock starts from here), answer late or never.
+        let Outcome { detail, .. } = serve(&state, route, &request, false).await;
+        record(&state, route.service(), &request, tls, 0, detail, Some(hit.mark(true)));
+        if hit.reset {
+            return Err(Reset(hit.rule));
+        }
+        tokio::time::sleep(hit.delay.unwrap_or_default()).await;
+        return Ok(respond(Reply::text(504, "azrw fault: answered after the client's timeout")));
+    }
+    if let Some(delay) = hit.delay {
+        // Latency is the mock's behaviour under test, not a wait of the harness.
+        tokio::time::sleep(delay).await;
+    }
+    let mut outcome = serve(&state, route, &request, !hit.answers()).await;
+    if hit.answers() {
+        let vars = wire::error_vars();
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        outcome.reply = hit.reply(&state.config.mocks, &vars);
+        if let Detail::Token { issued, error, .. } = &mut outcome.detail {
+            *issued = None;
+            *error = Some(hit.error.clone().unwrap_or_else(|| format!("fault {}", hit.rule)));
+        }
+    }
     let Outcome { reply, detail } = outcome;
-    record(&state, route.service(), &request, tls, reply.status, detail);
-    respond(reply)
+    record(&state, route.service(), &request, tls, reply.status, detail, Some(hit.mark(false)));
+    Ok(respond(reply))
+}
+
+/// A connection the fault plan resets instead of answering.
+#[derive(Debug)]
+struct Reset(String);
+
+impl std::fmt::Display for Reset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "connection reset by fault rule {}", self.0)
+    }
+}
+
+impl std::error::Error for Reset {}
+
+/// The routed service's answer. `mint: false` asks token services to judge without issuing (a fault answers).
+async fn serve(state: &Arc<State>, route: Route, request: &wire::Request, mint: bool) -> Outcome {
+    match route {
+        Route::Imds => imds::serve(state, request, mint),
+        Route::Entra(cloud) => entra::serve(state, cloud, request, mint),
+        // Decoding and signature checks are CPU work: keep them off the I/O threads.
+        Route::Dcr => {
+            let (state, request) = (state.clone(), request.clone());
+            match tokio::task::spawn_blocking(move || dcr::serve(&state, &request)).await {
+                Ok(o) => o,
+                Err(e) => Outcome { reply: Reply::text(500, format!("mock DCR failed: {e}")), detail: Detail::Other },
+            }
+        }
+        Route::Query => query::serve(state, request),
+        Route::Unrouted => unrouted(&request.host),
+    }
 }
 
 fn unrouted(host: &str) -> Outcome {
@@ -242,7 +297,7 @@ fn connect(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Full<Bytes>> {
             body: Bytes::new(),
         };
         let Outcome { reply, detail } = unrouted(&host);
-        record(&ctx.state, Service::Unrouted, &request, false, reply.status, detail);
+        record(&ctx.state, Service::Unrouted, &request, false, reply.status, detail, None);
         return respond(reply);
     }
     tokio::spawn(async move {
@@ -288,6 +343,26 @@ fn redacted_target(request: &wire::Request) -> String {
     format!("{}?{q}", request.path)
 }
 
+/// The request body as it may be kept: form bodies with their secret fields replaced, anything else as sent.
+fn redacted_body(request: &wire::Request) -> Bytes {
+    let is_form = request
+        .header("content-type")
+        .is_some_and(|t| t.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    // A sender that forgets the content type must not get its secret kept either.
+    let looks_like_form = std::str::from_utf8(&request.body)
+        .is_ok_and(|b| SECRET_PARAMS.iter().any(|k| b.starts_with(&format!("{k}=")) || b.contains(&format!("&{k}="))));
+    if !is_form && !looks_like_form {
+        return request.body.clone();
+    }
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&request.body)
+        .map(|(k, v)| {
+            let v = if SECRET_PARAMS.contains(&k.as_ref()) { "[redacted]".into() } else { v.into_owned() };
+            (k.into_owned(), v)
+        })
+        .collect();
+    Bytes::from(url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish())
+}
+
 fn redacted_headers(state: &State, headers: &[(String, String)]) -> Vec<(String, String)> {
     headers
         .iter()
@@ -304,7 +379,15 @@ fn redacted_headers(state: &State, headers: &[(String, String)]) -> Vec<(String,
         .collect()
 }
 
-fn record(state: &State, service: Service, request: &wire::Request, tls: bool, status: u16, detail: Detail) {
+fn record(
+    state: &State,
+    service: Service,
+    request: &wire::Request,
+    tls: bool,
+    status: u16,
+    detail: Detail,
+    fault: Option<super::FaultMark>,
+) {
     let exchange = Exchange {
         seq: 0,
         at: Default::default(),
@@ -316,8 +399,9 @@ fn record(state: &State, service: Service, request: &wire::Request, tls: bool, s
         headers: redacted_headers(state, &request.headers),
         status,
         detail,
+        fault,
     };
-    let seq = state.recorder.record(exchange);
+    let seq = state.recorder.record_with_body(exchange, redacted_body(request));
     tracing::debug!(seq, ?service, host = %request.host, status, "mock cloud exchange");
 }
 

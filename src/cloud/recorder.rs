@@ -245,6 +245,10 @@ pub struct Exchange {
     pub status: u16,
     /// Service-specific detail.
     pub detail: Detail,
+    /// The fault rule that answered instead of (or delayed) the service, if any. Status 0 means no answer
+    /// reached the agent (reset, or an answer after its timeout).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<super::FaultMark>,
 }
 
 impl Exchange {
@@ -274,6 +278,8 @@ pub struct Recorder {
 struct State {
     mode: RecordMode,
     exchanges: Vec<Exchange>,
+    /// Request bodies, index-aligned with `exchanges`, secrets already redacted by whoever recorded them.
+    bodies: Vec<bytes::Bytes>,
     tokens: Vec<IssuedToken>,
 }
 
@@ -300,7 +306,14 @@ impl Recorder {
     }
 
     /// Records an exchange; `seq` and `at` are filled in here. Returns its `seq`.
-    pub fn record(&self, mut exchange: Exchange) -> usize {
+    pub fn record(&self, exchange: Exchange) -> usize {
+        self.record_with_body(exchange, bytes::Bytes::new())
+    }
+
+    /// Records an exchange and its request body (for capture bundles and replay). The caller redacts secrets in
+    /// the body first (form fields such as `client_secret`); bearer tokens live in headers, which are redacted.
+    /// In [`RecordMode::Accounting`] the raw body of an accepted or throttled write is not kept either.
+    pub fn record_with_body(&self, mut exchange: Exchange, mut raw: bytes::Bytes) -> usize {
         let (seq, at, accepted) = {
             let mut state = self.state.lock().expect("recorder poisoned");
             exchange.seq = state.exchanges.len() + 1;
@@ -314,11 +327,14 @@ impl Recorder {
                 // batches (dropped, not resent) need their samples.
                 if (200..300).contains(&exchange.status) {
                     accepted = Some(std::mem::take(&mut body.series));
+                    raw = bytes::Bytes::new();
                 } else if exchange.status == 429 {
                     body.series = Vec::new();
+                    raw = bytes::Bytes::new();
                 }
             }
             state.exchanges.push(exchange);
+            state.bodies.push(raw);
             (seq, at, accepted)
         };
         if let Some(accepted) = accepted {
@@ -356,9 +372,19 @@ impl Recorder {
         f(&self.accounting.lock().expect("recorder poisoned"))
     }
 
+    /// Visits every exchange so far without copying them (the query service reads accepted writes this way).
+    pub fn for_each_exchange(&self, mut visit: impl FnMut(&Exchange)) {
+        self.state.lock().expect("recorder poisoned").exchanges.iter().for_each(&mut visit);
+    }
+
     /// A copy of every exchange so far.
     pub fn exchanges(&self) -> Vec<Exchange> {
         self.state.lock().expect("recorder poisoned").exchanges.clone()
+    }
+
+    /// The recorded request body of exchange `seq` (empty if none was kept).
+    pub fn body(&self, seq: usize) -> Option<bytes::Bytes> {
+        self.state.lock().expect("recorder poisoned").bodies.get(seq.checked_sub(1)?).cloned()
     }
 
     /// A copy of every token issued so far.

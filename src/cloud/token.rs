@@ -14,6 +14,22 @@ use super::CloudError;
 use super::ca::unix_now;
 use super::recorder::{IssuedToken, Principal, Recorder, Service, TokenId};
 
+/// How long before issue an "already expired" token expired.
+pub(crate) const EXPIRED_AGO: Duration = Duration::from_secs(60);
+
+/// The lifetime fields of a token response: `expires_in` (negative when already expired), `expires_on` (unix
+/// seconds) and, if set, `refresh_in`.
+pub(crate) fn lifetime_fields(terms: &super::fault::Terms) -> (i64, u64, Option<u64>) {
+    let now = unix_now();
+    if terms.expired {
+        let ago = EXPIRED_AGO.as_secs();
+        (-(ago as i64), now - ago, None)
+    } else {
+        let secs = terms.lifetime.as_secs();
+        (secs as i64, now + secs, terms.refresh_in.map(|r| r.as_secs()))
+    }
+}
+
 /// Claims of the access tokens the mock issues (a subset of Entra's v1 access tokens).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct AccessClaims {
@@ -69,7 +85,9 @@ impl TokenMint {
         Ok(TokenMint { encoding, decoding, nonce: uuid::Uuid::new_v4().simple().to_string() })
     }
 
-    /// Issues a token and registers it with the recorder (mock-clock `issued_at`/`expires_at`).
+    /// Issues a token and registers it with the recorder (mock-clock `issued_at`/`expires_at`). An `expired` token
+    /// expired [`EXPIRED_AGO`] before it was issued.
+    #[cfg(test)]
     pub(crate) fn mint(
         &self,
         recorder: &Recorder,
@@ -79,6 +97,21 @@ impl TokenMint {
         audience: &str,
         lifetime: Duration,
     ) -> Minted {
+        self.mint_with(recorder, issuer, tenant, principal, audience, lifetime, false)
+    }
+
+    /// [`TokenMint::mint`], possibly already expired.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn mint_with(
+        &self,
+        recorder: &Recorder,
+        issuer: Service,
+        tenant: &str,
+        principal: Principal,
+        audience: &str,
+        lifetime: Duration,
+        expired: bool,
+    ) -> Minted {
         let now_mock = recorder.now();
         let issued = recorder.issue(|id| IssuedToken {
             id,
@@ -87,7 +120,7 @@ impl TokenMint {
             principal: principal.clone(),
             audience: audience.to_owned(),
             issued_at: now_mock,
-            expires_at: now_mock + lifetime,
+            expires_at: if expired { now_mock.saturating_sub(EXPIRED_AGO) } else { now_mock + lifetime },
         });
         let now = unix_now();
         let (oid, appid) = match &principal {
@@ -105,7 +138,7 @@ impl TokenMint {
             idtyp: "app".into(),
             iat: now,
             nbf: now,
-            exp: now + lifetime.as_secs(),
+            exp: if expired { now - EXPIRED_AGO.as_secs() } else { now + lifetime.as_secs() },
             jti: format!("{}.{}", self.nonce, issued.id.0),
         };
         let mut header = Header::new(Algorithm::RS256);

@@ -4,8 +4,13 @@
 
 mod auth;
 mod load;
+pub mod metrics;
 mod outcome;
+pub mod payload;
+pub mod retry;
 mod series;
+pub use series::default_expected;
+mod tokens;
 pub mod verdict;
 mod write;
 
@@ -14,10 +19,14 @@ pub use verdict::{Finding, Status, Verdict};
 use std::time::Duration;
 
 use crate::agent::Version;
+use crate::cloud::FaultConfig;
 use crate::cloud::accounting::Accounting;
 use crate::cloud::recorder::{Exchange, IssuedToken, Service};
 use crate::runtime::AgentState;
 use crate::scenario::{AuthSpec, AzureCloud, ExpectSpec, LoadSpec, Outcome};
+use crate::target::{Scrape, TargetModel};
+pub use retry::RetryPolicy;
+pub use tokens::earliest_refresh;
 
 /// What the checks need to know about the case.
 #[derive(Debug, Clone)]
@@ -38,6 +47,14 @@ pub struct CaseFacts<'a> {
     pub load: Option<&'a LoadSpec>,
     /// How often the harness target is scraped (one sample per series is due per interval).
     pub scrape_interval: Duration,
+    /// The scrape target's model, when the scenario declares a `target` block (the payload checks need it).
+    pub target: Option<&'a TargetModel>,
+    /// The fault plan the mock cloud follows.
+    pub faults: &'a FaultConfig,
+    /// The agent's retry settings (from the scenario's `queue_config`, else Prometheus' defaults).
+    pub retry: RetryPolicy,
+    /// Lifetime of the tokens the mock issues.
+    pub token_lifetime: std::time::Duration,
 }
 
 /// Everything observed so far.
@@ -53,6 +70,8 @@ pub struct Observed<'a> {
     pub agent_was_ready: bool,
     /// Per-series accounting of accepted samples, when the recorder keeps it instead of bodies.
     pub accounting: Option<&'a Accounting>,
+    /// The scrapes the target served so far.
+    pub scrapes: &'a [Scrape],
 }
 
 impl Observed<'_> {
@@ -98,6 +117,16 @@ pub const CHECKS: &[&str] = &[
     "write.user-agent",
     "write.body",
     "write.refused-not-resent",
+    "retry.recoverable-resent",
+    "retry.dropped",
+    "retry.retry-after",
+    "retry.backoff",
+    "retry.attempt-header",
+    "retry.no-loss",
+    "tokens.not-expired",
+    "tokens.refresh",
+    "tokens.revoked-replaced",
+    "agent.metrics",
     "series.present",
     "verdict.reason",
     "load.sustained",
@@ -106,6 +135,15 @@ pub const CHECKS: &[&str] = &[
     "load.no-loss",
     "load.no-duplicates",
     "load.agent",
+    "payload.samples",
+    "payload.duplicates",
+    "payload.values",
+    "payload.timestamps",
+    "payload.order",
+    "payload.labels",
+    "payload.target-labels",
+    "payload.metadata",
+    "payload.azure-limits",
 ];
 
 /// Minimum writes before per-write rules (token reuse) are decided, unless the scenario says otherwise.
@@ -121,8 +159,11 @@ pub fn evaluate(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Evaluation {
     }
     findings.extend(auth::checks(facts, seen));
     findings.extend(write::checks(facts, seen));
+    findings.extend(retry::checks(facts, seen));
+    findings.extend(tokens::checks(facts, seen));
     findings.push(series::present(facts, seen, observed));
     findings.extend(load::checks(facts, seen));
+    findings.extend(payload::checks(facts, seen, observed));
     if let Some(reason) = &facts.expect.reason {
         findings.push(if explanation.contains(reason.as_str()) {
             Finding::pass("verdict.reason", format!("the explanation names \"{reason}\""))

@@ -30,7 +30,15 @@ pub(super) fn observe(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> (Option<Out
     }
 
     let writes: Vec<&Exchange> = seen.writes().collect();
-    let accepted: Vec<&Exchange> = writes.iter().copied().filter(|w| (200..300).contains(&w.status)).collect();
+    // Metadata-only writes (RW 1.0) are accepted even when every sample is refused: they prove no delivery.
+    // In accounting mode accepted bodies are folded away (series emptied): which carried series is unknown here,
+    // and `all_present` reads the accounting instead.
+    let accounting = seen.accounting.is_some();
+    let accepted: Vec<&Exchange> = writes
+        .iter()
+        .copied()
+        .filter(|w| (200..300).contains(&w.status) && (accounting || carries_series(w)))
+        .collect();
     if !accepted.is_empty() && super::series::all_present(facts, seen, &accepted) {
         let first = accepted[0];
         return (
@@ -44,7 +52,9 @@ pub(super) fn observe(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> (Option<Out
         );
     }
 
-    let refused: Vec<&Exchange> = writes.iter().copied().filter(|w| matches!(w.status, 401 | 403)).collect();
+    // Any 4xx but 429 is non-recoverable: the agent must drop the batch (auth 401/403, payload 400, RW2 415).
+    let refused: Vec<&Exchange> =
+        writes.iter().copied().filter(|w| (400..500).contains(&w.status) && w.status != 429).collect();
     if accepted.is_empty() && refused.len() >= NEGATIVE_EVIDENCE && distinct_batches(&refused) >= NEGATIVE_EVIDENCE {
         return (Some(Outcome::Dropped), explain_refusal(facts, seen, refused[0]));
     }
@@ -56,6 +66,8 @@ pub(super) fn observe(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> (Option<Out
         .filter(|e| {
             !matches!(&e.detail, Detail::Token { request: crate::cloud::recorder::TokenRequest::ImdsProbe, .. })
         })
+        // Refusals a recovering fault plan injected say nothing about the agent's identity.
+        .filter(|e| e.fault.is_none() || !facts.faults.recovers())
         .collect();
     let issued_any = seen.exchanges.iter().any(|e| matches!(&e.detail, Detail::Token { issued: Some(_), .. }));
     if writes.is_empty() && !issued_any && failed_tokens.len() >= NEGATIVE_EVIDENCE {
@@ -77,11 +89,32 @@ pub(super) fn observe(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> (Option<Out
     (None, String::new())
 }
 
-/// Why the DCR refused a write, naming the identity, the role and the DCR.
+fn carries_series(w: &Exchange) -> bool {
+    !matches!(&w.detail, Detail::Write { body: Ok(b), .. } if b.series.is_empty())
+}
+
+/// Why the DCR refused a write, naming the identity, the role and the DCR — or the payload rule it broke.
 fn explain_refusal(facts: &CaseFacts<'_>, seen: &Observed<'_>, write: &Exchange) -> String {
-    let Detail::Write { auth, .. } = &write.detail else {
+    let Detail::Write { auth, body } = &write.detail else {
         return format!("{} answered {}", write.describe(), write.status);
     };
+    if !matches!(write.status, 401 | 403) {
+        let why = match body {
+            Ok(b) if write.status == 415 => {
+                format!("the DCR does not accept {:?} bodies", b.version.map(|v| format!("{v:?}")).unwrap_or_default())
+            }
+            Ok(b) => b
+                .series
+                .iter()
+                .find_map(|s| {
+                    crate::remote_write::limits::violation(s)
+                        .map(|v| format!("{}: {v}", crate::remote_write::limits::short_describe(s)))
+                })
+                .unwrap_or_else(|| "the payload was refused".into()),
+            Err(e) => format!("the body does not decode: {e}"),
+        };
+        return format!("{} answered {} ({why}); the agent dropped the batch", write.describe(), write.status);
+    }
     match auth {
         WriteAuth::Token { id, problem } => {
             let who = seen.token(*id).map_or_else(|| id.to_string(), |t| t.principal.describe());

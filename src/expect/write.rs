@@ -14,7 +14,7 @@ pub(super) fn checks(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Vec<Finding>
     }));
     out.push(header_rule(&writes, "write.user-agent", "User-Agent", |_| Some(user_agent.clone())));
     out.push(body(&writes));
-    out.push(refused_not_resent(&writes));
+    out.push(refused_not_resent(facts, &writes));
     out
 }
 
@@ -35,6 +35,8 @@ fn bearer(facts: &CaseFacts<'_>, seen: &Observed<'_>, writes: &[&Exchange]) -> F
         let problem = match auth {
             WriteAuth::Missing => Some("no Authorization header".to_owned()),
             WriteAuth::Invalid { reason } => Some(format!("Authorization: {}", reason)),
+            // A token the mock revoked is the fault plan's doing, not the agent's.
+            WriteAuth::Token { problem: Some(p), .. } if p.starts_with("revoked") => None,
             WriteAuth::Token { id, problem: Some(p) } if w.status == 401 => {
                 let aud = seen.token(*id).map(|t| t.audience.clone()).unwrap_or_default();
                 Some(format!(
@@ -88,11 +90,11 @@ fn body(writes: &[&Exchange]) -> Finding {
     }
 }
 
-/// A batch refused with a 4xx is never sent again (4xx is non-recoverable; resending it is a retry storm).
-fn refused_not_resent(writes: &[&Exchange]) -> Finding {
+/// A batch refused non-recoverably (4xx; 429 unless `retry_on_http_429`) is never sent again.
+fn refused_not_resent(facts: &CaseFacts<'_>, writes: &[&Exchange]) -> Finding {
     let check = "write.refused-not-resent";
     for (i, w) in writes.iter().enumerate() {
-        if !(400..500).contains(&w.status) || w.status == 429 {
+        if super::retry::answer(facts, w) != super::retry::Answer::NonRecoverable || w.status < 400 {
             continue;
         }
         let key = super::outcome::batch_key(w);

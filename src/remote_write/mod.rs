@@ -1,6 +1,7 @@
 //! Remote-write payloads: protobuf types for RW 1.0 and 2.0 (prost), snappy-block decoding, a normalised view.
 
 mod decode;
+pub mod limits;
 pub mod proto;
 
 pub use decode::{DecodeError, decode, encode, version_of};

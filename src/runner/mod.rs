@@ -1,6 +1,7 @@
 //! Running cases: up (mock cloud, scrape target, agent), run (watch until every expectation is decided or the
 //! deadline passes), down (stop everything on every path) — then a [`Verdict`].
 
+pub mod replay;
 pub mod setup;
 
 use std::path::{Path, PathBuf};
@@ -14,10 +15,13 @@ use crate::agent::store::AgentStore;
 use crate::cloud::recorder::RecordMode;
 use crate::cloud::{MockCloud, MockData};
 use crate::expect::{CaseFacts, Evaluation, Finding, Observed, Status, Verdict, evaluate};
+use crate::report::bundle;
 use crate::runtime::AgentState;
+use crate::runtime::docker::Owner;
+use crate::runtime::engine::Engine;
 use crate::runtime::sandbox::{AgentLaunch, Sandbox};
-use crate::scenario::{Case, RuntimeKind};
-use crate::target::ScrapeTarget;
+use crate::scenario::{Case, Outcome, RuntimeKind};
+use crate::target::{ScrapeTarget, TargetModel};
 
 /// How cases are run.
 #[derive(Debug, Clone)]
@@ -30,8 +34,19 @@ pub struct RunOptions {
     pub agents: AgentStore,
     /// Mock data (templates users can edit).
     pub mocks: MockData,
-    /// Cancelled on Ctrl-C / SIGTERM: running cases stop their agents and report what they saw.
+    /// Cancelled on Ctrl-C / SIGTERM: running cases stop their agents and report what they saw; cases not yet
+    /// started are not started.
     pub cancel: CancellationToken,
+    /// Set to allow `target: azure` cases (`--allow-real`); they refuse to run without it.
+    pub real: Option<crate::real::RealOptions>,
+    /// Names this run in Docker labels and names, so parallel runs and cases never collide and `azrw gc` finds
+    /// what a killed run left.
+    pub run_id: String,
+}
+
+/// A short id for a run.
+pub fn new_run_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
 }
 
 /// Runs every case, at most `opts.jobs` at once; `on_verdict` sees each verdict as it is reached.
@@ -88,15 +103,28 @@ pub async fn run_case(case: &Case, opts: &RunOptions) -> Verdict {
         duration: Duration::ZERO,
         error: None,
     };
-    if let Err(e) = run_case_in(case, opts, &mut verdict, started).await {
+    if opts.cancel.is_cancelled() {
+        verdict.error = Some("not started: the run was interrupted".into());
+    } else if let Err(e) = run_case_in(case, opts, &mut verdict, started).await {
         verdict.error = Some(e);
     }
     verdict.duration = started.elapsed();
+    if let Err(e) = bundle::write_verdict(&opts.out_dir.join(slug(&case.id)), &verdict) {
+        tracing::warn!("verdict.json for {}: {e}", case.id);
+    }
     verdict
 }
 
 async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, started: Instant) -> Result<(), String> {
     let scenario = &case.scenario.scenario;
+    if scenario.target == crate::scenario::TargetKind::Azure {
+        let Some(real) = &opts.real else {
+            return Err("`target: azure` sends to real Azure and runs the agent outside the loopback-only sandbox; \
+                        pass --allow-real to do that"
+                .into());
+        };
+        return crate::real::run::run_case_in(case, opts, real, verdict).await;
+    }
     let scenario_dir = case.scenario.path.parent().unwrap_or(Path::new(".")).to_owned();
     let binary = opts.agents.get(case.agent).map_err(|e| e.to_string())?;
     let case_dir = opts.out_dir.join(slug(&case.id));
@@ -108,7 +136,11 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
     // Up: sandbox, listeners inside it, mock cloud, scrape target.
     let sandbox = match case.runtime {
         RuntimeKind::Process => Sandbox::process(private.path()).map_err(|e| e.to_string())?,
-        RuntimeKind::Docker => return Err("the docker runtime is not available in this build".to_owned()),
+        RuntimeKind::Docker => {
+            let engine = Engine::connect().await.map_err(|e| e.to_string())?;
+            let owner = Owner { run: opts.run_id.clone(), case: slug(&case.id) };
+            Sandbox::docker(&engine, owner).await.map_err(|e| format!("docker network: {e}"))?
+        }
     };
     let agent_paths = AgentPaths::under(&sandbox.agent_dir());
     let proxy_listener = sandbox.bind().await.map_err(|e| format!("bind proxy: {e}"))?;
@@ -119,6 +151,7 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
     let cloud_setup = setup::cloud_setup(scenario, &ingestion_url, opts.mocks.clone()).map_err(|e| e.to_string())?;
     let dcr_id = cloud_setup.config.dcr.dcr_id.clone();
     let dcr_cloud = cloud_setup.config.dcr.cloud;
+    let faults = cloud_setup.config.faults.clone();
     let cloud = MockCloud::start(cloud_setup.config, proxy_listener, cloud_setup.issuer.clone())
         .await
         .map_err(|e| format!("mock cloud: {e}"))?;
@@ -127,8 +160,10 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
         cloud.throttle(throttle.clone());
     }
     let load_series = scenario.load.as_ref().map_or(0, |l| l.series);
-    let target =
-        ScrapeTarget::start_with_load(target_listener, load_series).map_err(|e| format!("scrape target: {e}"))?;
+    let families = scenario.scrape.as_ref().map(|t| t.families()).unwrap_or_default();
+    let target = ScrapeTarget::serving_with_load(target_listener, &families, load_series)
+        .map_err(|e| format!("scrape target: {e}"))?;
+    let scrape_log = target.log();
     let mut timings = Timings { cloud_up_ms: ms(started.elapsed()), ..Timings::default() };
 
     let proxy_url = format!("http://{}", sandbox.agent_address(cloud.proxy_addr()));
@@ -137,7 +172,8 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
         scenario,
         scenario_dir: &scenario_dir,
         version: case.agent,
-        proxy_url: &proxy_url,
+        proxy_url: Some(&proxy_url),
+        external_labels: &[],
         default_ingestion_url: &ingestion_url,
         target: &target_addr,
         listen_address: sandbox.listen_address(),
@@ -174,6 +210,10 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
     tracing::info!(case = %case.id, agent = %agent.describe(), "agent started");
 
     // Run: re-evaluate whenever the recorder or the agent changes, until decided, deadline or cancellation.
+    let interval = scenario.prometheus.scrape_interval.unwrap_or(Duration::from_secs(1));
+    let model = scenario.scrape.as_ref().map(|spec| {
+        TargetModel::new(spec, &target_addr, rendered.external_labels.clone(), interval.as_millis() as i64)
+    });
     let facts = CaseFacts {
         auth: &scenario.auth,
         version: case.agent,
@@ -183,6 +223,10 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
         dcr_cloud,
         load: scenario.load.as_ref(),
         scrape_interval: crate::agent::prometheus::scrape_interval(scenario),
+        target: model.as_ref(),
+        faults: &faults,
+        retry: crate::expect::RetryPolicy::from_queue_config(&scenario.prometheus.queue_config),
+        token_lifetime: scenario.cloud.token_lifetime,
     };
     let accounting = scenario.record == RecordMode::Accounting;
     let recorder = cloud.recorder();
@@ -191,11 +235,14 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
     let deadline = tokio::time::Instant::now() + scenario.deadline;
     let mut was_ready = false;
     let mut cancelled = false;
+    let mut last_state: AgentState;
     let evaluation = loop {
         let agent_state = state.borrow_and_update().clone();
+        last_state = agent_state.clone();
         was_ready |= agent_state == AgentState::Ready;
         let exchanges = recorder.exchanges();
         let tokens = recorder.tokens();
+        let scrapes = scrape_log.snapshot();
         // The accounting is read in place (one entry per series; copying it per evaluation would cost more).
         let evaluation = recorder.with_accounting(|acc| {
             let accounting = accounting.then_some(acc);
@@ -205,6 +252,7 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
                 agent: &agent_state,
                 agent_was_ready: was_ready,
                 accounting,
+                scrapes: &scrapes,
             };
             evaluate(&facts, &seen)
         });
@@ -221,9 +269,54 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
     };
 
     timings.decided_ms = ms(started.elapsed());
+    // Before stopping: the agent's own account of what it sent — against the mock's (agent.metrics), and its queue
+    // under load (load.agent). One scrape of its /metrics serves both.
     let mut evaluation = evaluation;
-    if scenario.load.is_some() && !cancelled {
-        evaluation.findings.push(agent_metrics(&sandbox).await);
+    let running = matches!(*state.borrow(), AgentState::Ready);
+    let delivered_or_dropped = matches!(evaluation.observed, Some(Outcome::Delivered | Outcome::Dropped));
+    let cross_check = running && delivered_or_dropped && !cancelled;
+    let load = scenario.load.is_some() && !cancelled;
+    if cross_check || load {
+        let scraped = sandbox.agent_http_get("/metrics").await;
+        let parsed = scraped.as_ref().ok().map(|text| crate::expect::metrics::AgentMetrics::parse(text));
+        if load {
+            evaluation.findings.push(load_agent_finding(sandbox.listen_address(), &scraped, parsed.as_ref()));
+        }
+        if cross_check {
+            let finding = match (&scraped, &parsed) {
+                (Ok(_), Some(_)) if accounting => Finding {
+                    check: "agent.metrics".into(),
+                    status: crate::expect::Status::Skipped,
+                    message: "accepted bodies are folded into per-series accounting (`record: accounting`); \
+                              the cross-check needs full bodies (see load.agent for the agent's own counters)"
+                        .into(),
+                    evidence: Vec::new(),
+                },
+                (Ok(_), Some(metrics)) => {
+                    let exchanges = recorder.exchanges();
+                    let tokens = recorder.tokens();
+                    let agent_state = state.borrow().clone();
+                    let seen = Observed {
+                        exchanges: &exchanges,
+                        tokens: &tokens,
+                        agent: &agent_state,
+                        agent_was_ready: was_ready,
+                        accounting: None,
+                        scrapes: &scrape_log.snapshot(),
+                    };
+                    crate::expect::metrics::cross_check(&facts, &seen, metrics)
+                }
+                (Err(e), _) if e.kind() == std::io::ErrorKind::Unsupported => Finding {
+                    check: "agent.metrics".into(),
+                    status: crate::expect::Status::Skipped,
+                    message: e.to_string(),
+                    evidence: Vec::new(),
+                },
+                (Err(e), _) => Finding::fail("agent.metrics", format!("could not scrape the agent's /metrics: {e}")),
+                (Ok(_), None) => unreachable!("parsed whenever scraped"),
+            };
+            evaluation.findings.push(finding);
+        }
     }
 
     // Down: on every path.
@@ -231,10 +324,29 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
     target.shutdown();
     let exchanges = recorder.exchanges();
     cloud.shutdown().await;
-    drop(sandbox);
+    sandbox.close().await;
 
-    if let Ok(json) = serde_json::to_string_pretty(&exchanges) {
-        let _ = std::fs::write(case_dir.join("exchanges.json"), json);
+    let record = bundle::CaseRecord::new(
+        case,
+        scenario,
+        &ingestion_url,
+        &dcr_id,
+        dcr_cloud,
+        bundle::AgentRecord::new(&last_state, was_ready),
+    );
+    if let Err(e) = bundle::write_case(&case_dir, &record, &exchanges, &recorder, &rendered.env) {
+        tracing::warn!("capture bundle {}: {e}", case_dir.display());
+    }
+    if let Ok(json) = serde_json::to_string_pretty(&evaluation.findings) {
+        let _ = std::fs::write(case_dir.join("findings.json"), json);
+    }
+    let scrapes = scrape_log.snapshot();
+    if let Ok(json) = serde_json::to_string_pretty(&scrapes) {
+        let _ = std::fs::write(case_dir.join("scrapes.json"), json);
+    }
+    if let Some(model) = &model {
+        let text = crate::expect::payload::snapshot(model, &scrapes, &exchanges);
+        let _ = std::fs::write(case_dir.join("payload.txt"), text);
     }
     timings.agent_floor_ms = exchanges
         .iter()
@@ -247,6 +359,10 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
     verdict.observed = evaluation.observed;
     verdict.explanation = evaluation.explanation;
     verdict.findings = evaluation.findings;
+    // Every finding, passing ones included: what a passing case actually proved.
+    if let Ok(json) = serde_json::to_string_pretty(&verdict.findings) {
+        let _ = std::fs::write(case_dir.join("findings.json"), json);
+    }
     if cancelled {
         verdict.error = Some("interrupted before every expectation was decided".into());
     }
@@ -275,39 +391,36 @@ fn ms(d: Duration) -> u64 {
 
 /// The agent's own view of its remote-write queue (shards, send latency), scraped from its listen address inside
 /// the sandbox; reported, not judged.
-async fn agent_metrics(sandbox: &Sandbox) -> Finding {
+fn load_agent_finding(
+    address: &str,
+    scraped: &std::io::Result<String>,
+    parsed: Option<&crate::expect::metrics::AgentMetrics>,
+) -> Finding {
     let check = "load.agent";
-    let address = sandbox.listen_address();
-    let scraped = match address.parse::<std::net::SocketAddr>() {
-        Ok(addr) => match sandbox.connect(addr).await {
-            Ok(stream) => {
-                let host = address.to_owned();
-                tokio::task::spawn_blocking(move || crate::agent::metrics::scrape(stream, &host))
-                    .await
-                    .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
-            }
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(std::io::Error::other(format!("listen address {address}: {e}"))),
-    };
-    match scraped {
-        Ok(text) => {
-            let stats = crate::agent::metrics::RemoteWriteStats::parse(&text);
+    match (scraped, parsed) {
+        (Ok(_), Some(metrics)) => {
+            let stats = crate::agent::metrics::RemoteWriteStats::from_metrics(metrics);
             let mut f = Finding::pass(check, "the agent's own remote-write metrics, at the end of the load");
             f.evidence = stats.describe();
             f
         }
-        Err(e) => Finding {
+        (Err(e), _) => Finding {
             check: check.into(),
             status: Status::Skipped,
             message: format!("could not scrape the agent's /metrics at {address}: {e}"),
+            evidence: Vec::new(),
+        },
+        (Ok(_), None) => Finding {
+            check: check.into(),
+            status: Status::Skipped,
+            message: format!("the agent's /metrics at {address} could not be parsed"),
             evidence: Vec::new(),
         },
     }
 }
 
 /// At the deadline, open checks stay undecided (a failure) and say so.
-fn close_at_deadline(mut evaluation: Evaluation, deadline: Duration) -> Evaluation {
+pub(crate) fn close_at_deadline(mut evaluation: Evaluation, deadline: Duration) -> Evaluation {
     for f in &mut evaluation.findings {
         if f.status == Status::Undecided {
             f.message = format!("{} (undecided at the {}s deadline)", f.message, deadline.as_secs());
@@ -324,7 +437,8 @@ fn close_at_deadline(mut evaluation: Evaluation, deadline: Duration) -> Evaluati
     evaluation
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
+/// Writes a file only its owner can read (agent inputs hold secrets).
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {

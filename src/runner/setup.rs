@@ -151,10 +151,18 @@ pub fn cloud_setup(scenario: &Scenario, ingestion_url: &str, mocks: MockData) ->
         host: url.host_str().unwrap_or_default().to_owned(),
         dcr_id,
         cloud: spec.dcr_cloud.unwrap_or(auth.cloud),
+        refuse_rw2: spec.refuse_rw2,
     };
 
     Ok(CloudSetup {
-        config: CloudConfig { directory, roles, dcr, token_lifetime: spec.token_lifetime, mocks },
+        config: CloudConfig {
+            directory,
+            roles,
+            dcr,
+            token_lifetime: spec.token_lifetime,
+            faults: crate::cloud::FaultConfig::resolve(&scenario.faults, &mocks, scenario.prometheus.remote_timeout)?,
+            mocks,
+        },
         issuer,
         federated_subject,
         client_certificate,

@@ -3,16 +3,24 @@
 //! Every runtime reports the agent's life through one [`AgentState`] channel, fed by [`watch_log`] from the
 //! agent's own output: readiness is the agent saying so, never a fixed sleep.
 
+pub mod docker;
+pub mod engine;
+pub mod image;
 pub mod netns;
 pub mod process;
 pub mod sandbox;
 
 use std::path::Path;
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 
 use crate::agent::log::{LogSignal, classify};
+
+/// How long an agent gets to stop after SIGTERM before it is killed, in every runtime. Short: by then the verdict
+/// is decided, and a Prometheus that cannot deliver would otherwise spend its whole flush deadline (1m) retrying.
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// Where an agent is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]

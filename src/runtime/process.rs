@@ -3,17 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::netns::IsolatedNetwork;
-use super::{AgentState, open_log, watch_log};
-
-/// How long an agent gets to stop after SIGTERM before it is killed. Short: by then the verdict is decided, and a
-/// Prometheus that cannot deliver would otherwise spend its whole flush deadline (1m) retrying.
-const STOP_GRACE: Duration = Duration::from_secs(3);
+use super::{AgentState, STOP_GRACE, open_log, watch_log};
 
 /// A running agent process.
 #[derive(Debug)]
@@ -34,19 +29,25 @@ impl ProcessAgent {
         workdir: &Path,
         log_path: &Path,
     ) -> std::io::Result<ProcessAgent> {
-        let mut command = tokio::process::Command::new(binary);
-        command
-            .args(args)
-            .env_clear()
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .current_dir(workdir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            // Its own process group: a terminal's Ctrl-C reaches the harness, which stops the agent itself.
-            .process_group(0);
-        let mut child = network.spawn(command).await?;
+        let child = network.spawn(command(binary, args, env, workdir)).await?;
+        ProcessAgent::supervise(child, log_path).await
+    }
+
+    /// Starts `binary` in the host's own network. Only for the real Azure target (opt-in with `--allow-real`):
+    /// there the agent must reach Azure, so it cannot live in a loopback-only namespace.
+    pub async fn start_on_host(
+        binary: &Path,
+        args: &[String],
+        env: &[(String, String)],
+        workdir: &Path,
+        log_path: &Path,
+    ) -> std::io::Result<ProcessAgent> {
+        let mut command = command(binary, args, env, workdir);
+        let child = command.spawn()?;
+        ProcessAgent::supervise(child, log_path).await
+    }
+
+    async fn supervise(mut child: tokio::process::Child, log_path: &Path) -> std::io::Result<ProcessAgent> {
         let pid = child.id();
         let log = Arc::new(open_log(log_path).await?);
         let (tx, rx) = watch::channel(AgentState::Starting);
@@ -97,6 +98,23 @@ impl ProcessAgent {
         }
         let _ = supervisor.await;
     }
+}
+
+/// The agent's command: exactly `env` (nothing inherited), output piped for the log, its own process group (a
+/// terminal's Ctrl-C reaches the harness, which stops the agent itself).
+fn command(binary: &Path, args: &[String], env: &[(String, String)], workdir: &Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(binary);
+    command
+        .args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(workdir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .process_group(0);
+    command
 }
 
 impl Drop for ProcessAgent {

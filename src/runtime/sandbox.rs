@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use tokio::sync::watch;
 
 use super::AgentState;
+use super::docker::{CaseNetwork, ContainerSpec, DockerAgent, Owner};
+use super::engine::Engine;
+use super::image::{INPUT_DIR, agent_image, require};
 use super::netns::IsolatedNetwork;
 use super::process::ProcessAgent;
 use crate::agent::Version;
@@ -40,6 +43,13 @@ pub enum Sandbox {
         /// The host directory the agent reads its inputs from.
         input_dir: PathBuf,
     },
+    /// An internal Docker network; the mock cloud listens on its gateway address.
+    Docker {
+        /// The case's network (boxed: a Docker client is large).
+        network: Box<CaseNetwork>,
+        /// Run and case, for names and labels.
+        owner: Owner,
+    },
 }
 
 /// A started agent.
@@ -47,6 +57,8 @@ pub enum Sandbox {
 pub enum RunningAgent {
     /// A child process.
     Process(ProcessAgent),
+    /// A container.
+    Docker(DockerAgent),
 }
 
 impl Sandbox {
@@ -55,17 +67,26 @@ impl Sandbox {
         Ok(Sandbox::Process { network: IsolatedNetwork::create()?, input_dir: input_dir.to_owned() })
     }
 
+    /// A Docker sandbox: a fresh internal network owned by `owner`.
+    pub async fn docker(engine: &Engine, owner: Owner) -> io::Result<Sandbox> {
+        let network = CaseNetwork::create(engine, &owner).await?;
+        Ok(Sandbox::Docker { network: Box::new(network), owner })
+    }
+
     /// A listener for a mock service, reachable by the agent and by nothing outside the sandbox.
     pub async fn bind(&self) -> io::Result<TcpListener> {
         match self {
             Sandbox::Process { network, .. } => network.bind_tcp("127.0.0.1:0".parse().expect("literal")).await,
+            // The gateway address exists only on the host's end of this case's bridge: other networks' containers
+            // and the outside cannot route to it.
+            Sandbox::Docker { network, .. } => TcpListener::bind((network.gateway(), 0)),
         }
     }
 
     /// How the agent addresses a listener bound by [`Sandbox::bind`].
     pub fn agent_address(&self, local: SocketAddr) -> String {
         match self {
-            Sandbox::Process { .. } => local.to_string(),
+            Sandbox::Process { .. } | Sandbox::Docker { .. } => local.to_string(),
         }
     }
 
@@ -73,6 +94,7 @@ impl Sandbox {
     pub fn agent_dir(&self) -> PathBuf {
         match self {
             Sandbox::Process { input_dir, .. } => input_dir.clone(),
+            Sandbox::Docker { .. } => PathBuf::from(INPUT_DIR),
         }
     }
 
@@ -81,6 +103,22 @@ impl Sandbox {
         match self {
             // The namespace is the agent's own, so this port is always free.
             Sandbox::Process { .. } => "127.0.0.1:9090",
+            // Only the container's own network namespace sees this; nothing publishes it.
+            Sandbox::Docker { .. } => "0.0.0.0:9090",
+        }
+    }
+
+    /// `GET path` on the agent's own web listener (its `/metrics`), from where the agent's network reaches it.
+    pub async fn agent_http_get(&self, path: &str) -> io::Result<String> {
+        let request = format!("GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n", self.listen_address());
+        let addr: SocketAddr = self.listen_address().parse().map_err(io::Error::other)?;
+        match self {
+            // The socket must be created inside the namespace: on its thread.
+            Sandbox::Process { network, .. } => network.run(move || http_get(addr, &request)).await?,
+            Sandbox::Docker { .. } => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "reading the agent's /metrics is not implemented for the docker runtime yet",
+            )),
         }
     }
 
@@ -88,6 +126,10 @@ impl Sandbox {
     pub async fn connect(&self, addr: SocketAddr) -> io::Result<std::net::TcpStream> {
         match self {
             Sandbox::Process { network, .. } => network.connect_tcp(addr).await,
+            Sandbox::Docker { .. } => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "connecting from the agent's side is not implemented for the docker runtime yet",
+            )),
         }
     }
 
@@ -105,6 +147,32 @@ impl Sandbox {
                 )
                 .await?,
             )),
+            Sandbox::Docker { network, owner } => {
+                let engine = network.engine();
+                let image = agent_image(launch.version);
+                require(engine, &image, &format!("azrw agents image {}", launch.version))
+                    .await
+                    .map_err(io::Error::other)?;
+                let spec = ContainerSpec {
+                    image,
+                    name: owner.name("agent"),
+                    cmd: launch.args.clone(),
+                    env: launch.env.clone(),
+                    labels: owner.labels(),
+                    network: network.name().to_owned(),
+                    input_dir: Some(launch.input_dir.clone()),
+                };
+                Ok(RunningAgent::Docker(DockerAgent::start(engine, &spec, &launch.log_path).await?))
+            }
+        }
+    }
+
+    /// Tears the sandbox down (after its agent stopped): the Docker network is removed here, awaited, rather than
+    /// by `Drop`'s blocking fallback.
+    pub async fn close(self) {
+        match self {
+            Sandbox::Process { .. } => {}
+            Sandbox::Docker { mut network, .. } => network.remove().await,
         }
     }
 }
@@ -114,6 +182,7 @@ impl RunningAgent {
     pub fn state(&self) -> watch::Receiver<AgentState> {
         match self {
             RunningAgent::Process(p) => p.state(),
+            RunningAgent::Docker(d) => d.state(),
         }
     }
 
@@ -121,6 +190,7 @@ impl RunningAgent {
     pub fn describe(&self) -> String {
         match self {
             RunningAgent::Process(p) => p.pid().map_or_else(|| "stopped".to_owned(), |pid| format!("pid {pid}")),
+            RunningAgent::Docker(d) => format!("container {}", d.name()),
         }
     }
 
@@ -128,6 +198,23 @@ impl RunningAgent {
     pub async fn stop(&mut self) {
         match self {
             RunningAgent::Process(p) => p.stop().await,
+            RunningAgent::Docker(d) => d.stop().await,
         }
     }
+}
+
+/// A minimal blocking HTTP/1.0 GET with a deadline; returns the body of a 200.
+fn http_get(addr: SocketAddr, request: &str) -> io::Result<String> {
+    use std::io::{Read, Write};
+    let timeout = std::time::Duration::from_secs(5);
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.write_all(request.as_bytes())?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
+        return Err(io::Error::other(format!("answered {}", head.lines().next().unwrap_or(""))));
+    }
+    Ok(body.to_owned())
 }

@@ -58,6 +58,21 @@ pub fn parse(path: &Path, source: String) -> Result<LoadedScenario, ScenarioErro
     Ok(loaded)
 }
 
+/// Parses another YAML file of the scenario family (a fault profile) with the same precise errors.
+pub fn parse_fragment<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, ScenarioError> {
+    serde_saphyr::from_str::<T>(text).map_err(|err| parse_error(path, text, &err))
+}
+
+/// An error about `field` of such a file, pointing at it.
+pub fn fragment_error(path: &Path, text: &str, field: &str, message: String) -> ScenarioError {
+    ScenarioError::Invalid {
+        file: path.to_owned(),
+        position: SourceMap::new(text).key_or_value(field),
+        field: field.to_owned(),
+        message,
+    }
+}
+
 /// Turns a serde-saphyr error into `file:line:column: field: message`, keeping its message whole.
 fn parse_error(path: &Path, source: &str, err: &serde_saphyr::Error) -> ScenarioError {
     // The plain form: the snippet form repeats the message around a source excerpt meant for a terminal.
@@ -165,6 +180,56 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
         ));
     }
 
+    if s.target == super::model::TargetKind::Azure {
+        if s.azure.is_none() {
+            return Err(err(
+                "target",
+                map.value("target"),
+                "`target: azure` needs an `azure:` block with ingestion_url and query_url".into(),
+            ));
+        }
+        if s.azure.as_ref().is_some_and(|a| a.reader.is_none()) && s.auth.oauth.is_none() {
+            return Err(err(
+                "azure",
+                map.key("azure"),
+                "set `azure.reader` (an app that may read the workspace): the auth block is not `oauth`".into(),
+            ));
+        }
+    }
+    if s.target == super::model::TargetKind::Azure || s.azure.is_some() {
+        for (i, series) in s.expect.series.iter().enumerate() {
+            if !series.contains_key("__name__") {
+                let field = format!("expect.series[{i}]");
+                return Err(err(
+                    &field,
+                    map.value(&field).or(map.key(&field)),
+                    "a series read back from the workspace needs `__name__` (every query has exactly one)".into(),
+                ));
+            }
+        }
+    }
+
+    if let Some(m) = &s.prometheus.protobuf_message
+        && !matches!(m.as_str(), "prometheus.WriteRequest" | "io.prometheus.write.v2.Request")
+    {
+        return Err(err(
+            "prometheus.protobuf_message",
+            map.value("prometheus.protobuf_message"),
+            format!("`{m}` is not a remote-write message: prometheus.WriteRequest or io.prometheus.write.v2.Request"),
+        ));
+    }
+
+    if let Some(t) = &s.scrape {
+        if t.families().is_empty() {
+            return Err(err("scrape", map.key("scrape"), "serves nothing: set `preset` or list `families`".into()));
+        }
+        if t.scrapes == Some(0) {
+            return Err(err("scrape.scrapes", map.value("scrape.scrapes"), "must be at least 1".into()));
+        }
+    }
+
+    validate_faults(&s.faults, "faults", &|field, message| err(field, map.key_or_value(field), message))?;
+
     if s.deadline.is_zero() {
         return Err(err("deadline", map.value("deadline"), "must be greater than zero".into()));
     }
@@ -192,6 +257,50 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
                     .into(),
             ));
         }
+    }
+    Ok(())
+}
+
+/// The fault rules serde cannot check: each rule has one effect, consistent bounds and a real status. `at` builds
+/// the error for a field path (scenario and profile files point into their own text). Shared with profiles.
+pub fn validate_faults(
+    faults: &crate::scenario::FaultSpec,
+    prefix: &str,
+    at: &dyn Fn(&str, String) -> ScenarioError,
+) -> Result<(), ScenarioError> {
+    for (i, r) in faults.rules.iter().enumerate() {
+        let field = |name: &str| format!("{prefix}.rules[{i}].{name}");
+        if let Some(status) = r.status
+            && !(100..=599).contains(&status)
+        {
+            return Err(at(&field("status"), format!("{status} is not an HTTP status (100–599)")));
+        }
+        if r.status.is_none() && r.error.is_none() && r.delay.is_none() && !r.reset {
+            return Err(at(
+                &format!("{prefix}.rules[{i}]"),
+                "the rule does nothing: give it a status, an error, a delay or reset: true".into(),
+            ));
+        }
+        if r.reset && (r.status.is_some() || r.error.is_some()) {
+            return Err(at(&field("reset"), "a reset connection cannot also answer a status or error".into()));
+        }
+        if r.retry_after.is_some() && r.retry_after_date.is_some() {
+            return Err(at(&field("retry_after_date"), "set retry_after or retry_after_date, not both".into()));
+        }
+        if (r.retry_after.is_some() || r.retry_after_date.is_some()) && r.status.is_none() && r.error.is_none() {
+            return Err(at(&field("retry_after"), "Retry-After needs an answer: set status or error".into()));
+        }
+        if r.times == Some(0) {
+            return Err(at(&field("times"), "must be at least 1 (leave it out for every request)".into()));
+        }
+        if let (Some(from), Some(until)) = (r.from, r.until)
+            && until <= from
+        {
+            return Err(at(&field("until"), format!("must be after `from` ({from:?})")));
+        }
+    }
+    if faults.tokens.revoke_at.is_some_and(|t| t.is_zero()) {
+        return Err(at(&format!("{prefix}.tokens.revoke_at"), "must be greater than zero".into()));
     }
     Ok(())
 }
@@ -306,6 +415,21 @@ mod tests {
         assert_eq!((e.position(), e.field()), (p(4, 11), Some("deadline")));
         let e = parse_str("name: ''\nagents: [prometheus@3.5]\nauth: {managed_identity: {}}\n").unwrap_err();
         assert_eq!((e.position(), e.field()), (p(1, 7), Some("name")));
+    }
+
+    #[test]
+    fn fault_rules_are_validated_with_positions() {
+        let base = "name: x\nagents: [prometheus@3.5]\nauth: {managed_identity: {}}\nfaults:\n  rules:\n";
+        let e = parse_str(&format!("{base}    - {{service: dcr, times: 2, status: 1503}}\n")).unwrap_err();
+        assert_eq!(e.field(), Some("faults.rules[0].status"));
+        assert!(e.to_string().starts_with("s.yaml:6:"), "{e}");
+        assert!(e.to_string().contains("1503 is not an HTTP status"), "{e}");
+        let e = parse_str(&format!("{base}    - {{service: dcr}}\n")).unwrap_err();
+        assert!(e.to_string().contains("the rule does nothing"), "{e}");
+        let e = parse_str(&format!("{base}    - {{service: dcr, status: 503, retry_afer: 2s}}\n")).unwrap_err();
+        assert!(e.to_string().contains("unknown field `retry_afer`"), "{e}");
+        let e = parse_str(&format!("{base}    - {{service: dcr, from: 5s, until: 2s, status: 503}}\n")).unwrap_err();
+        assert_eq!(e.field(), Some("faults.rules[0].until"));
     }
 
     #[test]

@@ -28,6 +28,12 @@ pub struct Scenario {
     /// What the mock Azure cloud believes: role assignments, known secrets, token lifetime.
     #[serde(default)]
     pub cloud: CloudSpec,
+    /// The metric families the harness scrape target serves; with this block the payload checks run.
+    #[serde(default)]
+    pub scrape: Option<TargetSpec>,
+    /// What goes wrong in the mock cloud, and when: failing statuses, latency, resets, outages, token troubles.
+    #[serde(default)]
+    pub faults: FaultSpec,
     /// What must happen.
     #[serde(default)]
     pub expect: ExpectSpec,
@@ -40,6 +46,58 @@ pub struct Scenario {
     /// Sustained load: the scrape target serves this many extra series and the case runs for `duration`.
     #[serde(default)]
     pub load: Option<LoadSpec>,
+    /// Where the agent writes: the mock cloud (default) or a real Azure Monitor workspace (`azure`, opt-in).
+    #[serde(default)]
+    pub target: TargetKind,
+    /// The real target's endpoints and the identity the harness reads the workspace with. Values may name
+    /// environment variables as `${NAME}` (so may `auth`'s), resolved only when the case runs against Azure.
+    #[serde(default)]
+    pub azure: Option<AzureTargetSpec>,
+}
+
+/// Where a scenario's agent writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    /// The in-process mock Azure cloud; nothing leaves the machine.
+    #[default]
+    Mock,
+    /// A real DCR and Azure Monitor workspace; arrival is verified by querying the workspace.
+    Azure,
+}
+
+impl std::fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TargetKind::Mock => "mock",
+            TargetKind::Azure => "azure",
+        })
+    }
+}
+
+/// `azure:` — the real endpoints, usually `${NAME}` references to CI secrets.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureTargetSpec {
+    /// The DCR ingestion URL the agent writes to (`https://<dce>…/dataCollectionRules/<id>/streams/…`).
+    pub ingestion_url: String,
+    /// The Azure Monitor workspace query endpoint (`https://<workspace>.<region>.prometheus.monitor.azure.com`).
+    pub query_url: String,
+    /// The identity the harness queries the workspace with (needs Monitoring Data Reader); default: `auth.oauth`.
+    #[serde(default)]
+    pub reader: Option<ReaderSpec>,
+}
+
+/// An Entra app (client secret) that may read the workspace.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReaderSpec {
+    /// Directory (tenant) id.
+    pub tenant_id: String,
+    /// Application (client) id.
+    pub client_id: String,
+    /// Client secret. Never printed.
+    pub client_secret: String,
 }
 
 /// `load`: how much the agent must carry, and for how long.
@@ -93,12 +151,112 @@ pub struct PrometheusSpec {
     /// Extra `queue_config` keys merged into every `remote_write` entry (e.g. `retry_on_http_429: true`).
     #[serde(default)]
     pub queue_config: BTreeMap<String, serde_json::Value>,
+    /// `protobuf_message` of every `remote_write` entry: `prometheus.WriteRequest` (RW 1.0) or
+    /// `io.prometheus.write.v2.Request` (RW 2.0, Prometheus ≥ 3.0).
+    #[serde(default)]
+    pub protobuf_message: Option<String>,
+    /// `remote_timeout` of every `remote_write` entry (Prometheus' default is 30s); faults that delay answers
+    /// beyond it are seen by the agent as timeouts.
+    #[serde(default, with = "humantime_serde::option")]
+    pub remote_timeout: Option<Duration>,
     /// Extra command-line flags.
     #[serde(default)]
     pub args: Vec<String>,
     /// Extra environment variables.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+}
+
+/// `target`: what the harness scrape target serves, so every sample the agent must send is known.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSpec {
+    /// A named set of families (`compliance`: every well-formed family).
+    #[serde(default)]
+    pub preset: Option<TargetPreset>,
+    /// Families served in addition to the preset's.
+    #[serde(default)]
+    pub families: Vec<Family>,
+    /// `honor_labels` of the harness scrape job: target-supplied `job`/`instance` win instead of becoming
+    /// `exported_job`/`exported_instance`.
+    #[serde(default)]
+    pub honor_labels: bool,
+    /// How many scrapes must arrive complete before the payload checks pass. Default 4.
+    #[serde(default)]
+    pub scrapes: Option<u64>,
+}
+
+impl TargetSpec {
+    /// The preset's families followed by the listed ones, each once.
+    pub fn families(&self) -> Vec<Family> {
+        let mut out: Vec<Family> = self.preset.map(TargetPreset::families).unwrap_or_default().to_vec();
+        for f in &self.families {
+            if !out.contains(f) {
+                out.push(*f);
+            }
+        }
+        out
+    }
+}
+
+/// Named family sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetPreset {
+    /// Every family a well-behaved agent delivers intact (no scrape-failing or Azure-refused family).
+    Compliance,
+}
+
+impl TargetPreset {
+    /// The families of the preset.
+    pub fn families(self) -> &'static [Family] {
+        match self {
+            TargetPreset::Compliance => &[
+                Family::Counter,
+                Family::Gauge,
+                Family::SpecialValues,
+                Family::Histogram,
+                Family::Summary,
+                Family::Labels,
+                Family::HonorLabels,
+                Family::Staleness,
+            ],
+        }
+    }
+}
+
+/// One metric family of the scrape target. Values follow the scrape number, so each scrape's samples are known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    /// `azrw_counter_total`: 0, 1, 2, … (one per scrape).
+    Counter,
+    /// `azrw_gauge`: cycles through negative, zero, fractional, integral, scientific values.
+    Gauge,
+    /// `azrw_special{case=…}`: NaN, ±Inf, 0, negative, largest and smallest floats.
+    SpecialValues,
+    /// `azrw_histogram`: classic histogram (`_bucket` with `le`, `_sum`, `_count`).
+    Histogram,
+    /// `azrw_summary`: quantiles 0.5/0.9/0.99, `_sum`, `_count`.
+    Summary,
+    /// `azrw_labels`: non-ASCII and escaped values, and an empty value that must be dropped.
+    Labels,
+    /// `azrw_honor`: the target supplies `job` and `instance` itself.
+    HonorLabels,
+    /// `azrw_stale`: present on two scrapes, absent on two — a stale marker on each disappearance.
+    Staleness,
+    /// Invalid exposition: every scrape fails, only `up == 0` arrives.
+    Invalid,
+    /// `azrw_repeated{a="1",a="1"}`: repeated label names fail the scrape.
+    RepeatedLabels,
+    /// A series with 64 labels: Azure allows at most 63 per series.
+    TooManyLabels,
+    /// A label name of 512 characters: Azure allows at most 511.
+    LongLabelName,
+    /// A label value of 1024 characters: Azure allows at most 1023.
+    LongLabelValue,
+    /// Label names `azrw_case` and `AZRW_CASE`: distinct for Prometheus, duplicates for Azure.
+    CaseDuplicateLabels,
 }
 
 /// Azure cloud names, spelled exactly as Prometheus expects them.
@@ -293,6 +451,9 @@ pub struct CloudSpec {
     /// Throttle the DCR: every N-th acceptable write is answered 429 with `Retry-After`.
     #[serde(default)]
     pub throttle: Option<crate::cloud::throttle::ThrottleSpec>,
+    /// Answer remote-write 2.0 with 415 Unsupported Media Type (Azure documents only RW 1.0).
+    #[serde(default)]
+    pub refuse_rw2: bool,
 }
 
 impl Default for CloudSpec {
@@ -305,6 +466,7 @@ impl Default for CloudSpec {
             token_lifetime: default_token_lifetime(),
             dcr_id: default_dcr_id(),
             throttle: None,
+            refuse_rw2: false,
         }
     }
 }
@@ -452,4 +614,114 @@ pub struct ExpectSpec {
     /// wrong audience). The case fails if one of them holds instead.
     #[serde(default)]
     pub failing: Vec<String>,
+}
+
+/// `faults`: what goes wrong in the mock cloud. Rules come from a reusable profile (`mocks/faults/NAME.yaml`, same
+/// shape without `profile`) first, then from the scenario.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// A profile in `mocks/faults/` whose rules apply before the scenario's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// Rules, consulted in order; the first that matches a request answers it.
+    #[serde(default)]
+    pub rules: Vec<FaultRule>,
+    /// Troubles with the tokens the mock issues.
+    #[serde(default)]
+    pub tokens: TokenFaults,
+}
+
+impl FaultSpec {
+    /// Whether nothing goes wrong.
+    pub fn is_empty(&self) -> bool {
+        self.profile.is_none() && self.rules.is_empty() && self.tokens == TokenFaults::default()
+    }
+}
+
+/// The services a fault rule can disturb.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultService {
+    /// The DCR ingestion endpoint (remote-write POSTs).
+    Dcr,
+    /// The IMDS token endpoint.
+    Imds,
+    /// The Entra token endpoint (`POST /{tenant}/oauth2/v2.0/token`; discovery is left alone).
+    Entra,
+}
+
+impl std::fmt::Display for FaultService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FaultService::Dcr => "dcr",
+            FaultService::Imds => "imds",
+            FaultService::Entra => "entra",
+        })
+    }
+}
+
+/// One fault rule: which requests (by count and/or mock-clock window) and what happens to them.
+///
+/// "503 ×3 then 200" is `{service: dcr, times: 3, status: 503}`; an outage is `{from: 5s, until: 15s, status: 503}`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRule {
+    /// Name shown in evidence and recorded in each exchange it answered; default `rules[N]` / `PROFILE.rules[N]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Which service.
+    pub service: FaultService,
+    /// Matching requests let through before the rule starts answering.
+    #[serde(default)]
+    pub after: usize,
+    /// How many matching requests the rule answers; default: every one (bounded only by `until`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<usize>,
+    /// Start of the rule's window on the mock clock (since the cloud started).
+    #[serde(default, with = "humantime_serde::option", skip_serializing_if = "Option::is_none")]
+    pub from: Option<Duration>,
+    /// End of the rule's window on the mock clock.
+    #[serde(default, with = "humantime_serde::option", skip_serializing_if = "Option::is_none")]
+    pub until: Option<Duration>,
+    /// Answer with this status instead of the service's own answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Answer with this error template from `mocks/errors.json` (its status unless `status` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// `Retry-After: <seconds>` on the answer.
+    #[serde(default, with = "humantime_serde::option", skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<Duration>,
+    /// `Retry-After: <HTTP-date>` this far in the future.
+    #[serde(default, with = "humantime_serde::option", skip_serializing_if = "Option::is_none")]
+    pub retry_after_date: Option<Duration>,
+    /// Wait this long before answering (latency; beyond `remote_timeout` the agent sees a timeout).
+    #[serde(default, with = "humantime_serde::option", skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Duration>,
+    /// Close the connection without answering.
+    #[serde(default)]
+    pub reset: bool,
+}
+
+impl FaultRule {
+    /// Whether the rule stops answering at some point (a count or a window end), so the agent can recover.
+    pub fn ends(&self) -> bool {
+        self.times.is_some() || self.until.is_some()
+    }
+}
+
+/// Troubles with issued tokens.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenFaults {
+    /// The first N tokens are issued already expired.
+    #[serde(default)]
+    pub expired: usize,
+    /// `refresh_in` on token responses (MSAL ≥ 1.4.2 refreshes proactively after it).
+    #[serde(default, with = "humantime_serde::option", skip_serializing_if = "Option::is_none")]
+    pub refresh_in: Option<Duration>,
+    /// From this mock-clock time on, tokens issued before it are revoked: the DCR answers 401.
+    #[serde(default, with = "humantime_serde::option", skip_serializing_if = "Option::is_none")]
+    pub revoke_at: Option<Duration>,
 }

@@ -13,7 +13,8 @@ use azrw::remote_write::{DecodedWrite, RwVersion, Sample, Series, encode};
 use azrw::runner::setup::{cloud_setup, default_ingestion_url};
 use azrw::runtime::AgentState;
 use azrw::scenario::{Outcome, Scenario};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use azrw::target::{Scrape, TargetModel};
+use jsonwebtoken::Algorithm;
 
 /// The version fake senders claim to be (User-Agent) unless told otherwise.
 pub const CLAIMED_VERSION: Version = Version::new(3, 5, 1);
@@ -28,6 +29,7 @@ pub struct Stage {
     pub subject: Option<String>,
     pub certificate: Option<ClientCertificate>,
     pub dcr_id: String,
+    pub faults: azrw::cloud::FaultConfig,
 }
 
 /// Starts a mock cloud for the scenario given as YAML (the scenario's `agents`, `prometheus` and `deadline` are
@@ -38,6 +40,7 @@ pub async fn stage(scenario_yaml: &str) -> Stage {
     let ingestion_url = default_ingestion_url(&scenario);
     let setup = cloud_setup(&scenario, &ingestion_url, MockData::embedded()).expect("cloud set-up");
     let dcr_id = setup.config.dcr.dcr_id.clone();
+    let faults = setup.config.faults.clone();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let cloud = MockCloud::start(setup.config, listener, setup.issuer.clone()).await.unwrap();
     cloud.recorder().set_mode(scenario.record);
@@ -69,6 +72,7 @@ pub async fn stage(scenario_yaml: &str) -> Stage {
         subject: setup.federated_subject,
         certificate: setup.client_certificate,
         dcr_id,
+        faults,
     }
 }
 
@@ -80,24 +84,64 @@ impl Stage {
 
     /// Evaluates with a given agent state.
     pub fn evaluate_as(&self, version: Version, agent: &AgentState, was_ready: bool) -> Evaluation {
+        self.evaluate_with(version, agent, was_ready, None, &[])
+    }
+
+    /// Evaluates as if agent `version` were ready, with the payload checks judging against a scrape target.
+    pub fn evaluate_payload(&self, version: Version, target: &TargetModel, scrapes: &[Scrape]) -> Evaluation {
+        self.evaluate_with(version, &AgentState::Ready, true, Some(target), scrapes)
+    }
+
+    fn evaluate_with(
+        &self,
+        version: Version,
+        agent: &AgentState,
+        was_ready: bool,
+        target: Option<&TargetModel>,
+        scrapes: &[Scrape],
+    ) -> Evaluation {
         let recorder = self.cloud.recorder();
         let exchanges = recorder.exchanges();
         let tokens = recorder.tokens();
-        let expected = expected_outcome(&self.scenario);
-        let facts = CaseFacts {
+        let facts = self.facts(version, target);
+        let accounting = recorder.accounting();
+        let accounting = (recorder.mode() == RecordMode::Accounting).then_some(&accounting);
+        let seen =
+            Observed { exchanges: &exchanges, tokens: &tokens, agent, agent_was_ready: was_ready, accounting, scrapes };
+        evaluate(&facts, &seen)
+    }
+
+    /// The agent-metrics cross-check against an exposition the "agent" reports.
+    pub fn metrics_check(&self, version: Version, exposition: &str) -> Finding {
+        let recorder = self.cloud.recorder();
+        let (exchanges, tokens) = (recorder.exchanges(), recorder.tokens());
+        let facts = self.facts(version, None);
+        let seen = Observed {
+            exchanges: &exchanges,
+            tokens: &tokens,
+            agent: &AgentState::Ready,
+            agent_was_ready: true,
+            accounting: None,
+            scrapes: &[],
+        };
+        azrw::expect::metrics::cross_check(&facts, &seen, &azrw::expect::metrics::AgentMetrics::parse(exposition))
+    }
+
+    fn facts<'a>(&'a self, version: Version, target: Option<&'a TargetModel>) -> CaseFacts<'a> {
+        CaseFacts {
             auth: &self.scenario.auth,
             version,
             expect: &self.scenario.expect,
-            expected,
+            expected: expected_outcome(&self.scenario),
             dcr_id: &self.dcr_id,
             dcr_cloud: self.scenario.cloud.dcr_cloud.unwrap_or(self.scenario.auth.cloud),
             load: self.scenario.load.as_ref(),
             scrape_interval: azrw::agent::prometheus::scrape_interval(&self.scenario),
-        };
-        let accounting = recorder.accounting();
-        let accounting = (recorder.mode() == RecordMode::Accounting).then_some(&accounting);
-        let seen = Observed { exchanges: &exchanges, tokens: &tokens, agent, agent_was_ready: was_ready, accounting };
-        evaluate(&facts, &seen)
+            target,
+            faults: &self.faults,
+            retry: azrw::expect::RetryPolicy::from_queue_config(&self.scenario.prometheus.queue_config),
+            token_lifetime: self.scenario.cloud.token_lifetime,
+        }
     }
 
     /// Every exchange so far.
@@ -241,8 +285,29 @@ pub async fn post_write(stage: &Stage, token: &str, write: &DecodedWrite) -> u16
     post(stage, &Knobs::default(), Some(token), write).await
 }
 
+/// Sends prepared writes (one request each) with one token, bent by the knobs; returns the statuses.
+pub async fn send_writes(stage: &Stage, knobs: &Knobs, writes: &[DecodedWrite]) -> Vec<u16> {
+    let token = fetch_token(stage, knobs).await;
+    let mut statuses = Vec::new();
+    for w in writes {
+        statuses.push(post(stage, knobs, token.as_deref(), w).await);
+    }
+    statuses
+}
+
 async fn post(stage: &Stage, knobs: &Knobs, token: Option<&str>, write: &DecodedWrite) -> u16 {
-    let mut body = encode(write, RwVersion::V1);
+    post_with(stage, knobs, token, write, None).await.0
+}
+
+/// Posts one write, with `Retry-Attempt` if given; returns the status (0: no answer) and any `Retry-After` seconds.
+async fn post_with(
+    stage: &Stage,
+    knobs: &Knobs,
+    token: Option<&str>,
+    write: &DecodedWrite,
+    attempt: Option<usize>,
+) -> (u16, Option<u64>) {
+    let mut body = encode(write, write.version.unwrap_or(RwVersion::V1));
     if knobs.framed_snappy {
         let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
         let mut framed = Vec::new();
@@ -266,7 +331,87 @@ async fn post(stage: &Stage, knobs: &Knobs, token: Option<&str>, write: &Decoded
         (Bearer::Garbage, _) => req = req.header("Authorization", "Bearer not-a-token"),
         _ => {}
     }
-    req.send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+    if let Some(n) = attempt {
+        req = req.header("Retry-Attempt", n.to_string());
+    }
+    match req.send().await {
+        Ok(r) => {
+            let after = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+            (r.status().as_u16(), after)
+        }
+        Err(_) => (0, None),
+    }
+}
+
+/// How a fake sender retries; the default is what Prometheus does (with `min`/`max` backoff).
+#[derive(Debug, Clone)]
+pub struct Retry {
+    /// First backoff.
+    pub min_backoff: Duration,
+    /// Backoff cap.
+    pub max_backoff: Duration,
+    /// Retry 429 (`retry_on_http_429`).
+    pub on_429: bool,
+    /// Violation: also retry non-recoverable 4xx answers.
+    pub retry_4xx: bool,
+    /// Violation: drop a batch refused with 5xx instead of retrying it.
+    pub give_up_on_5xx: bool,
+    /// Violation: use the backoff even when the answer says Retry-After.
+    pub ignore_retry_after: bool,
+    /// Violation: resend at once, no backoff.
+    pub tight_loop: bool,
+    /// Violation: never send `Retry-Attempt`.
+    pub no_attempt_header: bool,
+    /// Give up on a batch after this many sends (a bound for the test, not a Prometheus rule).
+    pub max_sends: usize,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            min_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(400),
+            on_429: false,
+            retry_4xx: false,
+            give_up_on_5xx: false,
+            ignore_retry_after: false,
+            tight_loop: false,
+            no_attempt_header: false,
+            max_sends: 12,
+        }
+    }
+}
+
+/// A fake sender that retries: one token, `knobs.writes` batches, each sent until accepted, dropped or
+/// `max_sends`. Its waits are the sender's behaviour under test (the mock's clock judges them), not synchronisation.
+pub async fn send_retrying(stage: &Stage, knobs: &Knobs, retry: &Retry) {
+    let token = fetch_token(stage, knobs).await;
+    let start_ms = 1_764_000_000_000i64;
+    for i in 0..knobs.writes {
+        let write = batch(start_ms + 1000 * i as i64, knobs.omit_up);
+        let mut backoff = retry.min_backoff;
+        for send in 0..retry.max_sends {
+            let attempt = (send > 0 && !retry.no_attempt_header).then_some(send);
+            let (status, after) = post_with(stage, knobs, token.as_deref(), &write, attempt).await;
+            let recoverable = status == 0 || status >= 500 || (status == 429 && retry.on_429);
+            let again = match status {
+                200..=299 => false,
+                _ if recoverable => !retry.give_up_on_5xx,
+                _ => retry.retry_4xx,
+            };
+            if !again {
+                break;
+            }
+            let sleep = match after {
+                Some(s) if s > 0 && !retry.ignore_retry_after => Duration::from_secs(s),
+                _ => backoff,
+            };
+            if !retry.tight_loop {
+                tokio::time::sleep(sleep).await;
+            }
+            backoff = (sleep * 2).min(retry.max_backoff);
+        }
+    }
 }
 
 /// Fetches a token the way the scenario's auth type does, bent by the knobs. None when refused.
@@ -294,8 +439,12 @@ pub async fn fetch_token(stage: &Stage, knobs: &Knobs) -> Option<String> {
     } else if let Some(c) = &auth.certificate {
         let cert = stage.certificate.as_ref().expect("certificate set-up");
         let host = knobs.entra_host.clone().unwrap_or_else(|| auth.cloud.authority_host().to_owned());
-        let assertion =
-            certificate_assertion(cert, &c.client_id, &format!("https://{host}/{}/oauth2/v2.0/token", c.tenant_id));
+        let assertion = cert.client_assertion(
+            Algorithm::PS256,
+            false,
+            &c.client_id,
+            &format!("https://{host}/{}/oauth2/v2.0/token", c.tenant_id),
+        );
         (c.tenant_id.clone(), c.client_id.clone(), assertion_form(assertion))
     } else if let Some(w) = &auth.workload_identity {
         let issuer = stage.issuer.as_ref().expect("issuer set-up");
@@ -341,19 +490,6 @@ fn assertion_form(assertion: String) -> Vec<(String, String)> {
         ("client_assertion_type".to_owned(), "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned()),
         ("client_assertion".to_owned(), assertion),
     ]
-}
-
-/// A PS256 client assertion as MSAL ≥ 1.4 builds it.
-pub fn certificate_assertion(cert: &ClientCertificate, client_id: &str, token_endpoint: &str) -> String {
-    let mut header = Header::new(Algorithm::PS256);
-    header.x5t_s256 = Some(cert.sha256_thumbprint());
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let claims = serde_json::json!({
-        "aud": token_endpoint, "iss": client_id, "sub": client_id,
-        "jti": uuid::Uuid::new_v4().to_string(), "nbf": now, "exp": now + 600,
-    });
-    let key = EncodingKey::from_rsa_pem(cert.key_pem().as_bytes()).unwrap();
-    jsonwebtoken::encode(&header, &claims, &key).unwrap()
 }
 
 /// The finding for `check`; panics with every finding if there is none.

@@ -1,0 +1,407 @@
+//! Fault plans: what goes wrong in the mock cloud and when. The services stay plain request→outcome functions; the
+//! proxy asks the plan before (and instead of) them, and records in each exchange which rule answered.
+//!
+//! Rules are driven by request counts and by the mock clock only, never by timers in the harness, so a plan does
+//! the same thing on a loaded machine as on an idle one.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use super::recorder::{Exchange, IssuedToken, Service};
+use super::wire::{Reply, Request};
+use super::{CloudError, MockData};
+use crate::scenario::{FaultRule, FaultService, FaultSpec, TokenFaults};
+
+/// Prometheus' default `remote_timeout`.
+pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A resolved fault plan: profile and scenario rules in order, each with its name.
+///
+/// ```
+/// let plan = azrw::cloud::FaultConfig::default();
+/// assert!(plan.rules.is_empty());
+/// ```
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultConfig {
+    /// Rules with their names, consulted in order.
+    pub rules: Vec<NamedRule>,
+    /// Token troubles.
+    pub tokens: TokenFaults,
+    /// How long the agent waits for an answer (`remote_timeout`); a delay at least this long is a timeout to it.
+    pub client_timeout: Duration,
+}
+
+impl Default for FaultConfig {
+    fn default() -> Self {
+        FaultConfig { rules: Vec::new(), tokens: TokenFaults::default(), client_timeout: DEFAULT_CLIENT_TIMEOUT }
+    }
+}
+
+/// A rule and the name evidence uses for it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NamedRule {
+    /// `rules[0]`, `PROFILE.rules[1]`, or the rule's own `name`.
+    pub name: String,
+    /// The rule.
+    pub rule: FaultRule,
+}
+
+impl FaultConfig {
+    /// Resolves a scenario's `faults` block: the profile's rules (from `mocks/faults/PROFILE.yaml`) first, then the
+    /// scenario's; the scenario's token settings win where set.
+    ///
+    /// ```
+    /// let spec = azrw::scenario::FaultSpec { profile: Some("dcr-503-x3".into()), ..Default::default() };
+    /// let plan = azrw::cloud::FaultConfig::resolve(&spec, &azrw::cloud::MockData::embedded(), None).unwrap();
+    /// assert_eq!(plan.rules[0].name, "dcr-503-x3"); // the profile names its rule
+    /// assert!(plan.recovers());
+    /// ```
+    pub fn resolve(
+        spec: &FaultSpec,
+        mocks: &MockData,
+        client_timeout: Option<Duration>,
+    ) -> Result<FaultConfig, CloudError> {
+        let mut plan =
+            FaultConfig { client_timeout: client_timeout.unwrap_or(DEFAULT_CLIENT_TIMEOUT), ..Default::default() };
+        if let Some(name) = &spec.profile {
+            let profile = mocks.fault_profile(name).ok_or_else(|| {
+                CloudError::Config(format!(
+                    "faults.profile: no fault profile `{name}` (known: {})",
+                    mocks.fault_profile_names().join(", ")
+                ))
+            })?;
+            let parsed = parse_profile(&profile.0, &profile.1)?;
+            plan.rules.extend(name_rules(&parsed.rules, &format!("{name}.")));
+            plan.tokens = parsed.tokens;
+        }
+        plan.rules.extend(name_rules(&spec.rules, ""));
+        let t = &spec.tokens;
+        if t.expired > 0 {
+            plan.tokens.expired = t.expired;
+        }
+        plan.tokens.refresh_in = t.refresh_in.or(plan.tokens.refresh_in);
+        plan.tokens.revoke_at = t.revoke_at.or(plan.tokens.revoke_at);
+        for r in &plan.rules {
+            if let Some(e) = &r.rule.error
+                && mocks.error_template(e).is_none()
+            {
+                return Err(CloudError::Config(format!(
+                    "fault rule {}: error `{e}` is not defined in mocks/errors.json",
+                    r.name
+                )));
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Whether nothing goes wrong.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty() && self.tokens == TokenFaults::default()
+    }
+
+    /// Whether every rule ends (by count or window), so the agent is meant to recover.
+    pub fn recovers(&self) -> bool {
+        self.rules.iter().all(|r| r.rule.ends()) && self.tokens.revoke_at.is_none()
+    }
+
+    /// When the plan was over, judged from what was recorded: every counted rule used up and every window closed
+    /// by the time of the latest exchange. `None` while some rule may still answer (or never stops).
+    pub fn over_at(&self, exchanges: &[Exchange]) -> Option<Duration> {
+        let latest = exchanges.iter().map(|e| e.at).max().unwrap_or_default();
+        let mut over = Duration::ZERO;
+        for r in &self.rules {
+            let answered: Vec<&Exchange> =
+                exchanges.iter().filter(|e| e.fault.as_ref().is_some_and(|f| f.rule == r.name)).collect();
+            let last = answered.iter().map(|e| e.at).max().unwrap_or_default();
+            let ended_by_count = r.rule.times.is_some_and(|n| answered.len() >= n);
+            let ended_by_window = r.rule.until.is_some_and(|u| latest >= u);
+            if !(ended_by_count || ended_by_window) {
+                return None;
+            }
+            over = over.max(if ended_by_window && !ended_by_count { r.rule.until.unwrap_or(last) } else { last });
+        }
+        Some(over)
+    }
+}
+
+fn name_rules(rules: &[FaultRule], prefix: &str) -> Vec<NamedRule> {
+    rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| NamedRule {
+            name: r.name.clone().unwrap_or_else(|| format!("{prefix}rules[{i}]")),
+            rule: r.clone(),
+        })
+        .collect()
+}
+
+/// Parses and validates a profile file; errors name the file, line, column and field.
+fn parse_profile(path: &std::path::Path, text: &str) -> Result<FaultSpec, CloudError> {
+    let loaded = crate::scenario::load::parse_fragment::<FaultSpec>(path, text)
+        .map_err(|e| CloudError::Config(format!("fault profile {e}")))?;
+    if loaded.profile.is_some() {
+        return Err(CloudError::Config(format!("fault profile {}: a profile cannot name another", path.display())));
+    }
+    crate::scenario::load::validate_faults(&loaded, "", &|field, message| {
+        crate::scenario::load::fragment_error(path, text, field.trim_start_matches('.'), message)
+    })
+    .map_err(|e| CloudError::Config(format!("fault profile {e}")))?;
+    Ok(loaded)
+}
+
+/// What a fault rule did to one exchange; recorded with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FaultMark {
+    /// The rule's name.
+    pub rule: String,
+    /// The `Retry-After` the answer carried, as a wait from the answer's time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<Duration>,
+    /// The agent got no answer it could use: the connection was reset, or the answer came after its timeout.
+    pub unanswered: bool,
+}
+
+/// What to do with one request.
+#[derive(Debug, Clone)]
+pub(crate) struct Hit {
+    pub rule: String,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub retry_after: Option<Duration>,
+    pub retry_after_date: Option<Duration>,
+    pub delay: Option<Duration>,
+    pub reset: bool,
+}
+
+impl Hit {
+    /// Whether the agent waits for this answer longer than it is willing to.
+    pub(crate) fn times_out(&self, client_timeout: Duration) -> bool {
+        self.delay.is_some_and(|d| d >= client_timeout)
+    }
+
+    /// Whether the rule replaces the service's answer.
+    pub(crate) fn answers(&self) -> bool {
+        self.status.is_some() || self.error.is_some()
+    }
+
+    /// The replacement answer, with `Retry-After` if the rule sets one.
+    pub(crate) fn reply(&self, mocks: &MockData, vars: &[(&str, &str)]) -> Reply {
+        let (status, body) = match &self.error {
+            Some(name) => {
+                let (status, body) = mocks.error(name, vars);
+                (self.status.unwrap_or(status), body)
+            }
+            None => {
+                let status = self.status.unwrap_or(500);
+                let reason = http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
+                let body =
+                    serde_json::json!({"error": {"code": reason, "message": format!("azrw fault rule {}", self.rule)}});
+                (status, serde_json::to_vec(&body).expect("JSON serialises"))
+            }
+        };
+        let mut reply = Reply::json(status, body);
+        if let Some(d) = self.retry_after {
+            reply.headers.push(("Retry-After".into(), d.as_secs().to_string()));
+        }
+        if let Some(d) = self.retry_after_date {
+            reply.headers.push(("Retry-After".into(), http_date(SystemTime::now() + d)));
+        }
+        reply
+    }
+
+    /// The mark recorded with the exchange.
+    pub(crate) fn mark(&self, unanswered: bool) -> FaultMark {
+        FaultMark {
+            rule: self.rule.clone(),
+            retry_after: if unanswered { None } else { self.retry_after.or(self.retry_after_date) },
+            unanswered,
+        }
+    }
+}
+
+/// `Tue, 15 Nov 1994 08:12:31 GMT`.
+fn http_date(t: SystemTime) -> String {
+    let t = time::OffsetDateTime::from(t);
+    t.format(&time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    ))
+    .unwrap_or_default()
+}
+
+/// How the next token is issued.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Terms {
+    pub lifetime: Duration,
+    pub expired: bool,
+    pub refresh_in: Option<Duration>,
+}
+
+/// The live plan: the config plus request counters.
+#[derive(Debug)]
+pub(crate) struct FaultPlan {
+    config: FaultConfig,
+    counters: Mutex<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    matched: Vec<usize>,
+    answered: Vec<usize>,
+    tokens: usize,
+}
+
+impl FaultPlan {
+    pub(crate) fn new(config: FaultConfig) -> FaultPlan {
+        let n = config.rules.len();
+        FaultPlan { config, counters: Mutex::new(Counters { matched: vec![0; n], answered: vec![0; n], tokens: 0 }) }
+    }
+
+    pub(crate) fn client_timeout(&self) -> Duration {
+        self.config.client_timeout
+    }
+
+    /// The rule that answers this request, if any; counts it against every rule it matches.
+    pub(crate) fn consult(&self, service: Service, req: &Request, now: Duration) -> Option<Hit> {
+        let kind = match service {
+            Service::Dcr if req.method == "POST" => FaultService::Dcr,
+            Service::Imds if req.path == "/metadata/identity/oauth2/token" => FaultService::Imds,
+            Service::Entra if req.method == "POST" && req.path.ends_with("/oauth2/v2.0/token") => FaultService::Entra,
+            _ => return None,
+        };
+        let mut c = self.counters.lock().expect("fault plan poisoned");
+        let mut hit = None;
+        for (i, r) in self.config.rules.iter().enumerate() {
+            let rule = &r.rule;
+            let in_window = rule.from.is_none_or(|f| now >= f) && rule.until.is_none_or(|u| now < u);
+            if rule.service != kind || !in_window {
+                continue;
+            }
+            c.matched[i] += 1;
+            let eligible = c.matched[i] > rule.after && rule.times.is_none_or(|n| c.answered[i] < n);
+            if hit.is_none() && eligible {
+                c.answered[i] += 1;
+                hit = Some(Hit {
+                    rule: r.name.clone(),
+                    status: rule.status,
+                    error: rule.error.clone(),
+                    retry_after: rule.retry_after,
+                    retry_after_date: rule.retry_after_date,
+                    delay: rule.delay,
+                    reset: rule.reset,
+                });
+            }
+        }
+        hit
+    }
+
+    /// Terms of the next token issued.
+    pub(crate) fn token_terms(&self, lifetime: Duration) -> Terms {
+        let mut c = self.counters.lock().expect("fault plan poisoned");
+        c.tokens += 1;
+        Terms { lifetime, expired: c.tokens <= self.config.tokens.expired, refresh_in: self.config.tokens.refresh_in }
+    }
+
+    /// Why the DCR must refuse this token now, if it was revoked.
+    pub(crate) fn revoked(&self, token: &IssuedToken, now: Duration) -> Option<String> {
+        let at = self.config.tokens.revoke_at?;
+        (now >= at && token.issued_at < at)
+            .then(|| format!("revoked at +{:.1}s (issued +{:.1}s)", at.as_secs_f64(), token.issued_at.as_secs_f64()))
+    }
+}
+
+/// Profiles compiled into the binary (copies of the repository's `mocks/faults/`).
+pub(crate) const EMBEDDED_PROFILES: &[(&str, &str)] = &[
+    ("dcr-503-x3", include_str!("../../mocks/faults/dcr-503-x3.yaml")),
+    ("dcr-outage", include_str!("../../mocks/faults/dcr-outage.yaml")),
+    ("dcr-throttled", include_str!("../../mocks/faults/dcr-throttled.yaml")),
+    ("imds-flaky", include_str!("../../mocks/faults/imds-flaky.yaml")),
+    ("entra-outage", include_str!("../../mocks/faults/entra-outage.yaml")),
+];
+
+/// Reads `dir/faults/*.yaml` into (name, path, text).
+pub(crate) fn load_profiles(dir: &std::path::Path) -> Result<Vec<(String, PathBuf, String)>, CloudError> {
+    let faults = dir.join("faults");
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(&faults) else { return Ok(out) };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".yaml")) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| CloudError::MockData { file: path.clone(), problem: format!("cannot read: {e}") })?;
+        out.push((name.to_owned(), path.clone(), text));
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(yaml: &str) -> FaultRule {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    fn plan(rules: &[&str]) -> FaultPlan {
+        FaultPlan::new(FaultConfig {
+            rules: name_rules(&rules.iter().map(|r| rule(r)).collect::<Vec<_>>(), ""),
+            ..Default::default()
+        })
+    }
+
+    fn dcr() -> Request {
+        Request::new(
+            "POST",
+            "x.eastus-1.metrics.ingest.monitor.azure.com",
+            "/dataCollectionRules/d/streams/s/api/v1/write",
+        )
+    }
+
+    #[test]
+    fn counts_then_lets_through() {
+        let p = plan(&["{service: dcr, after: 1, times: 2, status: 503}"]);
+        let hits: Vec<bool> = (0..5).map(|_| p.consult(Service::Dcr, &dcr(), Duration::ZERO).is_some()).collect();
+        assert_eq!(hits, [false, true, true, false, false]);
+    }
+
+    #[test]
+    fn windows_follow_the_mock_clock_and_other_services_are_untouched() {
+        let p = plan(&["{service: dcr, from: 2s, until: 4s, status: 503}"]);
+        assert!(p.consult(Service::Dcr, &dcr(), Duration::from_secs(1)).is_none());
+        assert!(p.consult(Service::Dcr, &dcr(), Duration::from_secs(3)).is_some());
+        assert!(p.consult(Service::Dcr, &dcr(), Duration::from_secs(4)).is_none());
+        let imds = Request::new("GET", "169.254.169.254", "/metadata/identity/oauth2/token");
+        assert!(p.consult(Service::Imds, &imds, Duration::from_secs(3)).is_none());
+    }
+
+    #[test]
+    fn retry_after_in_both_forms() {
+        let p = plan(&[
+            "{service: dcr, status: 429, retry_after: 3s}",
+            "{service: dcr, status: 503, retry_after_date: 2s}",
+        ]);
+        let h = p.consult(Service::Dcr, &dcr(), Duration::ZERO).unwrap();
+        let r = h.reply(&MockData::embedded(), &[]);
+        assert_eq!((r.status, r.headers.last().unwrap().1.as_str()), (429, "3"));
+        let p = plan(&["{service: dcr, status: 503, retry_after_date: 2s}"]);
+        let r = p.consult(Service::Dcr, &dcr(), Duration::ZERO).unwrap().reply(&MockData::embedded(), &[]);
+        assert!(r.headers.last().unwrap().1.ends_with(" GMT"), "{:?}", r.headers);
+    }
+
+    #[test]
+    fn embedded_profiles_resolve() {
+        for (name, _) in EMBEDDED_PROFILES {
+            let spec = FaultSpec { profile: Some((*name).into()), ..Default::default() };
+            let plan = FaultConfig::resolve(&spec, &MockData::embedded(), None).unwrap();
+            assert!(!plan.is_empty() && plan.recovers(), "{name}");
+        }
+        let spec = FaultSpec { profile: Some("nope".into()), ..Default::default() };
+        let e = FaultConfig::resolve(&spec, &MockData::embedded(), None).unwrap_err().to_string();
+        assert!(e.contains("faults.profile") && e.contains("dcr-503-x3"), "{e}");
+    }
+}

@@ -1,0 +1,368 @@
+//! `azrw doctor`: a preflight for a real set-up that says, step by step, what works and what is wrong — can each
+//! identity get a token (and which identity it is), does the DCR endpoint resolve and accept a probe write, may
+//! the reader query the workspace — naming the likely cause and the fix for each failure.
+
+use std::fmt::Write as _;
+
+use super::RealOptions;
+use super::credential::{self, Token};
+use super::workspace::Workspace;
+use crate::remote_write::{DecodedWrite, RwVersion, Sample, Series, encode};
+use crate::scenario::{AuthSpec, Scenario};
+
+/// How a step went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    /// Works.
+    Ok,
+    /// Works, with a caveat.
+    Warn,
+    /// Broken; `detail` says why and `hint` what to do.
+    Fail,
+    /// Not tried: an earlier step failed.
+    Skipped,
+}
+
+/// One step of the preflight.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Step {
+    /// What was checked.
+    pub name: String,
+    /// How it went.
+    pub status: StepStatus,
+    /// What was seen.
+    pub detail: String,
+    /// The likely cause and fix, for failures.
+    pub hint: Option<String>,
+}
+
+/// Every step, in order.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct DoctorReport {
+    /// Steps.
+    pub steps: Vec<Step>,
+}
+
+impl DoctorReport {
+    /// Whether nothing failed.
+    pub fn ok(&self) -> bool {
+        !self.steps.iter().any(|s| s.status == StepStatus::Fail)
+    }
+
+    /// The step called `name`.
+    pub fn step(&self, name: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.name == name)
+    }
+
+    /// Text for a person: one block per step.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (i, s) in self.steps.iter().enumerate() {
+            let mark = match s.status {
+                StepStatus::Ok => "ok  ",
+                StepStatus::Warn => "warn",
+                StepStatus::Fail => "FAIL",
+                StepStatus::Skipped => "skip",
+            };
+            let _ = writeln!(out, "{}. [{mark}] {}: {}", i + 1, s.name, s.detail);
+            if let Some(h) = &s.hint {
+                let _ = writeln!(out, "          → {h}");
+            }
+        }
+        let failed = self.steps.iter().filter(|s| s.status == StepStatus::Fail).count();
+        let _ = writeln!(
+            out,
+            "\n{}",
+            if failed == 0 { "doctor: the set-up works".to_owned() } else { format!("doctor: {failed} problem(s)") }
+        );
+        out
+    }
+
+    fn push(&mut self, name: &str, status: StepStatus, detail: impl Into<String>, hint: Option<String>) {
+        self.steps.push(Step { name: name.into(), status, detail: detail.into(), hint });
+    }
+}
+
+/// Step names, stable for tests and scripts.
+pub mod steps {
+    /// Every `${NAME}` the scenario references is set.
+    pub const ENVIRONMENT: &str = "environment";
+    /// The agent's identity gets an ingestion token.
+    pub const AGENT_TOKEN: &str = "agent token";
+    /// The DCR host resolves and a probe write is accepted.
+    pub const DCR: &str = "DCR probe write";
+    /// The reader identity gets a query token.
+    pub const READER_TOKEN: &str = "reader token";
+    /// The workspace answers a query.
+    pub const QUERY: &str = "workspace query";
+}
+
+/// Explains a token error: the failure's name and the fix.
+fn explain_token_error(error: &str, tenant: &str, auth_cloud: &str) -> String {
+    let known: &[(&str, String)] = &[
+        (
+            "AADSTS7000215",
+            "wrong client secret: Entra refused the secret (AADSTS7000215); use the secret's Value, not its Secret ID, \
+             and check that it has not expired"
+                .into(),
+        ),
+        (
+            "AADSTS90002",
+            format!("unknown tenant: Entra has no tenant {tenant:?} in {auth_cloud} (AADSTS90002); check tenant_id and auth.cloud"),
+        ),
+        (
+            "AADSTS700016",
+            "unknown application: the client_id is not registered in this tenant (AADSTS700016)".into(),
+        ),
+        (
+            "AADSTS500011",
+            "wrong audience or cloud: the tenant does not know the requested resource (AADSTS500011); check auth.cloud and scope".into(),
+        ),
+        (
+            "Identity not found",
+            "unknown managed identity: the VM has no identity with this client_id attached".into(),
+        ),
+    ];
+    known
+        .iter()
+        .find(|(code, _)| error.contains(code))
+        .map(|(_, why)| why.clone())
+        .unwrap_or_else(|| "the token request failed; see the message above".into())
+}
+
+fn auth_tenant(auth: &AuthSpec) -> String {
+    auth.oauth
+        .as_ref()
+        .map(|o| o.tenant_id.clone())
+        .or_else(|| auth.certificate.as_ref().map(|c| c.tenant_id.clone()))
+        .or_else(|| auth.workload_identity.as_ref().map(|w| w.tenant_id.clone()))
+        .or_else(|| auth.sdk.as_ref().map(|s| s.tenant_id.clone()))
+        .unwrap_or_default()
+}
+
+/// Runs the preflight for a `target: azure` scenario.
+pub async fn run(scenario: &Scenario, real: &RealOptions) -> DoctorReport {
+    let mut report = DoctorReport::default();
+    let resolved = match super::env::resolve(scenario, &real.env) {
+        Ok(r) => r,
+        Err(missing) => {
+            report.push(
+                steps::ENVIRONMENT,
+                StepStatus::Fail,
+                missing.to_string(),
+                Some("export them (in CI: repository secrets mapped to env) and run doctor again".into()),
+            );
+            return report;
+        }
+    };
+    report.push(steps::ENVIRONMENT, StepStatus::Ok, "every referenced variable is set", None);
+    let client = match real.access.client() {
+        Ok(c) => c,
+        Err(e) => {
+            report.push(steps::AGENT_TOKEN, StepStatus::Fail, e, None);
+            return report;
+        }
+    };
+    let auth = &resolved.auth;
+    let cloud = auth.cloud.to_string();
+    let tenant = auth_tenant(auth);
+
+    // 1. The agent's identity, asking for exactly what Prometheus asks for.
+    let scope = auth.scope.clone().unwrap_or_else(|| auth.cloud.ingestion_scope());
+    let summary = crate::agent::prometheus::auth_summary(auth);
+    let agent_token: Option<Token> = match credential::for_auth(auth, &client) {
+        Err(e) => {
+            report.push(steps::AGENT_TOKEN, StepStatus::Skipped, format!("{summary}: {e}"), None);
+            None
+        }
+        Ok(cred) => match credential::get(cred.as_ref(), &scope).await {
+            Ok(t) => {
+                report.push(
+                    steps::AGENT_TOKEN,
+                    StepStatus::Ok,
+                    format!("{summary}: token for {}, scope {scope}, expires in {}m", t.identity, t.expires_in / 60),
+                    None,
+                );
+                Some(t)
+            }
+            Err(e) => {
+                report.push(
+                    steps::AGENT_TOKEN,
+                    StepStatus::Fail,
+                    format!("{summary}: {e}"),
+                    Some(explain_token_error(&e, &tenant, &cloud)),
+                );
+                None
+            }
+        },
+    };
+
+    // 2. The DCR: resolve, then one probe write tagged with a run label.
+    let run = super::run::run_id("doctor");
+    let probe = dcr_probe(&resolved.azure.ingestion_url, agent_token.as_ref(), &run, &client, real, &cloud).await;
+    report.steps.push(probe);
+
+    // 3. The reader and the workspace.
+    let reader = resolved.azure.reader.clone().or_else(|| {
+        auth.oauth.as_ref().map(|o| crate::scenario::ReaderSpec {
+            tenant_id: o.tenant_id.clone(),
+            client_id: o.client_id.clone(),
+            client_secret: o.client_secret.clone(),
+        })
+    });
+    let Some(reader) = reader else {
+        report.push(steps::READER_TOKEN, StepStatus::Skipped, "no reader identity (azure.reader)", None);
+        return report;
+    };
+    let query_scope = credential::query_scope(auth.cloud);
+    let cred = match credential::for_reader(&reader, auth.cloud, &client) {
+        Ok(c) => c,
+        Err(e) => {
+            report.push(steps::READER_TOKEN, StepStatus::Fail, e, None);
+            return report;
+        }
+    };
+    match credential::get(cred.as_ref(), query_scope).await {
+        Ok(t) => report.push(
+            steps::READER_TOKEN,
+            StepStatus::Ok,
+            format!("token for {}, scope {query_scope}", t.identity),
+            None,
+        ),
+        Err(e) => {
+            let hint = explain_token_error(&e, &reader.tenant_id, &cloud);
+            report.push(steps::READER_TOKEN, StepStatus::Fail, e, Some(hint));
+            report.push(steps::QUERY, StepStatus::Skipped, "no reader token", None);
+            return report;
+        }
+    }
+    let workspace = Workspace::new(client, &resolved.azure.query_url, cred, query_scope);
+    let q = workspace.query(&format!("azrw_doctor_probe{{{}=\"{run}\"}}", super::run::RUN_LABEL)).await;
+    let described = q.describe(workspace.base());
+    if q.refused() {
+        report.push(
+            steps::QUERY,
+            StepStatus::Fail,
+            described,
+            Some(format!(
+                "query endpoint refuses the reader: app {} needs Monitoring Data Reader on the Azure Monitor workspace \
+                 (or the assignment is still propagating)",
+                reader.client_id
+            )),
+        );
+    } else if q.status == 200 {
+        let seen = if q.series.is_empty() {
+            "the probe sample is not visible yet (ingestion takes a minute or two)"
+        } else {
+            "the probe sample is already visible"
+        };
+        report.push(steps::QUERY, StepStatus::Ok, format!("{described}; {seen}"), None);
+    } else {
+        report.push(
+            steps::QUERY,
+            StepStatus::Fail,
+            described,
+            Some(
+                "query endpoint unreachable or refusing: check azure.query_url (the workspace's Query endpoint)".into(),
+            ),
+        );
+    }
+    report
+}
+
+async fn dcr_probe(
+    url: &str,
+    token: Option<&Token>,
+    run: &str,
+    client: &reqwest::Client,
+    real: &RealOptions,
+    auth_cloud: &str,
+) -> Step {
+    let step = |status, detail: String, hint: Option<String>| Step { name: steps::DCR.into(), status, detail, hint };
+    let parsed = match url::Url::parse(url) {
+        Ok(u) => u,
+        Err(e) => return step(StepStatus::Fail, format!("ingestion URL {url:?}: {e}"), None),
+    };
+    let host = parsed.host_str().unwrap_or_default().to_owned();
+    if real.access.resolves_names() {
+        let port = parsed.port_or_known_default().unwrap_or(443);
+        if let Err(e) = tokio::net::lookup_host((host.as_str(), port)).await {
+            return step(
+                StepStatus::Fail,
+                format!("{host} does not resolve: {e}"),
+                Some("check the DCE/DCR ingestion URL (copy it from the DCR's JSON view)".into()),
+            );
+        }
+    }
+    let Some(token) = token else {
+        return step(StepStatus::Skipped, format!("{host}: no agent token to write with"), None);
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    let write = DecodedWrite {
+        series: vec![Series {
+            labels: vec![("__name__".into(), "azrw_doctor_probe".into()), (super::run::RUN_LABEL.into(), run.into())],
+            samples: vec![Sample { timestamp: now, value: 1.0 }],
+            histograms: 0,
+            exemplars: 0,
+        }],
+        ..Default::default()
+    };
+    let answer = client
+        .post(url)
+        .header("Content-Encoding", "snappy")
+        .header("Content-Type", "application/x-protobuf")
+        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+        .header("User-Agent", concat!("azrw-doctor/", env!("CARGO_PKG_VERSION")))
+        .bearer_auth(&token.secret)
+        .body(encode(&write, RwVersion::V1))
+        .send()
+        .await;
+    let rsp = match answer {
+        Ok(r) => r,
+        Err(e) => {
+            return step(
+                StepStatus::Fail,
+                format!("{host} does not answer: {e}"),
+                Some("check the ingestion URL and that outbound HTTPS is allowed".into()),
+            );
+        }
+    };
+    let status = rsp.status().as_u16();
+    let body = rsp.text().await.unwrap_or_default();
+    let brief: String = body.chars().take(300).collect();
+    match status {
+        200..=299 => step(
+            StepStatus::Ok,
+            format!("{host} accepted a probe write (azrw_doctor_probe{{azrw_run=\"{run}\"}}) as {}", token.identity),
+            None,
+        ),
+        403 => step(
+            StepStatus::Fail,
+            format!("403 from {host}: {brief}"),
+            Some(format!(
+                "role missing or still propagating: {} needs Monitoring Metrics Publisher on the DCR itself (not the \
+                 workspace); a new assignment can take up to 30 minutes to apply",
+                token.identity
+            )),
+        ),
+        401 if body.contains("InvalidAudience") => step(
+            StepStatus::Fail,
+            format!("401 from {host}: {brief}"),
+            Some(format!(
+                "wrong audience or cloud: the token was issued for auth.cloud {auth_cloud}, but this DCR lives in another \
+                 cloud; make auth.cloud match the DCR's cloud"
+            )),
+        ),
+        401 => step(StepStatus::Fail, format!("401 from {host}: {brief}"), Some("the DCR refused the token".into())),
+        404 => step(
+            StepStatus::Fail,
+            format!("404 from {host}: {brief}"),
+            Some(
+                "no such DCR or stream: check the immutable id (dcr-…) and the stream Microsoft-PrometheusMetrics"
+                    .into(),
+            ),
+        ),
+        s => step(StepStatus::Fail, format!("{s} from {host}: {brief}"), None),
+    }
+}

@@ -1,0 +1,102 @@
+//! A Markdown summary fit for a CI job page (`$GITHUB_STEP_SUMMARY`): the matrix of scenario (auth type) ×
+//! agent version × runtime, then the decisive evidence of every failing case.
+
+use std::fmt::Write as _;
+
+use crate::expect::Verdict;
+
+/// `| cell |` text: no pipes or newlines.
+fn cell(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|")
+}
+
+fn mark(v: &Verdict) -> String {
+    let observed = v.observed.map_or_else(|| "no outcome".to_owned(), |o| o.to_string());
+    if v.passed() {
+        format!("✅ {observed}")
+    } else if v.error.is_some() {
+        "⚠️ error".to_owned()
+    } else {
+        format!("❌ {observed} (expected {})", v.expected)
+    }
+}
+
+/// The summary: a headline, the matrix, and the failures with their evidence.
+///
+/// ```
+/// let md = azrw::report::render_markdown(&[]);
+/// assert!(md.contains("0 passed, 0 failed"));
+/// ```
+pub fn render_markdown(verdicts: &[Verdict]) -> String {
+    let passed = verdicts.iter().filter(|v| v.passed()).count();
+    let mut out = String::new();
+    let _ = writeln!(out, "## azrw: {passed} passed, {} failed\n", verdicts.len() - passed);
+    if verdicts.is_empty() {
+        return out;
+    }
+    let mut columns: Vec<(String, String)> = Vec::new();
+    let mut rows: Vec<String> = Vec::new();
+    for v in verdicts {
+        let col = (v.agent.clone(), v.runtime.clone());
+        if !columns.contains(&col) {
+            columns.push(col);
+        }
+        if !rows.contains(&v.scenario) {
+            rows.push(v.scenario.clone());
+        }
+    }
+    columns.sort();
+    out.push_str("| scenario (auth) |");
+    for (agent, runtime) in &columns {
+        let _ = write!(out, " {} / {} |", cell(agent), cell(runtime));
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---|".repeat(columns.len()));
+    out.push('\n');
+    for row in &rows {
+        let _ = write!(out, "| {} |", cell(row));
+        for (agent, runtime) in &columns {
+            let v = verdicts.iter().find(|v| &v.scenario == row && &v.agent == agent && &v.runtime == runtime);
+            let _ = write!(out, " {} |", v.map_or_else(|| "—".to_owned(), mark));
+        }
+        out.push('\n');
+    }
+    let failed: Vec<&Verdict> = verdicts.iter().filter(|v| !v.passed()).collect();
+    if !failed.is_empty() {
+        out.push_str("\n### Failures\n\n");
+        for v in failed {
+            let _ = writeln!(out, "- **{}** — {}", cell(&v.case_id), cell(&v.decisive_evidence()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expect::Finding;
+    use crate::report::console::tests::verdict;
+    use crate::scenario::Outcome;
+
+    #[test]
+    fn matrix_has_a_row_per_scenario_and_a_column_per_agent_and_runtime() {
+        let mut old = verdict("mi/system [prometheus@2.53.3/process]", Some(Outcome::Dropped), vec![]);
+        old.agent = "prometheus@2.53.3".into();
+        old.findings = vec![Finding::fail("write.bearer", "no token").with_evidence("request #3 POST | x")];
+        let mut other = verdict("oauth [prometheus@3.5.1/process]", Some(Outcome::Delivered), vec![]);
+        other.scenario = "oauth".into();
+        let md = render_markdown(&[
+            verdict("mi/system [prometheus@3.5.1/process]", Some(Outcome::Delivered), vec![]),
+            old,
+            other,
+        ]);
+        assert!(md.starts_with("## azrw: 2 passed, 1 failed\n"), "{md}");
+        assert!(md.contains("| scenario (auth) | prometheus@2.53.3 / process | prometheus@3.5.1 / process |"), "{md}");
+        assert!(md.contains("| mi/system | ❌ dropped (expected delivered) | ✅ delivered |"), "{md}");
+        assert!(md.contains("| oauth | — | ✅ delivered |"), "{md}");
+        assert!(
+            md.contains("- **mi/system [prometheus@2.53.3/process]** — write.bearer: no token — request #3 POST \\| x"),
+            "{md}"
+        );
+    }
+}

@@ -1,0 +1,267 @@
+//! Replay: re-sends a capture bundle's exchange sequence — to a fresh mock cloud set up like the original, or to
+//! another mock (`--to`) — so a failure reproduces without the original agent, and judges it with the same checks.
+//!
+//! Secrets never were in the bundle, so replay substitutes its own: a client secret is sent right or wrong as the
+//! original was judged, a valid federated assertion is re-issued by the fresh cluster issuer, and `Bearer [token #N]`
+//! becomes the token the replay obtained where the original obtained token #N. A valid certificate assertion is
+//! re-signed with the fresh certificate (same `alg` and thumbprint header); an invalid one replays as invalid.
+//! Timing-dependent facts (expiry on the mock clock) are not reproduced.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::agent::Version;
+use crate::cloud::{MockCloud, MockData};
+use crate::expect::{CaseFacts, Observed, Verdict, evaluate};
+use crate::real::Access;
+use crate::report::bundle::CaseRecord;
+use crate::scenario::Scenario;
+
+/// The secret the replay cloud knows.
+const REPLAY_SECRET: &str = "azrw-replay-secret";
+/// What replay sends where the original secret was wrong.
+const REPLAY_WRONG_SECRET: &str = "azrw-replay-wrong-secret";
+
+/// What a replay did and concluded.
+#[derive(Debug)]
+pub struct ReplayReport {
+    /// One line per re-sent exchange: `#3 POST https://… recorded 403, replayed 403`.
+    pub sent: Vec<String>,
+    /// The replay's verdict (`None` with `--to`: the target's recorder is not ours to read).
+    pub verdict: Option<Verdict>,
+    /// The bundle's own verdict: passed, observed outcome, failing checks.
+    pub recorded: Option<(bool, Option<String>, Vec<String>)>,
+}
+
+impl ReplayReport {
+    /// Whether the replay reached the bundle's verdict (same pass/fail, outcome and failing checks).
+    pub fn reproduced(&self) -> Option<bool> {
+        let (passed, observed, failing) = self.recorded.as_ref()?;
+        let v = self.verdict.as_ref()?;
+        Some(v.passed() == *passed && v.observed.map(|o| o.to_string()) == *observed && failing_checks(v) == *failing)
+    }
+}
+
+fn failing_checks(v: &Verdict) -> Vec<String> {
+    v.findings.iter().filter(|f| f.is_failure()).map(|f| f.check.clone()).collect()
+}
+
+fn read_json(path: &Path) -> Result<Value, String> {
+    let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The scenario a bundle describes, with the replay's own secrets.
+fn replay_scenario(record: &CaseRecord) -> Result<Scenario, String> {
+    let mut auth = serde_json::to_value(&record.auth).map_err(|e| e.to_string())?;
+    if auth.get("oauth").is_some() {
+        auth["oauth"]["client_secret"] = Value::String(REPLAY_SECRET.into());
+    }
+    // The replay's app always knows REPLAY_SECRET; each request sends it or not as the original was judged.
+    let mut cloud = serde_json::to_value(&record.cloud).map_err(|e| e.to_string())?;
+    cloud["client_secret"] = Value::Null;
+    let scenario = serde_json::json!({
+        "name": record.scenario,
+        "agents": [format!("prometheus@{}", record.agent)],
+        "auth": auth,
+        "cloud": cloud,
+        "expect": record.expect,
+    });
+    serde_json::from_value(scenario).map_err(|e| format!("case.json does not describe a scenario: {e}"))
+}
+
+/// Replays `bundle`. With `to`, the exchanges go there instead of to a fresh mock cloud, and no verdict is drawn.
+pub async fn replay(bundle: &Path, to: Option<Access>, mocks: MockData) -> Result<ReplayReport, String> {
+    let record: CaseRecord = serde_json::from_value(read_json(&bundle.join("case.json"))?)
+        .map_err(|e| format!("{}: {e}", bundle.join("case.json").display()))?;
+    let exchanges = read_json(&bundle.join("exchanges.json"))?;
+    let exchanges = exchanges.as_array().cloned().unwrap_or_default();
+    let recorded = read_json(&bundle.join("verdict.json")).ok().map(|v| {
+        let failing = v["findings"]
+            .as_array()
+            .map(|fs| {
+                fs.iter()
+                    .filter(|f| matches!(f["status"].as_str(), Some("fail" | "undecided")))
+                    .filter_map(|f| f["check"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        (v["passed"].as_bool().unwrap_or(false), v["observed"].as_str().map(str::to_owned), failing)
+    });
+
+    let scenario = replay_scenario(&record)?;
+    let setup =
+        crate::runner::setup::cloud_setup(&scenario, &record.ingestion_url, mocks).map_err(|e| e.to_string())?;
+    let faults = setup.config.faults.clone();
+    let (cloud, access) = match to {
+        Some(access) => (None, access),
+        None => {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+            let cloud =
+                MockCloud::start(setup.config, listener, setup.issuer.clone()).await.map_err(|e| e.to_string())?;
+            let access = Access::Via { proxy_url: cloud.proxy_url(), ca_pem: cloud.ca_pem().to_owned() };
+            (Some(cloud), access)
+        }
+    };
+    let client = access.client()?;
+    let federated = match (&setup.issuer, &setup.federated_subject) {
+        (Some(issuer), Some(subject)) => Some(issuer.federated_token(subject, Duration::from_secs(3600))),
+        _ => None,
+    };
+
+    let started = Instant::now();
+    let mut tokens: BTreeMap<u64, String> = BTreeMap::new();
+    let mut sent = Vec::new();
+    for e in &exchanges {
+        let seq = e["seq"].as_u64().unwrap_or(0);
+        let service = e["service"].as_str().unwrap_or("unrouted");
+        let host = e["host"].as_str().unwrap_or_default();
+        let method = e["method"].as_str().unwrap_or("GET");
+        let target = e["target"].as_str().unwrap_or("/");
+        let (method, url) = if method == "CONNECT" {
+            ("GET".to_owned(), format!("https://{host}/"))
+        } else {
+            let scheme = if e["tls"].as_bool().unwrap_or(false) { "https" } else { "http" };
+            (method.to_owned(), format!("{scheme}://{host}{target}"))
+        };
+        let mut req = client.request(method.parse().unwrap_or(reqwest::Method::GET), &url);
+        for h in e["headers"].as_array().into_iter().flatten() {
+            let (Some(k), Some(v)) = (h[0].as_str(), h[1].as_str()) else { continue };
+            let lower = k.to_ascii_lowercase();
+            if ["host", "content-length", "connection", "transfer-encoding"].contains(&lower.as_str())
+                || lower.starts_with("proxy-")
+            {
+                continue;
+            }
+            let v = if lower == "authorization" { bearer(v, &tokens) } else { v.to_owned() };
+            req = req.header(k, v);
+        }
+        let stem = format!("{seq:04}-{service}");
+        let body = std::fs::read(bundle.join("exchanges").join(format!("{stem}.body"))).unwrap_or_default();
+        let body = if service == "entra" {
+            let signed = Credentials {
+                federated: federated.as_deref(),
+                certificate: setup.client_certificate.as_ref(),
+                url: &url,
+            };
+            resubstitute_form(&body, &e["detail"], &signed)
+        } else {
+            body
+        };
+        let answer = req.body(body).send().await;
+        let line = format!("#{seq} {method} {url}: recorded {}", e["status"]);
+        match answer {
+            Ok(rsp) => {
+                let status = rsp.status().as_u16();
+                let json: Value = rsp.json().await.unwrap_or_default();
+                if let (Some(id), Some(token)) = (e["detail"]["issued"].as_u64(), json["access_token"].as_str()) {
+                    tokens.insert(id, token.to_owned());
+                }
+                sent.push(format!("{line}, replayed {status}"));
+            }
+            Err(err) => sent.push(format!("{line}, replay failed: {err}")),
+        }
+    }
+
+    let Some(cloud) = cloud else { return Ok(ReplayReport { sent, verdict: None, recorded }) };
+    let recorder = cloud.recorder();
+    let (ex, toks) = (recorder.exchanges(), recorder.tokens());
+    cloud.shutdown().await;
+    let version: Version = record.agent.parse().map_err(|e| format!("case.json agent: {e}"))?;
+    let facts = CaseFacts {
+        auth: &record.auth,
+        version,
+        expect: &record.expect,
+        expected: record.expected,
+        dcr_id: &record.dcr_id,
+        dcr_cloud: record.dcr_cloud,
+        // Payload checks judge against the scrapes the live target served, which a replay has no agent to make.
+        target: None,
+        // Load checks read the live run's per-series accounting; a capture bundle keeps no accepted bodies of it.
+        load: None,
+        scrape_interval: crate::agent::prometheus::scrape_interval(&scenario),
+        faults: &faults,
+        retry: crate::expect::RetryPolicy::from_queue_config(&scenario.prometheus.queue_config),
+        token_lifetime: scenario.cloud.token_lifetime,
+    };
+    let agent = record.agent_state.state();
+    let seen = Observed {
+        exchanges: &ex,
+        tokens: &toks,
+        agent: &agent,
+        agent_was_ready: record.agent_state.was_ready,
+        accounting: None,
+        scrapes: &[],
+    };
+    let mut evaluation = evaluate(&facts, &seen);
+    if !evaluation.decided() {
+        evaluation = super::close_at_deadline(evaluation, Duration::ZERO);
+    }
+    let verdict = Verdict {
+        case_id: record.case_id.clone(),
+        scenario: record.scenario.clone(),
+        source: format!("replay of {}", bundle.display()),
+        agent: format!("prometheus@{}", record.agent),
+        runtime: format!("{} (replayed, no agent)", record.runtime),
+        expected: record.expected,
+        observed: evaluation.observed,
+        explanation: evaluation.explanation,
+        findings: evaluation.findings,
+        config_changes: Vec::new(),
+        duration: started.elapsed(),
+        error: None,
+    };
+    Ok(ReplayReport { sent, verdict: Some(verdict), recorded })
+}
+
+/// `Bearer [token #N]` → the replay's token #N; anything else → a value the mock will not recognise.
+fn bearer(recorded: &str, tokens: &BTreeMap<u64, String>) -> String {
+    let id = recorded.split("[token #").nth(1).and_then(|r| r.strip_suffix(']')).and_then(|n| n.parse::<u64>().ok());
+    match id.and_then(|n| tokens.get(&n)) {
+        Some(t) => format!("Bearer {t}"),
+        None => "Bearer azrw-replay-unrecognised-token".to_owned(),
+    }
+}
+
+/// What the replay signs with.
+struct Credentials<'a> {
+    federated: Option<&'a str>,
+    certificate: Option<&'a crate::cloud::ClientCertificate>,
+    /// The token endpoint (the assertion's audience).
+    url: &'a str,
+}
+
+/// Puts credentials back into a redacted token-request form, right or wrong as the original was judged.
+fn resubstitute_form(body: &[u8], detail: &Value, with: &Credentials<'_>) -> Vec<u8> {
+    let credential = &detail["request"]["credential"];
+    let client_id = detail["request"]["client_id"].as_str().unwrap_or_default();
+    let valid = credential["signature_valid"].as_bool() == Some(true)
+        && credential["claim_errors"].as_array().is_some_and(|e| e.is_empty());
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body)
+        .map(|(k, v)| {
+            let v = match (k.as_ref(), credential["kind"].as_str()) {
+                ("client_secret", _) if credential["matches"].as_bool() == Some(true) => REPLAY_SECRET.to_owned(),
+                ("client_secret", _) => REPLAY_WRONG_SECRET.to_owned(),
+                ("client_assertion", Some("federated")) if valid => with.federated.unwrap_or_default().to_owned(),
+                ("client_assertion", Some("certificate")) if valid && with.certificate.is_some() => {
+                    let alg = if credential["alg"] == "RS256" {
+                        jsonwebtoken::Algorithm::RS256
+                    } else {
+                        jsonwebtoken::Algorithm::PS256
+                    };
+                    let sha1 = credential["thumbprint_header"] == "x5t";
+                    with.certificate.expect("checked").client_assertion(alg, sha1, client_id, with.url)
+                }
+                _ => v.into_owned(),
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    if pairs.is_empty() {
+        return body.to_vec();
+    }
+    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish().into_bytes()
+}

@@ -1,0 +1,268 @@
+//! The Docker runtime against the real daemon: an agent container reaches the mock cloud's gateway listener and
+//! nothing else; a real case passes and leaves nothing behind; SIGINT mid-run still cleans up; `gc` removes what a
+//! dead run left and spares a live one.
+//!
+//! Without a daemon these tests say so and return — unless `AZRW_REQUIRE_DOCKER=1` (CI), where that is a failure.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use azrw::agent::catalog::AgentCatalog;
+use azrw::agent::store::AgentStore;
+use azrw::cloud::MockData;
+use azrw::runner::{RunOptions, new_run_id, run_case};
+use azrw::runtime::AgentState;
+use azrw::runtime::docker::{CaseNetwork, ContainerSpec, DockerAgent, Owner};
+use azrw::runtime::engine::bollard::models::NetworkCreateRequest;
+use azrw::runtime::engine::bollard::query_parameters::{
+    EventsOptions, ListContainersOptions, ListNetworksOptions, RemoveImageOptions,
+};
+use azrw::runtime::engine::{Engine, LABEL_CASE, LABEL_PID, LABEL_RUN};
+use azrw::runtime::image::{self, ImageSpec, agent_image};
+use azrw::scenario::{self, MatrixOptions, RuntimeKind};
+use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+/// The daemon, or `None` after saying why; with `AZRW_REQUIRE_DOCKER=1` a missing daemon fails the test.
+async fn docker() -> Option<Engine> {
+    match Engine::connect().await {
+        Ok(engine) => Some(engine),
+        Err(e) if std::env::var("AZRW_REQUIRE_DOCKER").as_deref() == Ok("1") => {
+            panic!("AZRW_REQUIRE_DOCKER=1 but Docker is not usable: {e}")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED (no Docker; set AZRW_REQUIRE_DOCKER=1 to make this a failure): {e}");
+            None
+        }
+    }
+}
+
+/// What is left with `label=VALUE`: container and network names.
+async fn leftovers(engine: &Engine, label: &str, value: &str) -> Vec<String> {
+    let filters = HashMap::from([("label".to_owned(), vec![format!("{label}={value}")])]);
+    let docker = engine.docker();
+    let containers = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters.clone()),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    let networks = docker.list_networks(Some(ListNetworksOptions { filters: Some(filters) })).await.unwrap();
+    containers
+        .into_iter()
+        .flat_map(|c| c.names.unwrap_or_default())
+        .chain(networks.into_iter().filter_map(|n| n.name))
+        .collect()
+}
+
+/// The agent image of `version`, built if this Docker lacks it (seconds: FROM scratch + the binary).
+async fn agent_image_for(engine: &Engine, store: &AgentStore, version: azrw::agent::Version) -> bool {
+    let Ok(binary) = store.get(version) else {
+        eprintln!("SKIPPED: prometheus {version} is not provisioned (ci/setup.sh provisions it)");
+        return false;
+    };
+    if image::require(engine, &agent_image(version), "").await.is_err() {
+        image::build(engine, &ImageSpec::agent(version, &binary)).await.unwrap();
+    }
+    true
+}
+
+async fn wait_exited(agent: &DockerAgent) -> AgentState {
+    let mut state = agent.state();
+    tokio::time::timeout(Duration::from_secs(60), state.wait_for(|s| matches!(s, AgentState::Exited { .. })))
+        .await
+        .expect("the container exits within 60s")
+        .expect("state channel open")
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_container_reaches_the_mock_cloud_and_nothing_else() {
+    let Some(engine) = docker().await else { return };
+    let owner = Owner { run: new_run_id(), case: "isolation".into() };
+    let mut network = CaseNetwork::create(&engine, &owner).await.unwrap();
+    let gateway = network.gateway();
+
+    // The mock cloud's side: a listener on the gateway address that counts who connected.
+    let listener = tokio::net::TcpListener::bind((gateway, 0)).await.unwrap();
+    let mock = listener.local_addr().unwrap();
+    let accepted = tokio::spawn(async move { listener.accept().await.map(|(_, peer)| peer) });
+    // A host service bound on loopback only: the container must not reach it.
+    let loopback = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+
+    // The probe is azrw itself (hidden `probe` subcommand) in a FROM-scratch image with its libraries.
+    let probe_image = "azrw/probe:test";
+    let spec = ImageSpec {
+        tag: probe_image.into(),
+        binary: env!("CARGO_BIN_EXE_azrw").into(),
+        path: "/bin/azrw".into(),
+        kind: "probe".into(),
+    };
+    image::build(&engine, &spec).await.unwrap();
+
+    let targets = [
+        mock.to_string(),                         // the mock cloud: must answer
+        "169.254.169.254:80".to_owned(),          // the real IMDS
+        "1.1.1.1:443".to_owned(),                 // a public address
+        "8.8.8.8:53".to_owned(),                  // another
+        format!("127.0.0.1:{}", loopback.port()), // the container's own loopback, not the host's
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("probe.log");
+    let mut probe = DockerAgent::start(
+        &engine,
+        &ContainerSpec {
+            image: probe_image.into(),
+            name: owner.name("probe"),
+            cmd: std::iter::once("probe".to_owned()).chain(targets.iter().cloned()).collect(),
+            env: Vec::new(),
+            labels: owner.labels(),
+            network: network.name().to_owned(),
+            input_dir: None,
+        },
+        &log,
+    )
+    .await
+    .unwrap();
+    let exited = wait_exited(&probe).await;
+    probe.stop().await;
+    network.remove().await;
+    // It is rebuilt from the fresh azrw binary each time; don't let old ones pile up.
+    let _ = engine.docker().remove_image(probe_image, None::<RemoveImageOptions>, None).await;
+
+    let lines: Vec<String> = BufReader::new(std::fs::File::open(&log).unwrap()).lines().map(Result::unwrap).collect();
+    eprintln!("probe output:\n{}", lines.join("\n"));
+    let said = |target: &str| {
+        lines.iter().find(|l| l.starts_with(&format!("{target} "))).cloned().unwrap_or_else(|| {
+            panic!("the probe said nothing about {target}; exit {exited:?}; output:\n{}", lines.join("\n"))
+        })
+    };
+    assert_eq!(said(&targets[0]), format!("{} reached", targets[0]), "the gateway listener must answer");
+    let peer = accepted.await.unwrap().unwrap();
+    assert_ne!(peer.ip(), gateway, "the connection came from the container, not the host");
+    for target in &targets[1..] {
+        let line = said(target);
+        assert!(line.contains("unreachable"), "{target} must be unreachable from an agent container, got: {line}");
+    }
+    assert!(leftovers(&engine, LABEL_RUN, &owner.run).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_passes_in_docker_and_leaves_nothing_behind() {
+    let Some(engine) = docker().await else { return };
+    let store = AgentStore::from_env();
+    let loaded = Arc::new(scenario::load(Path::new("scenarios/auth/managed-identity-user-assigned.yaml")).unwrap());
+    let opts = MatrixOptions {
+        agents: vec!["prometheus@3.5".parse().unwrap()],
+        runtimes: vec![RuntimeKind::Docker],
+        ..MatrixOptions::default()
+    };
+    let case = scenario::expand(&[loaded], &AgentCatalog::default_catalog(), &opts).unwrap().remove(0);
+    if !agent_image_for(&engine, &store, case.agent).await {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let run_opts = RunOptions {
+        out_dir: out.path().to_owned(),
+        jobs: 1,
+        agents: store,
+        mocks: MockData::embedded(),
+        cancel: CancellationToken::new(),
+        real: None,
+        run_id: new_run_id(),
+    };
+    let verdict = run_case(&case, &run_opts).await;
+    assert!(verdict.passed(), "{}", azrw::report::console::render_details(&verdict));
+    assert_eq!(verdict.runtime, "docker");
+    assert!(leftovers(&engine, LABEL_RUN, &run_opts.run_id).await.is_empty(), "the case left Docker resources");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_midway_still_removes_containers_and_networks() {
+    let Some(engine) = docker().await else { return };
+    let store = AgentStore::from_env();
+    let version: azrw::agent::Version = "3.5.1".parse().unwrap();
+    if !agent_image_for(&engine, &store, version).await {
+        return;
+    }
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
+    let out = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_azrw"))
+        .args(["run", "scenarios/auth/managed-identity-user-assigned.yaml", "--runtime", "docker", "--jobs", "1"])
+        .args(["--agent", "prometheus@3.5", "--no-provision", "--out"])
+        .arg(out.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    // The child's agent container starting (events since before the spawn, so none is missed).
+    let filters = HashMap::from([
+        ("type".to_owned(), vec!["container".to_owned()]),
+        ("event".to_owned(), vec!["start".to_owned()]),
+        ("label".to_owned(), vec![format!("{LABEL_PID}={pid}")]),
+    ]);
+    let options = EventsOptions { since: Some(since), filters: Some(filters), ..Default::default() };
+    let mut started = engine.docker().events(Some(options));
+    let event = match tokio::time::timeout(Duration::from_secs(60), started.next()).await {
+        Ok(Some(event)) => event.unwrap(),
+        waited => {
+            let _ = child.start_kill();
+            let mut stderr = String::new();
+            let _ = tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).await;
+            let _ = tokio::io::AsyncReadExt::read_to_string(child.stdout.as_mut().unwrap(), &mut stderr).await;
+            panic!("no agent container of azrw (pid {pid}) started within 60s ({waited:?}); its stderr:\n{stderr}");
+        }
+    };
+    let labels = event.actor.and_then(|a| a.attributes).unwrap_or_default();
+    assert_eq!(labels.get(LABEL_PID).map(String::as_str), Some(pid.to_string().as_str()), "{labels:?}");
+    let run = labels.get(LABEL_RUN).cloned().expect("run label");
+    assert!(labels.contains_key(LABEL_CASE));
+    assert!(!leftovers(&engine, LABEL_RUN, &run).await.is_empty(), "the run's container is there before SIGINT");
+
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait()).await.expect("azrw exits").unwrap();
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).await.unwrap();
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert_eq!(status.code(), Some(1), "an interrupted run is not a pass: {stderr}");
+    assert_eq!(leftovers(&engine, LABEL_RUN, &run).await, Vec::<String>::new(), "after SIGINT: {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_removes_what_a_dead_run_left_and_spares_a_live_one() {
+    let Some(engine) = docker().await else { return };
+    // A pid that surely no longer exists: a child that has exited and been reaped.
+    let dead = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    let _ = { dead }.wait();
+    let run = new_run_id();
+    let create = |name: &str, pid: u32| NetworkCreateRequest {
+        name: format!("azrw-{run}-{name}"),
+        internal: Some(true),
+        labels: Some(HashMap::from([
+            (LABEL_RUN.to_owned(), run.clone()),
+            (LABEL_CASE.to_owned(), name.to_owned()),
+            (LABEL_PID.to_owned(), pid.to_string()),
+        ])),
+        ..Default::default()
+    };
+    engine.docker().create_network(create("dead", dead_pid)).await.unwrap();
+    engine.docker().create_network(create("live", std::process::id())).await.unwrap();
+
+    let removed = engine.gc(false).await.unwrap();
+    assert!(removed.contains(&format!("network azrw-{run}-dead")), "{removed:?}");
+    assert_eq!(leftovers(&engine, LABEL_CASE, "live").await, vec![format!("azrw-{run}-live")]);
+    assert!(leftovers(&engine, LABEL_CASE, "dead").await.is_empty());
+
+    // Not `gc --all` here: it would also remove the resources of tests running beside this one.
+    engine.docker().remove_network(&format!("azrw-{run}-live")).await.unwrap();
+    assert!(leftovers(&engine, LABEL_RUN, &run).await.is_empty());
+}

@@ -1,0 +1,109 @@
+//! Retry and token-lifecycle expectations, each broken by a fake sender against a mock cloud that follows a fault
+//! plan: the harness must name the request, the answer and the timing. A conforming sender passes them all.
+
+mod support;
+
+use azrw::expect::Status;
+use support::{CLAIMED_VERSION, Knobs, Retry, assert_violation, finding, send, send_retrying, stage};
+
+/// A user-assigned identity, quick backoff, and the fault rules given.
+fn scenario(faults: &str) -> String {
+    format!(
+        "name: fake/faults\nagents: [prometheus@3.5]\nprometheus:\n  queue_config: {{min_backoff: 50ms, max_backoff: 400ms}}\n\
+         auth:\n  managed_identity: {{client_id: 381a840f-f3c9-426b-9259-d868b14d9b38}}\nfaults:\n{faults}"
+    )
+}
+
+fn knobs(writes: usize) -> Knobs {
+    Knobs { writes, ..Knobs::default() }
+}
+
+#[tokio::test]
+async fn conforming_retrying_sender_passes_every_retry_check() {
+    let stage = stage(&scenario("  rules: [{service: dcr, times: 3, status: 503}]\n")).await;
+    send_retrying(&stage, &knobs(5), &Retry::default()).await;
+    let eval = stage.evaluate(CLAIMED_VERSION);
+    for check in ["retry.recoverable-resent", "retry.backoff", "retry.attempt-header", "retry.no-loss"] {
+        assert_eq!(finding(&eval, check).status, Status::Pass, "{:#?}", finding(&eval, check));
+    }
+    support::assert_clean(&eval);
+}
+
+#[tokio::test]
+async fn retrying_a_400_is_caught() {
+    let stage = stage(&scenario("  rules: [{service: dcr, times: 1, status: 400}]\n")).await;
+    send_retrying(&stage, &knobs(4), &Retry { retry_4xx: true, ..Retry::default() }).await;
+    let eval = stage.evaluate(CLAIMED_VERSION);
+    assert_violation(&eval, "retry.dropped", &["refused with 400", "resent: request #", "Retry-Attempt: 1"]);
+}
+
+#[tokio::test]
+async fn giving_up_on_a_503_is_caught() {
+    let stage = stage(&scenario("  rules: [{service: dcr, times: 1, status: 503}]\n")).await;
+    send_retrying(&stage, &knobs(4), &Retry { give_up_on_5xx: true, ..Retry::default() }).await;
+    let eval = stage.evaluate(CLAIMED_VERSION);
+    assert_violation(&eval, "retry.recoverable-resent", &["gave up", "503", "moved on: request #"]);
+}
+
+#[tokio::test]
+async fn ignoring_retry_after_is_caught() {
+    let stage = stage(&scenario("  rules: [{service: dcr, times: 1, status: 503, retry_after: 2s}]\n")).await;
+    send_retrying(&stage, &knobs(4), &Retry { ignore_retry_after: true, ..Retry::default() }).await;
+    let eval = stage.evaluate(CLAIMED_VERSION);
+    assert_violation(&eval, "retry.retry-after", &["Retry-After 2s", "it must wait", "retried: request #"]);
+}
+
+#[tokio::test]
+async fn a_tight_retry_loop_is_caught() {
+    let stage = stage(&scenario("  rules: [{service: dcr, times: 3, status: 503}]\n")).await;
+    send_retrying(&stage, &knobs(4), &Retry { tight_loop: true, ..Retry::default() }).await;
+    let eval = stage.evaluate(CLAIMED_VERSION);
+    assert_violation(&eval, "retry.backoff", &["retry storm", "min_backoff 50ms", "resent: request #"]);
+}
+
+#[tokio::test]
+async fn a_missing_retry_attempt_header_is_caught() {
+    let stage = stage(&scenario("  rules: [{service: dcr, times: 2, status: 500}]\n")).await;
+    send_retrying(&stage, &knobs(4), &Retry { no_attempt_header: true, ..Retry::default() }).await;
+    let eval = stage.evaluate(CLAIMED_VERSION);
+    assert_violation(&eval, "retry.attempt-header", &["Retry-Attempt absent", "prometheus 3.5.1 sends \"1\""]);
+}
+
+#[tokio::test]
+async fn losing_samples_across_an_outage_is_caught() {
+    let stage = stage(&scenario("  rules: [{service: dcr, times: 3, status: 503}]\n")).await;
+    send_retrying(&stage, &knobs(7), &Retry { give_up_on_5xx: true, ..Retry::default() }).await;
+    let eval = stage.evaluate(CLAIMED_VERSION);
+    assert_violation(&eval, "retry.no-loss", &["samples lost", "azrw_target_scrapes_total values 1..2", "request #"]);
+}
+
+#[tokio::test]
+async fn reusing_an_expired_token_is_caught() {
+    let stage = stage(&scenario("  tokens: {expired: 1}\n")).await;
+    send(&stage, &knobs(3)).await;
+    let eval = stage.evaluate(CLAIMED_VERSION);
+    assert_violation(&eval, "tokens.not-expired", &["token #1", "expired", "request #"]);
+}
+
+#[tokio::test]
+async fn refreshing_before_the_refresh_point_is_caught() {
+    let stage = stage(&scenario("  tokens: {refresh_in: 1h}\n")).await;
+    send(&stage, &Knobs { token_per_write: true, ..knobs(3) }).await;
+    let eval = stage.evaluate(CLAIMED_VERSION);
+    assert_violation(&eval, "tokens.refresh", &["token #2", "before token #1's refresh point", "request #"]);
+}
+
+#[tokio::test]
+async fn agent_metrics_that_disagree_with_the_mock_are_caught() {
+    let stage = stage(&scenario("  rules: [{service: dcr, times: 1, status: 400}]\n")).await;
+    send_retrying(&stage, &knobs(3), &Retry::default()).await;
+    // Two samples per batch: the DCR refused one batch, and an honest agent says so.
+    let honest = "prometheus_remote_storage_samples_total{remote_name=\"r\"} 6\n\
+                  prometheus_remote_storage_samples_failed_total{remote_name=\"r\"} 2\n\
+                  prometheus_remote_storage_queue_highest_sent_timestamp_seconds 1764000002\n";
+    assert_eq!(stage.metrics_check(CLAIMED_VERSION, honest).status, Status::Pass);
+    let lying = honest.replace("failed_total{remote_name=\"r\"} 2", "failed_total{remote_name=\"r\"} 9");
+    let f = stage.metrics_check(CLAIMED_VERSION, &lying);
+    assert_eq!(f.status, Status::Fail, "{f:#?}");
+    assert!(f.message.contains("samples_failed_total 9 but the DCR refused 2"), "{f:#?}");
+}

@@ -1,0 +1,309 @@
+//! Every payload expectation, broken by a fake sender one rule at a time: the sender replays what a conforming
+//! Prometheus sends for the compliance target (scrapes 1–4), with one mutation, and the harness must name the
+//! series and the sample. A sender without the mutation passes every check.
+
+mod support;
+
+use azrw::expect::{Evaluation, Status};
+use azrw::remote_write::{DecodedWrite, Metadata, RwVersion, Sample, Series};
+use azrw::scenario::{Family, Outcome, TargetPreset, TargetSpec};
+use azrw::target::family::STALE_NAN;
+use azrw::target::{Expected, Scrape, TargetModel};
+use support::{CLAIMED_VERSION, Knobs, assert_clean, assert_violation, finding, send_writes, stage};
+
+const CLIENT_SECRET: &str = r#"
+name: fake/payload
+agents: [prometheus@3.5]
+auth:
+  oauth:
+    client_id: 8e547ddf-a7de-46ed-9269-5526a55d3211
+    client_secret: fake-sender-secret
+    tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47
+"#;
+
+/// When the fake target "served" scrape 1; later scrapes follow every second.
+const BASE_MS: i64 = 1_764_000_000_000;
+const SCRAPES: u64 = 4;
+
+fn model() -> TargetModel {
+    let spec = TargetSpec { preset: Some(TargetPreset::Compliance), scrapes: Some(SCRAPES), ..Default::default() };
+    TargetModel::new(&spec, "127.0.0.1:9100", vec![("cluster".into(), "azrw".into())], 1000)
+}
+
+/// The target's log: served 3 ms after Prometheus stamped the scrape.
+fn scrapes(n: u64) -> Vec<Scrape> {
+    (1..=n).map(|n| Scrape { n, served_at_ms: stamp(n) + 3 }).collect()
+}
+
+fn stamp(n: u64) -> i64 {
+    BASE_MS + 1000 * (n as i64 - 1)
+}
+
+/// What a conforming Prometheus sends: one metadata-only request, then one request per scrape.
+fn conforming(model: &TargetModel, version: RwVersion) -> Vec<DecodedWrite> {
+    let metadata = model
+        .metadata()
+        .iter()
+        .map(|m| Metadata { family: m.name.into(), kind: m.kind.into(), help: m.help.into(), unit: String::new() })
+        .collect();
+    let mut writes = vec![DecodedWrite { version: Some(version), metadata, ..Default::default() }];
+    for n in 1..=SCRAPES {
+        let series = model
+            .expected(n)
+            .into_iter()
+            .map(|e| {
+                let value = match e.value {
+                    Expected::Bits(b) => f64::from_bits(b),
+                    Expected::NaN => f64::NAN,
+                    Expected::Stale => f64::from_bits(STALE_NAN),
+                    Expected::Any => 0.25,
+                };
+                Series {
+                    labels: e.labels,
+                    samples: vec![Sample { timestamp: stamp(n), value }],
+                    histograms: 0,
+                    exemplars: 0,
+                }
+            })
+            .collect();
+        writes.push(DecodedWrite { version: Some(version), series, ..Default::default() });
+    }
+    if version == RwVersion::V2 {
+        // RW 2.0 carries metadata on the series themselves (the encoder attaches it by series name).
+        let mut meta = writes.remove(0).metadata;
+        for m in &mut meta {
+            let names: Vec<&str> = writes[0].series.iter().filter_map(|s| s.label("__name__")).collect();
+            if !names.contains(&m.family.as_str()) {
+                m.family = names.iter().find(|n| n.starts_with(m.family.as_str())).unwrap().to_string();
+            }
+        }
+        writes[0].metadata = meta;
+    }
+    writes
+}
+
+fn knobs_for(version: RwVersion) -> Knobs {
+    match version {
+        RwVersion::V1 => Knobs::default(),
+        RwVersion::V2 => Knobs {
+            content_type: Some("application/x-protobuf;proto=io.prometheus.write.v2.Request".into()),
+            version_header: Some("2.0.0".into()),
+            ..Knobs::default()
+        },
+    }
+}
+
+/// Sends the conforming writes after `mutate`, and evaluates.
+async fn replay(
+    scenario: &str,
+    version: RwVersion,
+    mutate: impl FnOnce(&mut Vec<DecodedWrite>),
+) -> (Evaluation, Vec<u16>) {
+    let model = model();
+    let mut writes = conforming(&model, version);
+    mutate(&mut writes);
+    let stage = stage(scenario).await;
+    let statuses = send_writes(&stage, &knobs_for(version), &writes).await;
+    (stage.evaluate_payload(CLAIMED_VERSION, &model, &scrapes(SCRAPES)), statuses)
+}
+
+async fn violate(mutate: impl FnOnce(&mut Vec<DecodedWrite>)) -> Evaluation {
+    replay(CLIENT_SECRET, RwVersion::V1, mutate).await.0
+}
+
+/// The series named `name` (first match) in the write for scrape `n`.
+fn series<'a>(writes: &'a mut [DecodedWrite], n: usize, name: &str) -> &'a mut Series {
+    writes[n].series.iter_mut().find(|s| s.label("__name__") == Some(name)).unwrap()
+}
+
+#[tokio::test]
+async fn conforming_rw1_and_rw2_senders_pass_every_payload_check() {
+    for version in [RwVersion::V1, RwVersion::V2] {
+        let (eval, statuses) = replay(CLIENT_SECRET, version, |_| {}).await;
+        assert!(statuses.iter().all(|s| *s == 200), "{version:?}: {statuses:?}");
+        assert_clean(&eval);
+        assert_eq!(eval.observed, Some(Outcome::Delivered));
+        for check in azrw::expect::payload::CHECKS {
+            assert_eq!(finding(&eval, check).status, Status::Pass, "{version:?} {check}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_lost_sample_is_named() {
+    let eval = violate(|w| w[2].series.retain(|s| s.label("__name__") != Some("azrw_gauge"))).await;
+    assert_violation(
+        &eval,
+        "payload.samples",
+        &["azrw_gauge{", "scrape 2 never arrived", "0 (bits 0x0000000000000000)"],
+    );
+}
+
+#[tokio::test]
+async fn a_duplicated_sample_is_named() {
+    let eval = violate(|w| {
+        let again = w[2].clone();
+        w.insert(3, again);
+    })
+    .await;
+    assert_violation(&eval, "payload.duplicates", &["azrw_", &format!("@ {}", stamp(2)), "request #"]);
+}
+
+#[tokio::test]
+async fn reordered_samples_are_named() {
+    let eval = violate(|w| w.swap(2, 3)).await;
+    assert_violation(
+        &eval,
+        "payload.order",
+        &["went back in time", &format!("@ {}", stamp(2)), &format!("@ {}", stamp(3))],
+    );
+}
+
+#[tokio::test]
+async fn unsorted_labels_are_named() {
+    let eval = violate(|w| series(w, 1, "azrw_counter_total").labels.reverse()).await;
+    assert_violation(&eval, "payload.labels", &["not sorted", "azrw_counter_total"]);
+}
+
+#[tokio::test]
+async fn repeated_label_names_are_named() {
+    let eval = violate(|w| {
+        let s = series(w, 1, "azrw_gauge");
+        s.labels.insert(1, ("cluster".into(), "azrw".into()));
+    })
+    .await;
+    assert_violation(&eval, "payload.labels", &["label name cluster is repeated", "azrw_gauge"]);
+}
+
+#[tokio::test]
+async fn a_kept_empty_label_value_is_named() {
+    let eval = violate(|w| {
+        let s = series(w, 1, "azrw_labels");
+        s.labels.push(("zz_empty".into(), String::new()));
+    })
+    .await;
+    assert_violation(&eval, "payload.labels", &["zz_empty has an empty value", "azrw_labels"]);
+}
+
+#[tokio::test]
+async fn a_series_without_name_is_named() {
+    let eval = violate(|w| {
+        series(w, 1, "azrw_gauge").labels.remove(0);
+    })
+    .await;
+    assert_violation(&eval, "payload.labels", &["no __name__ label"]);
+}
+
+#[tokio::test]
+async fn stale_marker_with_wrong_bits_is_named() {
+    // Scrape 3 is where azrw_stale disappears: an ordinary NaN is not a stale marker.
+    let eval = violate(|w| series(w, 3, "azrw_stale").samples[0].value = f64::NAN).await;
+    assert_violation(&eval, "payload.values", &["azrw_stale{", "scrape 3", "0x7ff0000000000002", "0x7ff8000000000000"]);
+}
+
+#[tokio::test]
+async fn a_wrong_value_is_named() {
+    let eval = violate(|w| series(w, 2, "azrw_counter_total").samples[0].value = 7.0).await;
+    assert_violation(&eval, "payload.values", &["azrw_counter_total{", "scrape 2: expected 1 (bits", "= 7"]);
+}
+
+#[tokio::test]
+async fn seconds_instead_of_milliseconds_are_named() {
+    let eval = violate(|w| series(w, 1, "up").samples[0].timestamp = BASE_MS / 1000).await;
+    assert_violation(&eval, "payload.timestamps", &["not in milliseconds", "up{"]);
+}
+
+#[tokio::test]
+async fn a_timestamp_of_no_scrape_is_named() {
+    let eval = violate(|w| series(w, 4, "azrw_gauge").samples[0].timestamp = stamp(4) + 400).await;
+    assert_violation(&eval, "payload.timestamps", &["matches no scrape", "azrw_gauge{", "nearest: scrape 4"]);
+}
+
+#[tokio::test]
+async fn a_series_the_target_never_produced_is_named() {
+    let eval = violate(|w| {
+        let mut s = series(w, 1, "azrw_gauge").clone();
+        s.labels[0].1 = "azrw_invented".into();
+        w[1].series.push(s);
+    })
+    .await;
+    assert_violation(&eval, "payload.samples", &["did not produce on scrape 1", "azrw_invented{"]);
+}
+
+#[tokio::test]
+async fn a_conflicting_job_not_exported_is_named() {
+    let eval = violate(|w| {
+        let s = series(w, 1, "azrw_honor");
+        s.labels.retain(|(k, _)| k != "exported_job");
+    })
+    .await;
+    assert_violation(&eval, "payload.target-labels", &["exported_job is None", "azrw_honor{"]);
+}
+
+#[tokio::test]
+async fn a_missing_external_label_is_named() {
+    let eval = violate(|w| series(w, 1, "azrw_gauge").labels.retain(|(k, _)| k != "cluster")).await;
+    assert_violation(&eval, "payload.target-labels", &["external label cluster is None", "azrw_gauge{"]);
+}
+
+#[tokio::test]
+async fn wrong_metadata_is_named_and_missing_metadata_stays_open() {
+    let eval =
+        violate(|w| w[0].metadata.iter_mut().find(|m| m.family == "azrw_histogram").unwrap().kind = "GAUGE".into())
+            .await;
+    assert_violation(&eval, "payload.metadata", &["azrw_histogram is wrong: expected HISTOGRAM", "GAUGE"]);
+    let eval = violate(|w| w[0].metadata.retain(|m| m.family != "azrw_summary")).await;
+    let f = finding(&eval, "payload.metadata");
+    assert_eq!(f.status, Status::Undecided, "{f:#?}");
+    assert!(f.message.contains("azrw_summary"), "{f:#?}");
+}
+
+#[tokio::test]
+async fn framed_snappy_is_refused_and_named() {
+    let model = model();
+    let stage = stage(CLIENT_SECRET).await;
+    let knobs = Knobs { framed_snappy: true, ..Knobs::default() };
+    let statuses = send_writes(&stage, &knobs, &conforming(&model, RwVersion::V1)).await;
+    assert!(statuses.iter().all(|s| *s == 400), "{statuses:?}");
+    let eval = stage.evaluate_payload(CLAIMED_VERSION, &model, &scrapes(SCRAPES));
+    assert_violation(&eval, "write.body", &["snappy *framed*", "request #"]);
+}
+
+#[tokio::test]
+async fn azure_label_limits_are_refused_by_the_dcr_and_named() {
+    let cases: [(Family, &str); 4] = [
+        (Family::TooManyLabels, "67 labels (Azure allows at most 63 per series)"),
+        (Family::LongLabelName, "has 512 characters (Azure allows at most 511)"),
+        (Family::LongLabelValue, "value of 1024 characters (Azure allows at most 1023)"),
+        (Family::CaseDuplicateLabels, "AZRW_CASE and azrw_case differ only by case"),
+    ];
+    for (family, words) in cases {
+        let (eval, statuses) = replay(CLIENT_SECRET, RwVersion::V1, |w| {
+            let mut raw = azrw::target::family::raw_series(family, 1);
+            let labels = model().labels(&raw.remove(0).labels);
+            for (n, write) in w.iter_mut().enumerate().skip(1) {
+                let sample = Sample { timestamp: stamp(n as u64), value: 1.0 };
+                write.series.push(Series {
+                    labels: labels.clone(),
+                    samples: vec![sample],
+                    histograms: 0,
+                    exemplars: 0,
+                });
+            }
+        })
+        .await;
+        assert_eq!(&statuses[1..], [400, 400, 400, 400], "{family:?}");
+        assert_violation(&eval, "payload.azure-limits", &[words, "answered 400"]);
+        assert_eq!(eval.observed, Some(Outcome::Dropped), "{family:?}: {}", eval.explanation);
+        assert!(eval.explanation.contains(words), "{family:?}: {}", eval.explanation);
+    }
+}
+
+#[tokio::test]
+async fn rw2_refused_with_415_is_dropped() {
+    let scenario = format!("{CLIENT_SECRET}cloud: {{refuse_rw2: true}}\n");
+    let (eval, statuses) = replay(&scenario, RwVersion::V2, |_| {}).await;
+    assert!(statuses.iter().all(|s| *s == 415), "{statuses:?}");
+    assert_eq!(eval.observed, Some(Outcome::Dropped), "{}", eval.explanation);
+    assert!(eval.explanation.contains("answered 415"), "{}", eval.explanation);
+}

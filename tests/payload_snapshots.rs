@@ -1,0 +1,41 @@
+//! Snapshots of what each provisioned Prometheus version delivers for the compliance target, normalised
+//! (`azrw::expect::payload::snapshot`): a new release that sends something different shows up as a diff in
+//! `tests/snapshots/`. Runs real agents (root, network namespaces, `ci/setup.sh`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use azrw::agent::AgentCatalog;
+use azrw::agent::store::AgentStore;
+use azrw::cloud::MockData;
+use azrw::report::render_details;
+use azrw::runner::{RunOptions, run_cases, slug};
+use azrw::scenario::{self, MatrixOptions, RuntimeKind};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivered_payload_per_agent_version() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let files = [root.join("scenarios/payload/compliance.yaml"), root.join("scenarios/payload/rw2.yaml")];
+    let loaded: Vec<_> = files.iter().map(|f| Arc::new(scenario::load(f).unwrap())).collect();
+    let opts = MatrixOptions { runtimes: vec![RuntimeKind::Process], ..MatrixOptions::default() };
+    let cases = scenario::expand(&loaded, &AgentCatalog::default_catalog(), &opts).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let run = RunOptions {
+        out_dir: out.path().to_owned(),
+        jobs: 2,
+        agents: AgentStore::from_env(),
+        mocks: MockData::load(&root.join("mocks")).unwrap(),
+        cancel: CancellationToken::new(),
+        real: None,
+        run_id: azrw::runner::new_run_id(),
+    };
+    let verdicts = run_cases(&cases, &run, |_| {}).await;
+    for v in &verdicts {
+        assert!(v.passed(), "{}", render_details(v));
+        let text = std::fs::read_to_string(out.path().join(slug(&v.case_id)).join("payload.txt")).unwrap();
+        let name = format!("{}-{}", v.scenario.replace('/', "-"), v.agent.replace('@', "-"));
+        insta::assert_snapshot!(name, text);
+    }
+}
