@@ -320,12 +320,16 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let opts = RunOptions { out_dir: args.out.clone(), jobs, agents: store, mocks, cancel, real, run_id };
 
     eprintln!("running {} case(s), {jobs} at a time", cases.len());
+    let mut progress = report::progress::Progress::new(cases.len());
     let verdicts = run_cases(&cases, &opts, |v| {
-        eprintln!("{} {} ({:.1}s)", if v.passed() { "pass" } else { "FAIL" }, v.case_id, v.duration.as_secs_f64());
+        let result = if v.passed() { "pass" } else { "FAIL" };
+        progress.finished(&format!("{result} {} ({:.1}s)", v.case_id, v.duration.as_secs_f64()));
     })
     .await;
+    progress.clear();
 
-    for v in verdicts.iter().filter(|v| !v.passed()) {
+    // Load cases print their figures (rate, shards, send latency) even when they pass.
+    for v in verdicts.iter().filter(|v| !v.passed() || v.findings.iter().any(|f| f.check.starts_with("load."))) {
         println!("{}", report::console::render_details(v));
     }
     println!("{}", report::console::render_table(&verdicts));

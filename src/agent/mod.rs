@@ -4,6 +4,7 @@
 pub mod capability;
 pub mod catalog;
 pub mod log;
+pub mod metrics;
 pub mod prometheus;
 pub mod store;
 pub mod version;

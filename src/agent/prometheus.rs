@@ -230,10 +230,7 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
         }
     }
 
-    let interval = humantime::format_duration(
-        input.scenario.prometheus.scrape_interval.unwrap_or(std::time::Duration::from_secs(1)),
-    )
-    .to_string();
+    let interval = humantime::format_duration(scrape_interval(input.scenario)).to_string();
     let scrape = root.entry("scrape_configs").or_insert_with(|| json!([]));
     if let Some(jobs) = scrape.as_array_mut() {
         let mut job = json!({
@@ -388,6 +385,11 @@ fn environment(input: &RenderInput<'_>) -> Vec<(String, String)> {
     }
     env.extend(input.scenario.prometheus.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     env
+}
+
+/// How often the agent scrapes the harness target: the scenario's `prometheus.scrape_interval`, else 1s.
+pub fn scrape_interval(scenario: &Scenario) -> std::time::Duration {
+    scenario.prometheus.scrape_interval.unwrap_or(std::time::Duration::from_secs(1))
 }
 
 #[cfg(test)]

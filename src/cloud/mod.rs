@@ -3,6 +3,7 @@
 //! One listener is the whole cloud: agents reach it as their `HTTP_PROXY`/`HTTPS_PROXY`, trust [`MockCloud::ca_pem`],
 //! and every request they make is answered by a mock service and recorded (secrets redacted) in the [`Recorder`].
 
+pub mod accounting;
 mod ca;
 mod dcr;
 mod entra;
@@ -13,6 +14,7 @@ mod proxy;
 mod query;
 pub mod recorder;
 mod standalone;
+pub mod throttle;
 mod token;
 mod wire;
 
@@ -210,6 +212,8 @@ pub(crate) struct State {
     pub recorder: Arc<Recorder>,
     pub mint: token::TokenMint,
     pub cluster_issuer: Option<Arc<ClusterIssuer>>,
+    /// Set at most once, before traffic (see [`MockCloud::throttle`]).
+    pub throttle: std::sync::OnceLock<throttle::Throttle>,
     pub faults: fault::FaultPlan,
 }
 
@@ -262,6 +266,7 @@ impl MockCloud {
             recorder: Arc::new(Recorder::new()),
             mint: token::TokenMint::generate()?,
             cluster_issuer,
+            throttle: std::sync::OnceLock::new(),
         });
         let cancel = tokio_util::sync::CancellationToken::new();
         let accept = tokio::spawn(proxy::accept_loop(listener, state.clone(), ca.clone(), cancel.clone()));
@@ -310,6 +315,19 @@ impl MockCloud {
     /// ```
     pub fn recorder(&self) -> Arc<Recorder> {
         self.state.recorder.clone()
+    }
+
+    /// Throttles the DCR from now on (429 + `Retry-After` on every N-th acceptable write). Call it before the
+    /// agent starts; a second call is ignored.
+    ///
+    /// ```no_run
+    /// # fn demo(cloud: &azrw::cloud::MockCloud) {
+    /// use azrw::cloud::throttle::ThrottleSpec;
+    /// cloud.throttle(ThrottleSpec { every: 10, retry_after: std::time::Duration::from_secs(1) });
+    /// # }
+    /// ```
+    pub fn throttle(&self, spec: throttle::ThrottleSpec) {
+        let _ = self.state.throttle.set(throttle::Throttle::new(spec));
     }
 
     /// The remote-write URL the agent is given.
@@ -373,6 +391,7 @@ pub(crate) mod tests {
             recorder: Arc::new(Recorder::new()),
             mint: token::TokenMint::generate().unwrap(),
             cluster_issuer: None,
+            throttle: std::sync::OnceLock::new(),
             faults: fault::FaultPlan::new(FaultConfig::default()),
         }
     }

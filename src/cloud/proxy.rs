@@ -187,15 +187,31 @@ async fn handle(
     let route = route(&request.host);
     let state = ctx.state.clone();
     let Some(hit) = state.faults.consult(route.service(), &request, state.recorder.now()) else {
-        let outcome = serve(&state, route, &request, true).await;
-        record(&state, route.service(), &request, tls, &outcome, None);
-        return Ok(respond(outcome.reply));
+        if route == Route::Dcr {
+            // Decoding, signature checks and recording (folding into the accounting) are CPU work: off the I/O
+            // threads, and on the thread that decoded, so the body is freed where it was allocated.
+            return Ok(
+                match tokio::task::spawn_blocking(move || {
+                    let Outcome { reply, detail } = dcr::serve(&state, &request);
+                    record(&state, Service::Dcr, &request, tls, reply.status, detail, None);
+                    reply
+                })
+                .await
+                {
+                    Ok(reply) => respond(reply),
+                    Err(e) => respond(Reply::text(500, format!("mock DCR failed: {e}"))),
+                },
+            );
+        }
+        // The detail moves into the recorder: a decoded body can be large, never copy it.
+        let Outcome { reply, detail } = serve(&state, route, &request, true).await;
+        record(&state, route.service(), &request, tls, reply.status, detail, None);
+        return Ok(respond(reply));
     };
     if hit.reset || hit.times_out(state.faults.client_timeout()) {
         // The agent gets nothing it can use: record now (its retry clock starts from here), answer late or never.
-        let mut outcome = serve(&state, route, &request, false).await;
-        outcome.reply.status = 0;
-        record(&state, route.service(), &request, tls, &outcome, Some(hit.mark(true)));
+        let Outcome { detail, .. } = serve(&state, route, &request, false).await;
+        record(&state, route.service(), &request, tls, 0, detail, Some(hit.mark(true)));
         if hit.reset {
             return Err(Reset(hit.rule));
         }
@@ -216,8 +232,9 @@ async fn handle(
             *error = Some(hit.error.clone().unwrap_or_else(|| format!("fault {}", hit.rule)));
         }
     }
-    record(&state, route.service(), &request, tls, &outcome, Some(hit.mark(false)));
-    Ok(respond(outcome.reply))
+    let Outcome { reply, detail } = outcome;
+    record(&state, route.service(), &request, tls, reply.status, detail, Some(hit.mark(false)));
+    Ok(respond(reply))
 }
 
 /// A connection the fault plan resets instead of answering.
@@ -279,9 +296,9 @@ fn connect(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Full<Bytes>> {
                 .collect(),
             body: Bytes::new(),
         };
-        let outcome = unrouted(&host);
-        record(&ctx.state, Service::Unrouted, &request, false, &outcome, None);
-        return respond(outcome.reply);
+        let Outcome { reply, detail } = unrouted(&host);
+        record(&ctx.state, Service::Unrouted, &request, false, reply.status, detail, None);
+        return respond(reply);
     }
     tokio::spawn(async move {
         let cancel = ctx.cancel.clone();
@@ -367,7 +384,8 @@ fn record(
     service: Service,
     request: &wire::Request,
     tls: bool,
-    outcome: &Outcome,
+    status: u16,
+    detail: Detail,
     fault: Option<super::FaultMark>,
 ) {
     let exchange = Exchange {
@@ -379,12 +397,12 @@ fn record(
         method: request.method.clone(),
         target: redacted_target(request),
         headers: redacted_headers(state, &request.headers),
-        status: outcome.reply.status,
-        detail: outcome.detail.clone(),
+        status,
+        detail,
         fault,
     };
     let seq = state.recorder.record_with_body(exchange, redacted_body(request));
-    tracing::debug!(seq, ?service, host = %request.host, status = outcome.reply.status, "mock cloud exchange");
+    tracing::debug!(seq, ?service, host = %request.host, status, "mock cloud exchange");
 }
 
 #[cfg(test)]

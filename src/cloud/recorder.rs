@@ -8,7 +8,20 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::watch;
 
+use super::accounting::Accounting;
 use crate::remote_write::DecodedWrite;
+
+/// What the recorder keeps of each remote-write body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordMode {
+    /// Every decoded body (the default: exact evidence per request).
+    #[default]
+    Full,
+    /// Accepted and throttled (429) bodies are folded into per-series [`Accounting`] and their series dropped;
+    /// headers, auth and the rest of the exchange are kept. Memory stays flat as volume grows.
+    Accounting,
+}
 
 /// Which mock service answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -256,11 +269,14 @@ impl Exchange {
 pub struct Recorder {
     started: Instant,
     state: Mutex<State>,
+    /// Apart from `state`: folding a write takes longer than recording an exchange, and must not hold up others.
+    accounting: Mutex<Accounting>,
     version: watch::Sender<usize>,
 }
 
 #[derive(Debug, Default)]
 struct State {
+    mode: RecordMode,
     exchanges: Vec<Exchange>,
     /// Request bodies, index-aligned with `exchanges`, secrets already redacted by whoever recorded them.
     bodies: Vec<bytes::Bytes>,
@@ -276,7 +292,12 @@ impl Default for Recorder {
 impl Recorder {
     /// A new, empty recorder whose clock starts now.
     pub fn new() -> Recorder {
-        Recorder { started: Instant::now(), state: Mutex::default(), version: watch::channel(0).0 }
+        Recorder {
+            started: Instant::now(),
+            state: Mutex::default(),
+            accounting: Mutex::default(),
+            version: watch::channel(0).0,
+        }
     }
 
     /// Time on the mock clock.
@@ -291,16 +312,34 @@ impl Recorder {
 
     /// Records an exchange and its request body (for capture bundles and replay). The caller redacts secrets in
     /// the body first (form fields such as `client_secret`); bearer tokens live in headers, which are redacted.
-    pub fn record_with_body(&self, mut exchange: Exchange, body: bytes::Bytes) -> usize {
-        let seq = {
+    /// In [`RecordMode::Accounting`] the raw body of an accepted or throttled write is not kept either.
+    pub fn record_with_body(&self, mut exchange: Exchange, mut raw: bytes::Bytes) -> usize {
+        let (seq, at, accepted) = {
             let mut state = self.state.lock().expect("recorder poisoned");
             exchange.seq = state.exchanges.len() + 1;
             exchange.at = self.now();
-            let seq = exchange.seq;
+            let (seq, at) = (exchange.seq, exchange.at);
+            let mut accepted = None;
+            if state.mode == RecordMode::Accounting
+                && let Detail::Write { body: Ok(body), .. } = &mut exchange.detail
+            {
+                // Refusals other than throttling keep their bodies: they are rare, and the checks on refused
+                // batches (dropped, not resent) need their samples.
+                if (200..300).contains(&exchange.status) {
+                    accepted = Some(std::mem::take(&mut body.series));
+                    raw = bytes::Bytes::new();
+                } else if exchange.status == 429 {
+                    body.series = Vec::new();
+                    raw = bytes::Bytes::new();
+                }
+            }
             state.exchanges.push(exchange);
-            state.bodies.push(body);
-            seq
+            state.bodies.push(raw);
+            (seq, at, accepted)
         };
+        if let Some(accepted) = accepted {
+            self.accounting.lock().expect("recorder poisoned").fold(seq, at.as_millis() as u64, accepted);
+        }
         self.version.send_modify(|v| *v += 1);
         seq
     }
@@ -311,6 +350,26 @@ impl Recorder {
         let token = make(TokenId(state.tokens.len() as u32 + 1));
         state.tokens.push(token.clone());
         token
+    }
+
+    /// Chooses what is kept of write bodies; set it before traffic arrives.
+    pub fn set_mode(&self, mode: RecordMode) {
+        self.state.lock().expect("recorder poisoned").mode = mode;
+    }
+
+    /// The recording mode.
+    pub fn mode(&self) -> RecordMode {
+        self.state.lock().expect("recorder poisoned").mode
+    }
+
+    /// A copy of the per-series accounting (empty unless the mode is [`RecordMode::Accounting`]).
+    pub fn accounting(&self) -> Accounting {
+        self.accounting.lock().expect("recorder poisoned").clone()
+    }
+
+    /// Runs `f` on the accounting without copying it (it holds one entry per series).
+    pub fn with_accounting<R>(&self, f: impl FnOnce(&Accounting) -> R) -> R {
+        f(&self.accounting.lock().expect("recorder poisoned"))
     }
 
     /// Visits every exchange so far without copying them (the query service reads accepted writes this way).

@@ -1,7 +1,8 @@
 //! Access tokens: minting (RS256 JWTs registered in the recorder) and checking what comes back to the DCR.
 //!
-//! Each cloud has its own signing key and a random nonce in every `jti` (`{nonce}.{token id}`), so a token minted
-//! by another mock cloud instance is recognisably "not issued by this mock".
+//! The clouds of one process share a signing key — RSA key generation was the slowest step of starting a cloud —
+//! and each has its own random nonce in every `jti` (`{nonce}.{token id}`): a token minted by another mock cloud
+//! verifies but carries a nonce this one never issued, so it is still refused as "not issued by this mock".
 
 use std::time::Duration;
 
@@ -58,6 +59,13 @@ impl std::fmt::Debug for TokenMint {
     }
 }
 
+fn signing_key() -> Result<(EncodingKey, DecodingKey), CloudError> {
+    let key = KeyPair::generate_for(&PKCS_RSA_SHA256).map_err(|e| CloudError::Key(format!("token key: {e}")))?;
+    let encoding = EncodingKey::from_rsa_pem(key.serialize_pem().as_bytes())
+        .map_err(|e| CloudError::Key(format!("token key: {e}")))?;
+    Ok((encoding, DecodingKey::from_rsa_der(key.public_key_raw())))
+}
+
 /// A minted token: the JWT to hand out (never recorded) and its registration.
 pub(crate) struct Minted {
     pub jwt: String,
@@ -66,10 +74,14 @@ pub(crate) struct Minted {
 
 impl TokenMint {
     pub(crate) fn generate() -> Result<TokenMint, CloudError> {
-        let key = KeyPair::generate_for(&PKCS_RSA_SHA256).map_err(|e| CloudError::Key(format!("token key: {e}")))?;
-        let encoding = EncodingKey::from_rsa_pem(key.serialize_pem().as_bytes())
-            .map_err(|e| CloudError::Key(format!("token key: {e}")))?;
-        let decoding = DecodingKey::from_rsa_der(key.public_key_raw());
+        static KEY: std::sync::OnceLock<(EncodingKey, DecodingKey)> = std::sync::OnceLock::new();
+        let (encoding, decoding) = match KEY.get() {
+            Some(k) => k.clone(),
+            None => {
+                let generated = signing_key()?;
+                KEY.get_or_init(|| generated).clone()
+            }
+        };
         Ok(TokenMint { encoding, decoding, nonce: uuid::Uuid::new_v4().simple().to_string() })
     }
 
@@ -168,6 +180,7 @@ mod tests {
         let m =
             mint.mint(&recorder, Service::Entra, "t", principal, "https://monitor.azure.com/", Duration::from_secs(60));
         assert_eq!(mint.recognise(&recorder, &m.jwt).unwrap().id, TokenId(1));
+        // Same process, same signing key: the nonce alone keeps the clouds apart.
         assert!(other.recognise(&recorder, &m.jwt).unwrap_err().contains("not issued by this mock"));
         assert!(mint.recognise(&recorder, "garbage").is_err());
     }

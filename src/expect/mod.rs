@@ -3,6 +3,7 @@
 //! case ends as soon as the outcome is observed and no check is still undecided.
 
 mod auth;
+mod load;
 pub mod metrics;
 mod outcome;
 pub mod payload;
@@ -15,11 +16,14 @@ mod write;
 
 pub use verdict::{Finding, Status, Verdict};
 
+use std::time::Duration;
+
 use crate::agent::Version;
 use crate::cloud::FaultConfig;
+use crate::cloud::accounting::Accounting;
 use crate::cloud::recorder::{Exchange, IssuedToken, Service};
 use crate::runtime::AgentState;
-use crate::scenario::{AuthSpec, AzureCloud, ExpectSpec, Outcome};
+use crate::scenario::{AuthSpec, AzureCloud, ExpectSpec, LoadSpec, Outcome};
 use crate::target::{Scrape, TargetModel};
 pub use retry::RetryPolicy;
 pub use tokens::earliest_refresh;
@@ -39,6 +43,10 @@ pub struct CaseFacts<'a> {
     pub dcr_id: &'a str,
     /// The cloud whose audience the DCR accepts.
     pub dcr_cloud: AzureCloud,
+    /// The scenario's sustained load, if any.
+    pub load: Option<&'a LoadSpec>,
+    /// How often the harness target is scraped (one sample per series is due per interval).
+    pub scrape_interval: Duration,
     /// The scrape target's model, when the scenario declares a `target` block (the payload checks need it).
     pub target: Option<&'a TargetModel>,
     /// The fault plan the mock cloud follows.
@@ -60,6 +68,8 @@ pub struct Observed<'a> {
     pub agent: &'a AgentState,
     /// Whether the agent ever became ready.
     pub agent_was_ready: bool,
+    /// Per-series accounting of accepted samples, when the recorder keeps it instead of bodies.
+    pub accounting: Option<&'a Accounting>,
     /// The scrapes the target served so far.
     pub scrapes: &'a [Scrape],
 }
@@ -119,6 +129,12 @@ pub const CHECKS: &[&str] = &[
     "agent.metrics",
     "series.present",
     "verdict.reason",
+    "load.sustained",
+    "load.rate",
+    "load.complete",
+    "load.no-loss",
+    "load.no-duplicates",
+    "load.agent",
     "payload.samples",
     "payload.duplicates",
     "payload.values",
@@ -146,6 +162,7 @@ pub fn evaluate(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Evaluation {
     findings.extend(retry::checks(facts, seen));
     findings.extend(tokens::checks(facts, seen));
     findings.push(series::present(facts, seen, observed));
+    findings.extend(load::checks(facts, seen));
     findings.extend(payload::checks(facts, seen, observed));
     if let Some(reason) = &facts.expect.reason {
         findings.push(if explanation.contains(reason.as_str()) {

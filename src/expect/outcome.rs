@@ -31,9 +31,15 @@ pub(super) fn observe(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> (Option<Out
 
     let writes: Vec<&Exchange> = seen.writes().collect();
     // Metadata-only writes (RW 1.0) are accepted even when every sample is refused: they prove no delivery.
-    let accepted: Vec<&Exchange> =
-        writes.iter().copied().filter(|w| (200..300).contains(&w.status) && carries_series(w)).collect();
-    if !accepted.is_empty() && super::series::all_present(facts, &accepted) {
+    // In accounting mode accepted bodies are folded away (series emptied): which carried series is unknown here,
+    // and `all_present` reads the accounting instead.
+    let accounting = seen.accounting.is_some();
+    let accepted: Vec<&Exchange> = writes
+        .iter()
+        .copied()
+        .filter(|w| (200..300).contains(&w.status) && (accounting || carries_series(w)))
+        .collect();
+    if !accepted.is_empty() && super::series::all_present(facts, seen, &accepted) {
         let first = accepted[0];
         return (
             Some(Outcome::Delivered),

@@ -31,9 +31,18 @@ fn accepted_series<'a>(accepted: &[&'a Exchange]) -> impl Iterator<Item = (&'a E
     })
 }
 
+/// Where a series with `want`'s labels arrived: in an accepted write's body, or (bodies folded) in the accounting.
+fn find(seen: &Observed<'_>, accepted: &[&Exchange], want: &BTreeMap<String, String>) -> Option<String> {
+    if let Some((w, s)) = accepted_series(accepted).find(|(_, s)| matches(s, want)) {
+        return Some(format!("{} in {}", s.describe(), w.describe()));
+    }
+    let tally = seen.accounting?.series().find(|t| want.iter().all(|(k, v)| t.label(k) == Some(v.as_str())))?;
+    Some(format!("{} in {} accepted sample(s) (per-series accounting)", tally.describe(), tally.samples))
+}
+
 /// Whether every expected series arrived in these accepted writes.
-pub(super) fn all_present(facts: &CaseFacts<'_>, accepted: &[&Exchange]) -> bool {
-    expected(facts).iter().all(|want| accepted_series(accepted).any(|(_, s)| matches(s, want)))
+pub(super) fn all_present(facts: &CaseFacts<'_>, seen: &Observed<'_>, accepted: &[&Exchange]) -> bool {
+    expected(facts).iter().all(|want| find(seen, accepted, want).is_some())
 }
 
 pub(super) fn present(facts: &CaseFacts<'_>, seen: &Observed<'_>, observed: Option<Outcome>) -> Finding {
@@ -44,8 +53,8 @@ pub(super) fn present(facts: &CaseFacts<'_>, seen: &Observed<'_>, observed: Opti
     let accepted: Vec<&Exchange> = seen.writes().filter(|w| (200..300).contains(&w.status)).collect();
     let mut evidence = Vec::new();
     for want in expected(facts) {
-        match accepted_series(&accepted).find(|(_, s)| matches(s, &want)) {
-            Some((w, s)) => evidence.push(format!("{} in {}", s.describe(), w.describe())),
+        match find(seen, &accepted, &want) {
+            Some(found) => evidence.push(found),
             None => {
                 let label = format!("{want:?}");
                 let seen_names: Vec<String> = accepted_series(&accepted).map(|(_, s)| s.describe()).take(5).collect();

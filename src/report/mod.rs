@@ -6,6 +6,7 @@ pub mod bundle;
 pub mod console;
 pub mod junit;
 pub mod markdown;
+pub mod progress;
 pub mod redact;
 
 pub use console::{render_details, render_table};

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::agent::prometheus::{AgentPaths, RenderInput, render};
 use crate::agent::store::AgentStore;
+use crate::cloud::recorder::RecordMode;
 use crate::cloud::{MockCloud, MockData};
 use crate::expect::{CaseFacts, Evaluation, Finding, Observed, Status, Verdict, evaluate};
 use crate::report::bundle;
@@ -104,7 +105,7 @@ pub async fn run_case(case: &Case, opts: &RunOptions) -> Verdict {
     };
     if opts.cancel.is_cancelled() {
         verdict.error = Some("not started: the run was interrupted".into());
-    } else if let Err(e) = run_case_in(case, opts, &mut verdict).await {
+    } else if let Err(e) = run_case_in(case, opts, &mut verdict, started).await {
         verdict.error = Some(e);
     }
     verdict.duration = started.elapsed();
@@ -114,7 +115,7 @@ pub async fn run_case(case: &Case, opts: &RunOptions) -> Verdict {
     verdict
 }
 
-async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> Result<(), String> {
+async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, started: Instant) -> Result<(), String> {
     let scenario = &case.scenario.scenario;
     if scenario.target == crate::scenario::TargetKind::Azure {
         let Some(real) = &opts.real else {
@@ -154,9 +155,16 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
     let cloud = MockCloud::start(cloud_setup.config, proxy_listener, cloud_setup.issuer.clone())
         .await
         .map_err(|e| format!("mock cloud: {e}"))?;
+    cloud.recorder().set_mode(scenario.record);
+    if let Some(throttle) = &scenario.cloud.throttle {
+        cloud.throttle(throttle.clone());
+    }
+    let load_series = scenario.load.as_ref().map_or(0, |l| l.series);
     let families = scenario.scrape.as_ref().map(|t| t.families()).unwrap_or_default();
-    let target = ScrapeTarget::serving(target_listener, &families).map_err(|e| format!("scrape target: {e}"))?;
+    let target = ScrapeTarget::serving_with_load(target_listener, &families, load_series)
+        .map_err(|e| format!("scrape target: {e}"))?;
     let scrape_log = target.log();
+    let mut timings = Timings { cloud_up_ms: ms(started.elapsed()), ..Timings::default() };
 
     let proxy_url = format!("http://{}", sandbox.agent_address(cloud.proxy_addr()));
     let target_addr = sandbox.agent_address(target.addr());
@@ -197,6 +205,8 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
         input_dir: private.path().to_owned(),
         log_path: case_dir.join("agent.log"),
     };
+    timings.agent_start_ms = ms(started.elapsed());
+    let agent_start_mock = cloud.recorder().now();
     let mut agent = sandbox.start_agent(&launch).await.map_err(|e| format!("start prometheus {}: {e}", case.agent))?;
     tracing::info!(case = %case.id, agent = %agent.describe(), "agent started");
 
@@ -212,11 +222,14 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
         expected: case.expected,
         dcr_id: &dcr_id,
         dcr_cloud,
+        load: scenario.load.as_ref(),
+        scrape_interval: crate::agent::prometheus::scrape_interval(scenario),
         target: model.as_ref(),
         faults: &faults,
         retry: crate::expect::RetryPolicy::from_queue_config(&scenario.prometheus.queue_config),
         token_lifetime: scenario.cloud.token_lifetime,
     };
+    let accounting = scenario.record == RecordMode::Accounting;
     let recorder = cloud.recorder();
     let mut recorded = recorder.subscribe();
     let mut state = agent.state();
@@ -231,14 +244,19 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
         let exchanges = recorder.exchanges();
         let tokens = recorder.tokens();
         let scrapes = scrape_log.snapshot();
-        let seen = Observed {
-            exchanges: &exchanges,
-            tokens: &tokens,
-            agent: &agent_state,
-            agent_was_ready: was_ready,
-            scrapes: &scrapes,
-        };
-        let evaluation = evaluate(&facts, &seen);
+        // The accounting is read in place (one entry per series; copying it per evaluation would cost more).
+        let evaluation = recorder.with_accounting(|acc| {
+            let accounting = accounting.then_some(acc);
+            let seen = Observed {
+                exchanges: &exchanges,
+                tokens: &tokens,
+                agent: &agent_state,
+                agent_was_ready: was_ready,
+                accounting,
+                scrapes: &scrapes,
+            };
+            evaluate(&facts, &seen)
+        });
         let agent_gone = matches!(agent_state, AgentState::Exited { .. });
         if evaluation.decided() || agent_gone {
             break evaluation;
@@ -251,34 +269,55 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
         }
     };
 
-    // Before stopping: the agent's own account of what it sent, against the mock's.
+    timings.decided_ms = ms(started.elapsed());
+    // Before stopping: the agent's own account of what it sent — against the mock's (agent.metrics), and its queue
+    // under load (load.agent). One scrape of its /metrics serves both.
     let mut evaluation = evaluation;
     let running = matches!(*state.borrow(), AgentState::Ready);
     let delivered_or_dropped = matches!(evaluation.observed, Some(Outcome::Delivered | Outcome::Dropped));
-    if running && delivered_or_dropped && !cancelled {
-        let finding = match sandbox.agent_http_get("/metrics").await {
-            Ok(text) => {
-                let exchanges = recorder.exchanges();
-                let tokens = recorder.tokens();
-                let agent_state = state.borrow().clone();
-                let seen = Observed {
-                    exchanges: &exchanges,
-                    tokens: &tokens,
-                    agent: &agent_state,
-                    agent_was_ready: was_ready,
-                    scrapes: &scrape_log.snapshot(),
-                };
-                crate::expect::metrics::cross_check(&facts, &seen, &crate::expect::metrics::AgentMetrics::parse(&text))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => Finding {
-                check: "agent.metrics".into(),
-                status: crate::expect::Status::Skipped,
-                message: e.to_string(),
-                evidence: Vec::new(),
-            },
-            Err(e) => Finding::fail("agent.metrics", format!("could not scrape the agent's /metrics: {e}")),
-        };
-        evaluation.findings.push(finding);
+    let cross_check = running && delivered_or_dropped && !cancelled;
+    let load = scenario.load.is_some() && !cancelled;
+    if cross_check || load {
+        let scraped = sandbox.agent_http_get("/metrics").await;
+        let parsed = scraped.as_ref().ok().map(|text| crate::expect::metrics::AgentMetrics::parse(text));
+        if load {
+            evaluation.findings.push(load_agent_finding(sandbox.listen_address(), &scraped, parsed.as_ref()));
+        }
+        if cross_check {
+            let finding = match (&scraped, &parsed) {
+                (Ok(_), Some(_)) if accounting => Finding {
+                    check: "agent.metrics".into(),
+                    status: crate::expect::Status::Skipped,
+                    message: "accepted bodies are folded into per-series accounting (`record: accounting`); \
+                              the cross-check needs full bodies (see load.agent for the agent's own counters)"
+                        .into(),
+                    evidence: Vec::new(),
+                },
+                (Ok(_), Some(metrics)) => {
+                    let exchanges = recorder.exchanges();
+                    let tokens = recorder.tokens();
+                    let agent_state = state.borrow().clone();
+                    let seen = Observed {
+                        exchanges: &exchanges,
+                        tokens: &tokens,
+                        agent: &agent_state,
+                        agent_was_ready: was_ready,
+                        accounting: None,
+                        scrapes: &scrape_log.snapshot(),
+                    };
+                    crate::expect::metrics::cross_check(&facts, &seen, metrics)
+                }
+                (Err(e), _) if e.kind() == std::io::ErrorKind::Unsupported => Finding {
+                    check: "agent.metrics".into(),
+                    status: crate::expect::Status::Skipped,
+                    message: e.to_string(),
+                    evidence: Vec::new(),
+                },
+                (Err(e), _) => Finding::fail("agent.metrics", format!("could not scrape the agent's /metrics: {e}")),
+                (Ok(_), None) => unreachable!("parsed whenever scraped"),
+            };
+            evaluation.findings.push(finding);
+        }
     }
 
     // Down: on every path.
@@ -310,6 +349,14 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
         let text = crate::expect::payload::snapshot(model, &scrapes, &exchanges);
         let _ = std::fs::write(case_dir.join("payload.txt"), text);
     }
+    timings.agent_floor_ms = exchanges
+        .iter()
+        .find(|e| e.service == crate::cloud::Service::Dcr && (200..300).contains(&e.status))
+        .map(|e| ms(e.at.saturating_sub(agent_start_mock)));
+    timings.down_ms = ms(started.elapsed());
+    if let Ok(json) = serde_json::to_string_pretty(&timings) {
+        let _ = std::fs::write(case_dir.join("timings.json"), json);
+    }
     verdict.observed = evaluation.observed;
     verdict.explanation = evaluation.explanation;
     verdict.findings = evaluation.findings;
@@ -321,6 +368,56 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict) -> R
         verdict.error = Some("interrupted before every expectation was decided".into());
     }
     Ok(())
+}
+
+/// Where a case's wall time went (`out/<case>/timings.json`), in milliseconds since the case started; benchmarks
+/// read it to set the case's overhead against the agent's own floor.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Timings {
+    /// The mock cloud and scrape target are listening.
+    pub cloud_up_ms: u64,
+    /// The agent is being started.
+    pub agent_start_ms: u64,
+    /// Agent start → the first accepted write, as the mock saw it: the agent's own floor.
+    pub agent_floor_ms: Option<u64>,
+    /// Every expectation decided (or deadline, or cancellation).
+    pub decided_ms: u64,
+    /// Agent stopped, cloud down, artefacts written.
+    pub down_ms: u64,
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+/// The agent's own view of its remote-write queue (shards, send latency), scraped from its listen address inside
+/// the sandbox; reported, not judged.
+fn load_agent_finding(
+    address: &str,
+    scraped: &std::io::Result<String>,
+    parsed: Option<&crate::expect::metrics::AgentMetrics>,
+) -> Finding {
+    let check = "load.agent";
+    match (scraped, parsed) {
+        (Ok(_), Some(metrics)) => {
+            let stats = crate::agent::metrics::RemoteWriteStats::from_metrics(metrics);
+            let mut f = Finding::pass(check, "the agent's own remote-write metrics, at the end of the load");
+            f.evidence = stats.describe();
+            f
+        }
+        (Err(e), _) => Finding {
+            check: check.into(),
+            status: Status::Skipped,
+            message: format!("could not scrape the agent's /metrics at {address}: {e}"),
+            evidence: Vec::new(),
+        },
+        (Ok(_), None) => Finding {
+            check: check.into(),
+            status: Status::Skipped,
+            message: format!("the agent's /metrics at {address} could not be parsed"),
+            evidence: Vec::new(),
+        },
+    }
 }
 
 /// At the deadline, open checks stay undecided (a failure) and say so.

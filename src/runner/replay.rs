@@ -180,6 +180,9 @@ pub async fn replay(bundle: &Path, to: Option<Access>, mocks: MockData) -> Resul
         dcr_cloud: record.dcr_cloud,
         // Payload checks judge against the scrapes the live target served, which a replay has no agent to make.
         target: None,
+        // Load checks read the live run's per-series accounting; a capture bundle keeps no accepted bodies of it.
+        load: None,
+        scrape_interval: crate::agent::prometheus::scrape_interval(&scenario),
         faults: &faults,
         retry: crate::expect::RetryPolicy::from_queue_config(&scenario.prometheus.queue_config),
         token_lifetime: scenario.cloud.token_lifetime,
@@ -190,6 +193,7 @@ pub async fn replay(bundle: &Path, to: Option<Access>, mocks: MockData) -> Resul
         tokens: &toks,
         agent: &agent,
         agent_was_ready: record.agent_state.was_ready,
+        accounting: None,
         scrapes: &[],
     };
     let mut evaluation = evaluate(&facts, &seen);

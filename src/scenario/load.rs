@@ -233,6 +233,31 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
     if s.deadline.is_zero() {
         return Err(err("deadline", map.value("deadline"), "must be greater than zero".into()));
     }
+    if let Some(t) = &s.cloud.throttle
+        && t.every == 0
+    {
+        return Err(err("cloud.throttle.every", map.value("cloud.throttle.every"), "must be at least 1".into()));
+    }
+    if let Some(load) = &s.load {
+        if load.duration >= s.deadline {
+            return Err(err(
+                "load.duration",
+                map.value("load.duration"),
+                format!(
+                    "must be shorter than the deadline ({}s): start-up and the last in-flight writes need time too",
+                    s.deadline.as_secs()
+                ),
+            ));
+        }
+        if s.record != crate::cloud::recorder::RecordMode::Accounting {
+            return Err(err(
+                "record",
+                map.value("record").or(map.key("load")),
+                "a load scenario needs `record: accounting` (keeping every decoded write would grow without bound)"
+                    .into(),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -281,8 +306,9 @@ pub fn validate_faults(
 }
 
 /// The scenario files named by `paths`: files as given, directories walked recursively for `*.yaml` (skipping
-/// `configs` directories, where the Prometheus configs scenarios reference live, and hidden directories), each
-/// directory's files sorted so runs are stable. A file named twice is listed once.
+/// `configs` directories, where the Prometheus configs scenarios reference live, hidden directories, and
+/// directories marked with [`EXPLICIT_MARKER`] unless named themselves), each directory's files sorted so runs are
+/// stable. A file named twice is listed once.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
     let mut out: Vec<PathBuf> = Vec::new();
     for path in paths {
@@ -309,6 +335,9 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
     Ok(out)
 }
 
+/// A file that keeps its directory out of recursive discovery: long-running scenarios (load) must be asked for.
+pub const EXPLICIT_MARKER: &str = ".explicit";
+
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ScenarioError> {
     let read_err = |error| ScenarioError::Read { path: dir.to_owned(), error };
     for entry in std::fs::read_dir(dir).map_err(read_err)? {
@@ -319,7 +348,8 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ScenarioError> {
         // Symlinked directories are not followed (no loops); symlinked files are taken.
         let ty = entry.file_type().map_err(read_err)?;
         if ty.is_dir() {
-            if name != "configs" && !name.starts_with('.') {
+            // A directory holding an `.explicit` file (e.g. scenarios/load) runs only when named itself.
+            if name != "configs" && !name.starts_with('.') && !path.join(EXPLICIT_MARKER).exists() {
                 walk(&path, out)?;
             }
         } else if name.ends_with(".yaml") && path.is_file() {
@@ -433,6 +463,19 @@ mod tests {
         assert_eq!(found, vec![d.join("a/c.yaml"), d.join("a/z.yaml"), d.join("b.yaml")]);
         let single = discover(&[d.join("configs/p.yaml")]).unwrap();
         assert_eq!(single, vec![d.join("configs/p.yaml")]);
+    }
+
+    #[test]
+    fn discover_skips_explicit_directories_unless_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for f in ["auth/a.yaml", "load/l.yaml", "load/.explicit"] {
+            let path = d.join(f);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "").unwrap();
+        }
+        assert_eq!(discover(&[d.to_owned()]).unwrap(), vec![d.join("auth/a.yaml")]);
+        assert_eq!(discover(&[d.join("load")]).unwrap(), vec![d.join("load/l.yaml")]);
     }
 
     #[test]

@@ -40,6 +40,12 @@ pub struct Scenario {
     /// Upper bound for the case; it ends earlier as soon as every expectation is decided.
     #[serde(default = "default_deadline", with = "humantime_serde")]
     pub deadline: Duration,
+    /// What the recorder keeps of write bodies: `full` (default) or `accounting` (per-series tallies, for load).
+    #[serde(default)]
+    pub record: crate::cloud::recorder::RecordMode,
+    /// Sustained load: the scrape target serves this many extra series and the case runs for `duration`.
+    #[serde(default)]
+    pub load: Option<LoadSpec>,
     /// Where the agent writes: the mock cloud (default) or a real Azure Monitor workspace (`azure`, opt-in).
     #[serde(default)]
     pub target: TargetKind,
@@ -92,6 +98,20 @@ pub struct ReaderSpec {
     pub client_id: String,
     /// Client secret. Never printed.
     pub client_secret: String,
+}
+
+/// `load`: how much the agent must carry, and for how long.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadSpec {
+    /// Extra series the scrape target serves (`azrw_load_series{series="N"}`), one sample each per scrape.
+    pub series: usize,
+    /// How long accepted writes must be sustained before the case is decided.
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    /// Accepted samples per minute the agent must sustain (Azure's default workspace limit is 1,000,000).
+    #[serde(default)]
+    pub min_samples_per_minute: Option<u64>,
 }
 
 fn default_deadline() -> Duration {
@@ -428,6 +448,9 @@ pub struct CloudSpec {
     /// DCR immutable id in the ingestion URL.
     #[serde(default = "default_dcr_id")]
     pub dcr_id: String,
+    /// Throttle the DCR: every N-th acceptable write is answered 429 with `Retry-After`.
+    #[serde(default)]
+    pub throttle: Option<crate::cloud::throttle::ThrottleSpec>,
     /// Answer remote-write 2.0 with 415 Unsupported Media Type (Azure documents only RW 1.0).
     #[serde(default)]
     pub refuse_rw2: bool,
@@ -442,6 +465,7 @@ impl Default for CloudSpec {
             dcr_cloud: None,
             token_lifetime: default_token_lifetime(),
             dcr_id: default_dcr_id(),
+            throttle: None,
             refuse_rw2: false,
         }
     }

@@ -27,6 +27,9 @@ pub const SCRAPES_METRIC: &str = "azrw_target_scrapes_total";
 /// The job name azrw gives the target in the agent's config.
 pub const JOB: &str = "azrw-target";
 
+/// Name of the extra series a load scenario asks for (`azrw_load_series{series="0"}` …).
+pub const LOAD_METRIC: &str = "azrw_load_series";
+
 /// One scrape the target served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Scrape {
@@ -55,6 +58,8 @@ impl ScrapeLog {
 #[derive(Debug, Clone, Default)]
 struct Content {
     families: Vec<crate::scenario::Family>,
+    /// Extra series of [`LOAD_METRIC`] in every scrape (load scenarios).
+    load_series: usize,
 }
 
 impl Content {
@@ -65,6 +70,9 @@ impl Content {
         let mut out = exposition(n);
         for f in &self.families {
             out.push_str(&family::exposition(*f, n));
+        }
+        if self.load_series > 0 {
+            load_exposition(&mut out, n, self.load_series);
         }
         out
     }
@@ -93,12 +101,26 @@ impl ScrapeTarget {
         ScrapeTarget::serving(listener, &[])
     }
 
+    /// Like [`ScrapeTarget::start`], plus `load_series` series of [`LOAD_METRIC`] in every scrape.
+    pub fn start_with_load(listener: std::net::TcpListener, load_series: usize) -> std::io::Result<ScrapeTarget> {
+        ScrapeTarget::serving_with_load(listener, &[], load_series)
+    }
+
     /// Serves the harness's own families plus `families` (see [`family`]).
     pub fn serving(
         listener: std::net::TcpListener,
         families: &[crate::scenario::Family],
     ) -> std::io::Result<ScrapeTarget> {
-        let content = Arc::new(Content { families: families.to_vec() });
+        ScrapeTarget::serving_with_load(listener, families, 0)
+    }
+
+    /// Like [`ScrapeTarget::serving`], plus `load_series` series of [`LOAD_METRIC`] in every scrape.
+    pub fn serving_with_load(
+        listener: std::net::TcpListener,
+        families: &[crate::scenario::Family],
+        load_series: usize,
+    ) -> std::io::Result<ScrapeTarget> {
+        let content = Arc::new(Content { families: families.to_vec(), load_series });
         let log = ScrapeLog::default();
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -182,4 +204,14 @@ pub fn exposition(n: u64) -> String {
          # TYPE azrw_target_info gauge\n\
          azrw_target_info{{harness=\"azrw\"}} 1\n"
     )
+}
+
+/// Appends `series` gauges of [`LOAD_METRIC`], each valued `n` (the scrape count), to an exposition.
+pub fn load_exposition(out: &mut String, n: u64, series: usize) {
+    use std::fmt::Write as _;
+    out.reserve(series * (LOAD_METRIC.len() + 24));
+    let _ = writeln!(out, "# HELP {LOAD_METRIC} Load series of the azrw target.\n# TYPE {LOAD_METRIC} gauge");
+    for i in 0..series {
+        let _ = writeln!(out, "{LOAD_METRIC}{{series=\"{i}\"}} {n}");
+    }
 }

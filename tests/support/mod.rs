@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use azrw::agent::Version;
-use azrw::cloud::recorder::Exchange;
+use azrw::cloud::recorder::{Exchange, RecordMode};
 use azrw::cloud::{ClientCertificate, ClusterIssuer, MockCloud, MockData};
 use azrw::expect::{CaseFacts, Evaluation, Finding, Observed, Status, evaluate};
 use azrw::remote_write::{DecodedWrite, RwVersion, Sample, Series, encode};
@@ -43,6 +43,10 @@ pub async fn stage(scenario_yaml: &str) -> Stage {
     let faults = setup.config.faults.clone();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let cloud = MockCloud::start(setup.config, listener, setup.issuer.clone()).await.unwrap();
+    cloud.recorder().set_mode(scenario.record);
+    if let Some(throttle) = &scenario.cloud.throttle {
+        cloud.throttle(throttle.clone());
+    }
     let ca = reqwest::Certificate::from_pem(cloud.ca_pem().as_bytes()).unwrap();
     let url = url::Url::parse(&ingestion_url).unwrap();
     let mut builder = reqwest::Client::builder()
@@ -100,7 +104,10 @@ impl Stage {
         let exchanges = recorder.exchanges();
         let tokens = recorder.tokens();
         let facts = self.facts(version, target);
-        let seen = Observed { exchanges: &exchanges, tokens: &tokens, agent, agent_was_ready: was_ready, scrapes };
+        let accounting = recorder.accounting();
+        let accounting = (recorder.mode() == RecordMode::Accounting).then_some(&accounting);
+        let seen =
+            Observed { exchanges: &exchanges, tokens: &tokens, agent, agent_was_ready: was_ready, accounting, scrapes };
         evaluate(&facts, &seen)
     }
 
@@ -114,6 +121,7 @@ impl Stage {
             tokens: &tokens,
             agent: &AgentState::Ready,
             agent_was_ready: true,
+            accounting: None,
             scrapes: &[],
         };
         azrw::expect::metrics::cross_check(&facts, &seen, &azrw::expect::metrics::AgentMetrics::parse(exposition))
@@ -127,6 +135,8 @@ impl Stage {
             expected: expected_outcome(&self.scenario),
             dcr_id: &self.dcr_id,
             dcr_cloud: self.scenario.cloud.dcr_cloud.unwrap_or(self.scenario.auth.cloud),
+            load: self.scenario.load.as_ref(),
+            scrape_interval: azrw::agent::prometheus::scrape_interval(&self.scenario),
             target,
             faults: &self.faults,
             retry: azrw::expect::RetryPolicy::from_queue_config(&self.scenario.prometheus.queue_config),
@@ -268,6 +278,11 @@ pub fn batch(ts: i64, omit_up: bool) -> DecodedWrite {
         });
     }
     DecodedWrite { version: Some(RwVersion::V1), series, metadata: Vec::new(), uncompressed_len: 0 }
+}
+
+/// Posts one write the way a conforming sender does; returns the status.
+pub async fn post_write(stage: &Stage, token: &str, write: &DecodedWrite) -> u16 {
+    post(stage, &Knobs::default(), Some(token), write).await
 }
 
 /// Sends prepared writes (one request each) with one token, bent by the knobs; returns the statuses.

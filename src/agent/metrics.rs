@@ -1,0 +1,84 @@
+//! The agent's own remote-write metrics (its `/metrics`), read at the end of a load case: how many shards it ran
+//! and how long its sends took, as the agent itself saw them.
+
+use crate::expect::metrics::AgentMetrics;
+
+/// What the agent reported about its remote-write queue.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RemoteWriteStats {
+    /// `prometheus_remote_storage_shards` (summed over queues).
+    pub shards: Option<f64>,
+    /// `prometheus_remote_storage_shards_max`.
+    pub shards_max: Option<f64>,
+    /// `prometheus_remote_storage_sent_batch_duration_seconds` sum and count.
+    pub send_seconds: Option<(f64, f64)>,
+    /// Samples the agent retried (`…_samples_retried_total`).
+    pub retried: Option<f64>,
+    /// Samples the agent gave up on (`…_samples_failed_total`).
+    pub failed: Option<f64>,
+    /// Samples dropped before sending (`…_samples_dropped_total`).
+    pub dropped: Option<f64>,
+}
+
+impl RemoteWriteStats {
+    /// Sums the named series out of a text exposition (parsed by [`AgentMetrics::parse`]).
+    pub fn parse(exposition: &str) -> RemoteWriteStats {
+        RemoteWriteStats::from_metrics(&AgentMetrics::parse(exposition))
+    }
+
+    /// Picks the queue figures out of the agent's parsed remote-storage metrics.
+    pub fn from_metrics(metrics: &AgentMetrics) -> RemoteWriteStats {
+        let get = |name: &str| metrics.0.get(name).copied();
+        let batch = "sent_batch_duration_seconds";
+        RemoteWriteStats {
+            shards: get("shards"),
+            shards_max: get("shards_max"),
+            send_seconds: get(&format!("{batch}_sum")).zip(get(&format!("{batch}_count"))),
+            retried: get("samples_retried_total"),
+            failed: get("samples_failed_total"),
+            dropped: get("samples_dropped_total"),
+        }
+    }
+
+    /// Evidence lines for a report.
+    pub fn describe(&self) -> Vec<String> {
+        let n = |v: Option<f64>| v.map_or_else(|| "not reported".to_owned(), |v| format!("{v:.0}"));
+        let mut out = vec![format!("shards {} (max {})", n(self.shards), n(self.shards_max))];
+        out.push(match self.send_seconds {
+            Some((sum, count)) if count > 0.0 => {
+                format!("mean send latency {:.1}ms over {count:.0} batches", sum * 1000.0 / count)
+            }
+            _ => "send latency not reported".to_owned(),
+        });
+        out.push(format!(
+            "samples retried {}, failed {}, dropped {}",
+            n(self.retried),
+            n(self.failed),
+            n(self.dropped)
+        ));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_remote_write_metrics() {
+        let text = "# HELP x\nprometheus_remote_storage_shards{remote_name=\"a\",url=\"u\"} 3\n\
+                    prometheus_remote_storage_shards_max{remote_name=\"a\"} 50\n\
+                    prometheus_remote_storage_sent_batch_duration_seconds_sum{remote_name=\"a\"} 2.5\n\
+                    prometheus_remote_storage_sent_batch_duration_seconds_count{remote_name=\"a\"} 100\n\
+                    prometheus_remote_storage_samples_retried_total{remote_name=\"a\"} 7\n";
+        let s = RemoteWriteStats::parse(text);
+        assert_eq!(s.shards, Some(3.0));
+        assert_eq!(s.send_seconds, Some((2.5, 100.0)));
+        assert_eq!(s.failed, None);
+        let d = s.describe().join("; ");
+        assert!(
+            d.contains("shards 3 (max 50)") && d.contains("25.0ms over 100 batches") && d.contains("retried 7"),
+            "{d}"
+        );
+    }
+}
