@@ -69,12 +69,6 @@ impl IsolatedNetwork {
         self.run(move || TcpListener::bind(addr)).await?
     }
 
-    /// Connects to `addr` from inside the namespace (e.g. the agent's own listen address); the stream can then be
-    /// used from any thread.
-    pub async fn connect_tcp(&self, addr: SocketAddr) -> io::Result<std::net::TcpStream> {
-        self.run(move || std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5))).await?
-    }
-
     /// Starts a child inside the namespace. The child is registered with the current tokio runtime (for reaping)
     /// and is killed when the namespace thread ends.
     pub async fn spawn(&self, mut command: tokio::process::Command) -> io::Result<tokio::process::Child> {

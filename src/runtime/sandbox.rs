@@ -135,17 +135,6 @@ impl Sandbox {
         }
     }
 
-    /// A connection to `addr` as seen from the agent's side (its own listen address, to scrape its metrics).
-    pub async fn connect(&self, addr: SocketAddr) -> io::Result<std::net::TcpStream> {
-        match self {
-            Sandbox::Process { network, .. } => network.connect_tcp(addr).await,
-            Sandbox::Docker { .. } => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "connecting from the agent's side is not implemented for the docker runtime yet",
-            )),
-        }
-    }
-
     /// Starts the agent.
     pub async fn start_agent(&self, launch: &AgentLaunch) -> io::Result<RunningAgent> {
         match self {
