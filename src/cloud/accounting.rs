@@ -59,15 +59,12 @@ impl SeriesTally {
 
     /// Value of a label.
     pub fn label(&self, name: &str) -> Option<&str> {
-        self.labels.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        crate::remote_write::label(&self.labels, name)
     }
 
     /// `name{a="b",…}` for evidence (same shape as [`Series::describe`]).
     pub fn describe(&self) -> String {
-        let name = self.label("__name__").unwrap_or("");
-        let rest: Vec<String> =
-            self.labels.iter().filter(|(k, _)| k != "__name__").map(|(k, v)| format!("{k}={v:?}")).collect();
-        format!("{name}{{{}}}", rest.join(","))
+        crate::remote_write::describe_labels(&self.labels)
     }
 
     /// Timestamps missing between `first` and `last` if one sample is due every `interval_ms`.

@@ -104,7 +104,7 @@ impl Evaluation {
     }
 }
 
-/// Every check name, for scenario validation (`expect.failing`) and documentation.
+/// The check names of this module's own checks (the payload checks list theirs in [`payload::CHECKS`]).
 pub const CHECKS: &[&str] = &[
     "capability.table",
     "auth.endpoint",
@@ -135,16 +135,17 @@ pub const CHECKS: &[&str] = &[
     "load.no-loss",
     "load.no-duplicates",
     "load.agent",
-    "payload.samples",
-    "payload.duplicates",
-    "payload.values",
-    "payload.timestamps",
-    "payload.order",
-    "payload.labels",
-    "payload.target-labels",
-    "payload.metadata",
-    "payload.azure-limits",
 ];
+
+/// Whether `name` is a check (for `expect.failing` validation).
+pub fn is_check(name: &str) -> bool {
+    CHECKS.contains(&name) || payload::CHECKS.contains(&name)
+}
+
+/// Every check name, for error messages and documentation.
+pub fn all_checks() -> Vec<&'static str> {
+    CHECKS.iter().chain(payload::CHECKS).copied().collect()
+}
 
 /// Minimum writes before per-write rules (token reuse) are decided, unless the scenario says otherwise.
 pub const DEFAULT_MIN_WRITES: usize = 3;

@@ -53,16 +53,25 @@ pub struct Series {
 impl Series {
     /// Value of a label.
     pub fn label(&self, name: &str) -> Option<&str> {
-        self.labels.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        label(&self.labels, name)
     }
 
     /// `name{a="b",…}` for evidence.
     pub fn describe(&self) -> String {
-        let name = self.label("__name__").unwrap_or("");
-        let rest: Vec<String> =
-            self.labels.iter().filter(|(k, _)| k != "__name__").map(|(k, v)| format!("{k}={v:?}")).collect();
-        format!("{name}{{{}}}", rest.join(","))
+        describe_labels(&self.labels)
     }
+}
+
+/// Value of a label in a label set.
+pub fn label<'a>(labels: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    labels.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// `name{a="b",…}`: how evidence names a series, whoever holds its labels.
+pub fn describe_labels(labels: &[(String, String)]) -> String {
+    let name = label(labels, "__name__").unwrap_or("");
+    let rest: Vec<String> = labels.iter().filter(|(k, _)| k != "__name__").map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{name}{{{}}}", rest.join(","))
 }
 
 /// A float sample.

@@ -156,12 +156,12 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
     }
 
     for (i, check) in s.expect.failing.iter().enumerate() {
-        if !crate::expect::CHECKS.contains(&check.as_str()) {
+        if !crate::expect::is_check(check) {
             let field = format!("expect.failing[{i}]");
             return Err(err(
                 &field,
                 map.value(&field),
-                format!("`{check}` is not a check; checks are: {}", crate::expect::CHECKS.join(", ")),
+                format!("`{check}` is not a check; checks are: {}", crate::expect::all_checks().join(", ")),
             ));
         }
     }
