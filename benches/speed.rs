@@ -17,13 +17,11 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use azrw::agent::AgentCatalog;
-use azrw::agent::store::AgentStore;
 use azrw::cloud::recorder::{Detail, Exchange, RecordMode, Recorder, Service, WriteAuth};
 use azrw::cloud::{MockCloud, MockData};
 use azrw::remote_write::{DecodedWrite, RwVersion, Sample, Series, decode, encode};
 use azrw::runner::{RunOptions, Timings, run_case, run_cases, slug};
 use azrw::scenario::{self, MatrixOptions, RuntimeKind};
-use tokio_util::sync::CancellationToken;
 
 /// Counts live heap bytes, so recorder memory is measured exactly rather than through RSS.
 struct Counting;
@@ -348,15 +346,7 @@ fn root() -> PathBuf {
 }
 
 fn run_options(jobs: usize, out: &std::path::Path) -> RunOptions {
-    RunOptions {
-        out_dir: out.to_owned(),
-        jobs,
-        agents: AgentStore::from_env(),
-        mocks: MockData::load(&root().join("mocks")).expect("mocks"),
-        cancel: CancellationToken::new(),
-        real: None,
-        run_id: azrw::runner::new_run_id(),
-    }
+    RunOptions { mocks: MockData::load(&root().join("mocks")).expect("mocks"), ..RunOptions::new(out, jobs) }
 }
 
 fn cases(path: &str, filter: Option<&str>) -> Vec<scenario::Case> {

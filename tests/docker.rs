@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use azrw::agent::catalog::AgentCatalog;
 use azrw::agent::store::AgentStore;
-use azrw::cloud::MockData;
 use azrw::runner::{RunOptions, new_run_id, run_case};
 use azrw::runtime::AgentState;
 use azrw::runtime::docker::{CaseNetwork, ContainerSpec, DockerAgent, Owner};
@@ -25,7 +24,6 @@ use azrw::runtime::firewall;
 use azrw::runtime::image::{self, ImageSpec, agent_image};
 use azrw::scenario::{self, MatrixOptions, RuntimeKind};
 use futures_util::StreamExt;
-use tokio_util::sync::CancellationToken;
 
 /// The daemon, or `None` after saying why; with `AZRW_REQUIRE_DOCKER=1` a missing daemon fails the test.
 async fn docker() -> Option<Engine> {
@@ -201,15 +199,7 @@ async fn a_case_passes_in_docker_and_leaves_nothing_behind() {
         return;
     }
     let out = tempfile::tempdir().unwrap();
-    let run_opts = RunOptions {
-        out_dir: out.path().to_owned(),
-        jobs: 1,
-        agents: store,
-        mocks: MockData::embedded(),
-        cancel: CancellationToken::new(),
-        real: None,
-        run_id: new_run_id(),
-    };
+    let run_opts = RunOptions { agents: store, ..RunOptions::new(out.path(), 1) };
     let verdict = run_case(&case, &run_opts).await;
     assert!(verdict.passed(), "{}", azrw::report::console::render_details(&verdict));
     assert_eq!(verdict.runtime, "docker");

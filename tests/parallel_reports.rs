@@ -7,13 +7,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use azrw::agent::AgentCatalog;
-use azrw::agent::store::AgentStore;
 use azrw::cloud::MockData;
 use azrw::expect::Verdict;
 use azrw::report::{render_details, render_table};
 use azrw::runner::{RunOptions, run_cases};
 use azrw::scenario::{self, MatrixOptions, RuntimeKind};
-use tokio_util::sync::CancellationToken;
 
 /// Table and every case's details, rendered from verdicts whose run-to-run values are masked: durations, numbers
 /// (request numbers, write counts, timings, ports) and the private directory's random name.
@@ -79,15 +77,8 @@ async fn reports_at_jobs_2_equal_reports_at_jobs_1() {
     let mut reports = Vec::new();
     for jobs in [1, 2] {
         let out = tempfile::tempdir().unwrap();
-        let run = RunOptions {
-            out_dir: out.path().to_owned(),
-            jobs,
-            agents: AgentStore::from_env(),
-            mocks: MockData::load(&root.join("mocks")).unwrap(),
-            cancel: CancellationToken::new(),
-            real: None,
-            run_id: azrw::runner::new_run_id(),
-        };
+        let run =
+            RunOptions { mocks: MockData::load(&root.join("mocks")).unwrap(), ..RunOptions::new(out.path(), jobs) };
         let verdicts = run_cases(&cases, &run, |_| {}).await;
         let ids: Vec<&str> = verdicts.iter().map(|v| v.case_id.as_str()).collect();
         let want: Vec<&str> = cases.iter().map(|c| c.id.as_str()).collect();

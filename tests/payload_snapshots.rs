@@ -6,12 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use azrw::agent::AgentCatalog;
-use azrw::agent::store::AgentStore;
 use azrw::cloud::MockData;
 use azrw::report::render_details;
 use azrw::runner::{RunOptions, run_cases, slug};
 use azrw::scenario::{self, MatrixOptions, RuntimeKind};
-use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivered_payload_per_agent_version() {
@@ -22,15 +20,7 @@ async fn delivered_payload_per_agent_version() {
     let opts = MatrixOptions { runtimes: vec![RuntimeKind::Process], ..MatrixOptions::default() };
     let cases = scenario::expand(&loaded, &AgentCatalog::default_catalog(), &opts).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let run = RunOptions {
-        out_dir: out.path().to_owned(),
-        jobs: 2,
-        agents: AgentStore::from_env(),
-        mocks: MockData::load(&root.join("mocks")).unwrap(),
-        cancel: CancellationToken::new(),
-        real: None,
-        run_id: azrw::runner::new_run_id(),
-    };
+    let run = RunOptions { mocks: MockData::load(&root.join("mocks")).unwrap(), ..RunOptions::new(out.path(), 2) };
     let verdicts = run_cases(&cases, &run, |_| {}).await;
     for v in &verdicts {
         assert!(v.passed(), "{}", render_details(v));

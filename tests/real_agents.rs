@@ -12,10 +12,9 @@ use azrw::agent::store::AgentStore;
 use azrw::cloud::MockData;
 use azrw::expect::{Status, Verdict};
 use azrw::report::{render_details, render_table};
-use azrw::runner::{RunOptions, new_run_id, run_cases};
+use azrw::runner::{RunOptions, run_cases};
 use azrw::runtime::engine::Engine;
 use azrw::scenario::{self, MatrixOptions, Outcome, RuntimeKind};
-use tokio_util::sync::CancellationToken;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -29,15 +28,7 @@ async fn run_suite(dir: &str, runtime: RuntimeKind) -> Vec<Verdict> {
     let cases = scenario::expand(&loaded, &AgentCatalog::default_catalog(), &opts).unwrap();
     assert!(!cases.is_empty(), "{dir} has no case");
     let out = tempfile::tempdir().unwrap();
-    let run = RunOptions {
-        out_dir: out.path().to_owned(),
-        jobs: 2,
-        agents: AgentStore::from_env(),
-        mocks: MockData::load(&root().join("mocks")).unwrap(),
-        cancel: CancellationToken::new(),
-        real: None,
-        run_id: new_run_id(),
-    };
+    let run = RunOptions { mocks: MockData::load(&root().join("mocks")).unwrap(), ..RunOptions::new(out.path(), 2) };
     let verdicts = run_cases(&cases, &run, |_| {}).await;
     assert_eq!(verdicts.len(), cases.len(), "{dir}: every case reached a verdict");
     let failed: Vec<String> = verdicts.iter().filter(|v| !v.passed()).map(render_details).collect();

@@ -9,14 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use azrw::agent::AgentCatalog;
-use azrw::agent::store::AgentStore;
 use azrw::cloud::{CloudConfig, MockCloud, MockData, Standalone};
 use azrw::expect::{Status, Verdict};
 use azrw::real::{Access, RealOptions};
 use azrw::report::render_details;
 use azrw::runner::{RunOptions, run_cases};
 use azrw::scenario::{self, MatrixOptions, Outcome};
-use tokio_util::sync::CancellationToken;
 
 async fn run_real(break_cloud: impl FnOnce(&mut CloudConfig), deadline: Duration) -> (Verdict, tempfile::TempDir) {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -34,17 +32,12 @@ async fn run_real(break_cloud: impl FnOnce(&mut CloudConfig), deadline: Duration
 
     let out = tempfile::tempdir().unwrap();
     let run = RunOptions {
-        out_dir: out.path().to_owned(),
-        jobs: 1,
-        agents: AgentStore::from_env(),
-        mocks: MockData::embedded(),
-        cancel: CancellationToken::new(),
-        run_id: azrw::runner::new_run_id(),
         real: Some(RealOptions {
             env: standalone.env().into_iter().collect(),
             access: Access::Via { proxy_url: cloud.proxy_url(), ca_pem: cloud.ca_pem().to_owned() },
             poll: Duration::from_millis(500),
         }),
+        ..RunOptions::new(out.path(), 1)
     };
     let mut verdicts = run_cases(&cases, &run, |_| {}).await;
     cloud.shutdown().await;
@@ -91,15 +84,7 @@ async fn real_target_refuses_to_run_without_allow_real() {
     let cases =
         scenario::expand(&[Arc::new(loaded)], &AgentCatalog::default_catalog(), &MatrixOptions::default()).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let run = RunOptions {
-        out_dir: out.path().to_owned(),
-        jobs: 1,
-        agents: AgentStore::from_env(),
-        mocks: MockData::embedded(),
-        cancel: CancellationToken::new(),
-        run_id: azrw::runner::new_run_id(),
-        real: None,
-    };
+    let run = RunOptions::new(out.path(), 1);
     let v = run_cases(&cases[..1], &run, |_| {}).await.remove(0);
     assert!(v.error.as_deref().unwrap_or_default().contains("--allow-real"), "{v:?}");
 }

@@ -44,6 +44,22 @@ pub struct RunOptions {
     pub run_id: String,
 }
 
+impl RunOptions {
+    /// Options for a run writing under `out_dir` with `jobs` cases at once: agents from `$AZRW_CACHE`, the built-in
+    /// mock data, a fresh cancellation token and run id, no real target. Override fields with struct update syntax.
+    pub fn new(out_dir: &Path, jobs: usize) -> RunOptions {
+        RunOptions {
+            out_dir: out_dir.to_owned(),
+            jobs,
+            agents: AgentStore::from_env(),
+            mocks: MockData::embedded(),
+            cancel: CancellationToken::new(),
+            real: None,
+            run_id: new_run_id(),
+        }
+    }
+}
+
 /// A short id for a run.
 pub fn new_run_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
