@@ -45,7 +45,10 @@ pub fn render_markdown(verdicts: &[Verdict]) -> String {
             rows.push(v.scenario.clone());
         }
     }
-    columns.sort();
+    // Versions in numeric order (3.5.1 before 3.16.0), then runtime.
+    let version_key =
+        |agent: &str| agent.strip_prefix("prometheus@").and_then(|v| v.parse::<crate::agent::Version>().ok());
+    columns.sort_by(|a, b| (version_key(&a.0), &a.0, &a.1).cmp(&(version_key(&b.0), &b.0, &b.1)));
     out.push_str("| scenario (auth) |");
     for (agent, runtime) in &columns {
         let _ = write!(out, " {} / {} |", cell(agent), cell(runtime));
@@ -85,15 +88,25 @@ mod tests {
         old.findings = vec![Finding::fail("write.bearer", "no token").with_evidence("request #3 POST | x")];
         let mut other = verdict("oauth [prometheus@3.5.1/process]", Some(Outcome::Delivered), vec![]);
         other.scenario = "oauth".into();
+        let mut newest = verdict("oauth [prometheus@3.16.0/process]", Some(Outcome::Delivered), vec![]);
+        newest.scenario = "oauth".into();
+        newest.agent = "prometheus@3.16.0".into();
         let md = render_markdown(&[
             verdict("mi/system [prometheus@3.5.1/process]", Some(Outcome::Delivered), vec![]),
             old,
             other,
+            newest,
         ]);
-        assert!(md.starts_with("## azrw: 2 passed, 1 failed\n"), "{md}");
-        assert!(md.contains("| scenario (auth) | prometheus@2.53.3 / process | prometheus@3.5.1 / process |"), "{md}");
-        assert!(md.contains("| mi/system | ❌ dropped (expected delivered) | ✅ delivered |"), "{md}");
-        assert!(md.contains("| oauth | — | ✅ delivered |"), "{md}");
+        assert!(md.starts_with("## azrw: 3 passed, 1 failed\n"), "{md}");
+        // Columns in version order: 3.5.1 before 3.16.0.
+        assert!(
+            md.contains(
+                "| scenario (auth) | prometheus@2.53.3 / process | prometheus@3.5.1 / process | prometheus@3.16.0 / process |"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("| mi/system | ❌ dropped (expected delivered) | ✅ delivered | — |"), "{md}");
+        assert!(md.contains("| oauth | — | ✅ delivered | ✅ delivered |"), "{md}");
         assert!(
             md.contains("- **mi/system [prometheus@2.53.3/process]** — write.bearer: no token — request #3 POST \\| x"),
             "{md}"
