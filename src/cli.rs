@@ -13,7 +13,7 @@ use crate::agent::{AgentRef, Version};
 use crate::cloud::MockData;
 use crate::real::RealOptions;
 use crate::report;
-use crate::runner::{RunOptions, new_run_id, run_cases};
+use crate::runner::{RunOptions, run_cases};
 use crate::runtime::engine::Engine;
 use crate::runtime::image::{self, ImageSpec, agent_image};
 use crate::scenario::{self, Case, MatrixOptions, RuntimeKind};
@@ -58,6 +58,10 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Start the mock Azure cloud on its own and print how to point a local Prometheus at it.
     Mock(MockArgs),
+    /// Run the reference remote-write sidecar: configured by the Azure sidecar's environment contract
+    /// (INGESTION_URL, LISTENING_PORT, IDENTITY_TYPE, AZURE_CLIENT_ID, …), it authenticates with azure_identity and
+    /// forwards Prometheus' writes to the DCR.
+    Sidecar,
 }
 
 /// `azrw doctor`.
@@ -201,6 +205,7 @@ pub async fn main(cli: Cli) -> i32 {
         Command::Doctor(args) => doctor(args).await,
         Command::Replay(args) => replay(args).await,
         Command::Mock(args) => mock(args).await,
+        Command::Sidecar => Ok(crate::sidecar::run_from_env().await),
     };
     match result {
         Ok(code) => code,
@@ -316,8 +321,7 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let cancel = CancellationToken::new();
     spawn_signal_handler(cancel.clone());
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let run_id = new_run_id();
-    let opts = RunOptions { out_dir: args.out.clone(), jobs, agents: store, mocks, cancel, real, run_id };
+    let opts = RunOptions { agents: store, mocks, cancel, real, ..RunOptions::new(&args.out, jobs) };
 
     eprintln!("running {} case(s), {jobs} at a time", cases.len());
     let mut progress = report::progress::Progress::new(cases.len());

@@ -18,4 +18,5 @@ pub mod report;
 pub mod runner;
 pub mod runtime;
 pub mod scenario;
+pub mod sidecar;
 pub mod target;

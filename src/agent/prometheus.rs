@@ -26,6 +26,9 @@ pub struct AgentPaths {
     pub client_certificate: PathBuf,
     /// Client certificate key (PEM).
     pub client_key: PathBuf,
+    /// Key and certificate in one PEM, as Key Vault's CSI driver mounts them (a sidecar's
+    /// `AZURE_CLIENT_CERTIFICATE_PATH`).
+    pub client_bundle: PathBuf,
 }
 
 impl AgentPaths {
@@ -38,6 +41,7 @@ impl AgentPaths {
             federated_token: dir.join("azure-identity-token"),
             client_certificate: dir.join("client-cert.pem"),
             client_key: dir.join("client-key.pem"),
+            client_bundle: dir.join("client-bundle.pem"),
         }
     }
 }
@@ -165,28 +169,41 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
     }
 
     let azuread = azuread_block(&input.scenario.auth, input.paths);
+    let sidecar = input.scenario.remote_write_sidecar();
     let queue_overrides = &input.scenario.prometheus.queue_config;
     let entries = root.get_mut("remote_write").and_then(Value::as_array_mut).expect("remote_write is present");
     for (i, entry) in entries.iter_mut().enumerate() {
         let Some(entry) = entry.as_object_mut() else { continue };
-        if let Some(proxy_url) = input.proxy_url {
-            set(
-                entry,
-                "proxy_url",
-                json!(proxy_url),
-                &format!("remote_write[{i}]"),
-                &mut changes,
-                "the mock cloud's proxy",
-            );
-        }
-        if entry.get("azuread") != Some(&azuread) {
-            let had = entry.contains_key("azuread");
-            entry.insert("azuread".into(), azuread.clone());
-            changes.push(format!(
-                "remote_write[{i}].azuread: {} the scenario's auth block ({})",
-                if had { "replaced by" } else { "set to" },
-                auth_summary(&input.scenario.auth)
-            ));
+        if let Some(sidecar) = sidecar {
+            // As Azure's docs set it up: plain HTTP to the sidecar beside the agent, which holds the identity.
+            let url = sidecar_write_url(sidecar.port);
+            let why = format!("sidecar {} takes the remote-write", sidecar.name);
+            set(entry, "url", json!(url), &format!("remote_write[{i}]"), &mut changes, &why);
+            for key in ["azuread", "proxy_url"] {
+                if entry.remove(key).is_some() {
+                    changes.push(format!("remote_write[{i}].{key}: removed ({why} and authenticates)"));
+                }
+            }
+        } else {
+            if let Some(proxy_url) = input.proxy_url {
+                set(
+                    entry,
+                    "proxy_url",
+                    json!(proxy_url),
+                    &format!("remote_write[{i}]"),
+                    &mut changes,
+                    "the mock cloud's proxy",
+                );
+            }
+            if entry.get("azuread") != Some(&azuread) {
+                let had = entry.contains_key("azuread");
+                entry.insert("azuread".into(), azuread.clone());
+                changes.push(format!(
+                    "remote_write[{i}].azuread: {} the scenario's auth block ({})",
+                    if had { "replaced by" } else { "set to" },
+                    auth_summary(&input.scenario.auth)
+                ));
+            }
         }
         if let Some(message) = &input.scenario.prometheus.protobuf_message {
             set(
@@ -269,6 +286,11 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
     Ok(RenderedAgent { config: config_text, args, env: environment(input), changes, ingestion_url, external_labels })
 }
 
+/// Where the agent writes when a sidecar takes its remote-write.
+pub fn sidecar_write_url(port: u16) -> String {
+    format!("http://localhost:{port}/api/v1/write")
+}
+
 fn set(entry: &mut Map<String, Value>, key: &str, value: Value, at: &str, changes: &mut Vec<String>, why: &str) {
     if entry.get(key) != Some(&value) {
         changes.push(format!("{at}.{key}: {} ({why})", value.as_str().map_or(value.to_string(), str::to_owned)));
@@ -348,20 +370,32 @@ pub fn auth_summary(auth: &AuthSpec) -> String {
     format!("{method}, cloud {}", auth.cloud)
 }
 
-/// The agent's whole environment: proxy variables that lead to the mock cloud, the CA it must trust, and the
-/// `AZURE_*` variables the auth type needs. Nothing is inherited from the harness's own environment.
-fn environment(input: &RenderInput<'_>) -> Vec<(String, String)> {
+/// What every process azrw starts in a sandbox gets (agents and sidecars): the proxy variables that lead to the
+/// mock cloud and the CA it must trust (none against real Azure), and a `HOME`.
+pub fn base_environment(proxy_url: Option<&str>, ca_bundle: &Path) -> Vec<(String, String)> {
     let mut env = Vec::new();
-    if let Some(proxy_url) = input.proxy_url {
+    if let Some(proxy_url) = proxy_url {
         env.extend([
             ("HTTP_PROXY".to_owned(), proxy_url.to_owned()),
             ("HTTPS_PROXY".to_owned(), proxy_url.to_owned()),
             // Deliberately empty: 169.254.169.254 must go through the proxy to reach the mock IMDS.
             ("NO_PROXY".to_owned(), String::new()),
-            ("SSL_CERT_FILE".to_owned(), input.paths.ca_bundle.display().to_string()),
+            ("SSL_CERT_FILE".to_owned(), ca_bundle.display().to_string()),
         ]);
     }
     env.push(("HOME".to_owned(), "/tmp".to_owned()));
+    env
+}
+
+/// The agent's whole environment: proxy variables that lead to the mock cloud, the CA it must trust, and the
+/// `AZURE_*` variables the auth type needs. Nothing is inherited from the harness's own environment.
+fn environment(input: &RenderInput<'_>) -> Vec<(String, String)> {
+    let mut env = base_environment(input.proxy_url, &input.paths.ca_bundle);
+    // With a remote-write sidecar the identity is the sidecar's: the agent gets none.
+    if input.scenario.remote_write_sidecar().is_some() {
+        env.extend(input.scenario.prometheus.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        return env;
+    }
     let auth = &input.scenario.auth;
     if let Some(sdk) = &auth.sdk {
         match &sdk.via {

@@ -52,15 +52,41 @@ fn credential_kind(c: &EntraCredential) -> &'static str {
     }
 }
 
-/// The scope the agent must request from Entra.
-fn expected_scope(auth: &AuthSpec) -> String {
-    auth.scope.clone().unwrap_or_else(|| auth.cloud.ingestion_scope())
+/// The scopes the sender may request from Entra: exactly Prometheus' own (`<audience>//.default`, or the configured
+/// scope), or — from a sidecar, whose SDK is not Prometheus' — either spelling of the audience Azure accepts.
+fn expected_scopes(facts: &CaseFacts<'_>) -> Vec<String> {
+    let auth = facts.auth;
+    if let Some(scope) = &auth.scope {
+        return vec![scope.clone()];
+    }
+    let mut scopes = vec![auth.cloud.ingestion_scope()];
+    if facts.sidecar.is_some() {
+        scopes.push(format!("{}/.default", auth.cloud.ingestion_audience().trim_end_matches('/')));
+    }
+    scopes
 }
 
-/// The resource the agent must request from IMDS (the scope without `/.default`).
-fn expected_resource(auth: &AuthSpec) -> String {
-    let scope = expected_scope(auth);
-    scope.strip_suffix("/.default").unwrap_or(&scope).to_owned()
+/// The resources the sender may request from IMDS (the scopes without `/.default`).
+fn expected_resources(facts: &CaseFacts<'_>) -> Vec<String> {
+    expected_scopes(facts).iter().map(|s| s.strip_suffix("/.default").unwrap_or(s).to_owned()).collect()
+}
+
+/// Whether an IMDS api-version is acceptable: Prometheus' azidentity sends exactly [`IMDS_API_VERSION`]; a sidecar
+/// may send any identity api-version IMDS serves (dated from that one on).
+fn imds_version_ok(facts: &CaseFacts<'_>, version: Option<&str>) -> bool {
+    match (version, facts.sidecar) {
+        (Some(v), None) => v == IMDS_API_VERSION,
+        (Some(v), Some(_)) => {
+            let dated = v.len() == 10
+                && v.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+            dated && v >= IMDS_API_VERSION
+        }
+        (None, _) => false,
+    }
+}
+
+fn one_of(values: &[String]) -> String {
+    values.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(" or ")
 }
 
 pub(super) fn checks(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Vec<Finding> {
@@ -110,16 +136,17 @@ fn request_shape(facts: &CaseFacts<'_>, flow: &Flow, requests: &[&Exchange]) -> 
                 TokenRequest::Imds { api_version, resource, client_id: sent, metadata_header },
             ) => {
                 decided = true;
-                let resource_want = expected_resource(facts.auth);
+                let resources = expected_resources(facts);
                 if metadata_header.as_deref() != Some("true") {
                     Some(format!(
                         "Metadata header is {:?}, IMDS requires \"true\"",
                         metadata_header.as_deref().unwrap_or("absent")
                     ))
-                } else if api_version.as_deref() != Some(IMDS_API_VERSION) {
-                    Some(format!("api-version is {api_version:?}, expected {IMDS_API_VERSION:?}"))
-                } else if resource.as_deref() != Some(resource_want.as_str()) {
-                    Some(format!("resource is {resource:?}, expected {resource_want:?}"))
+                } else if !imds_version_ok(facts, api_version.as_deref()) {
+                    let want = if facts.sidecar.is_some() { "from" } else { "expected" };
+                    Some(format!("api-version is {api_version:?}, {want} {IMDS_API_VERSION:?}"))
+                } else if !resources.iter().any(|r| resource.as_deref() == Some(r.as_str())) {
+                    Some(format!("resource is {resource:?}, expected {}", one_of(&resources)))
                 } else if sent != client_id {
                     Some(match client_id {
                         Some(want) => format!("client_id is {sent:?}, expected {want:?} (user-assigned)"),
@@ -134,7 +161,7 @@ fn request_shape(facts: &CaseFacts<'_>, flow: &Flow, requests: &[&Exchange]) -> 
                 TokenRequest::Entra { tenant: t, grant_type, client_id: c, scope, credential: sent },
             ) => {
                 decided = true;
-                let scope_want = expected_scope(facts.auth);
+                let scopes_want = expected_scopes(facts);
                 let scopes: Vec<&str> = scope.as_deref().unwrap_or("").split(' ').collect();
                 if t != tenant {
                     Some(format!("tenant in the path is {t:?}, expected {tenant:?}"))
@@ -142,8 +169,8 @@ fn request_shape(facts: &CaseFacts<'_>, flow: &Flow, requests: &[&Exchange]) -> 
                     Some(format!("grant_type is {grant_type:?}, expected \"client_credentials\""))
                 } else if c.as_deref() != Some(client_id.as_str()) {
                     Some(format!("client_id is {c:?}, expected {client_id:?}"))
-                } else if !scopes.contains(&scope_want.as_str()) {
-                    Some(format!("scope is {scope:?}, expected it to contain {scope_want:?}"))
+                } else if !scopes_want.iter().any(|w| scopes.contains(&w.as_str())) {
+                    Some(format!("scope is {scope:?}, expected it to contain {}", one_of(&scopes_want)))
                 } else if credential_kind(sent) != *credential {
                     Some(format!("credential is {}, expected {credential}", credential_kind(sent)))
                 } else {

@@ -55,6 +55,9 @@ pub struct CaseFacts<'a> {
     pub retry: RetryPolicy,
     /// Lifetime of the tokens the mock issues.
     pub token_lifetime: std::time::Duration,
+    /// The sidecar that takes the agent's remote-write and authenticates in its place, if any: the auth checks then
+    /// judge the sidecar's traffic by what Azure accepts rather than by what Prometheus' own SDK sends.
+    pub sidecar: Option<&'a crate::scenario::SidecarSpec>,
 }
 
 /// Everything observed so far.
@@ -127,6 +130,7 @@ pub const CHECKS: &[&str] = &[
     "tokens.refresh",
     "tokens.revoked-replaced",
     "agent.metrics",
+    "sidecar.running",
     "series.present",
     "verdict.reason",
     "load.sustained",

@@ -17,7 +17,8 @@ pub(super) fn observe(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> (Option<Out
         && !seen.agent_was_ready
     {
         let said = error.clone().unwrap_or_else(|| format!("exit code {code:?}, no error line"));
-        let text = match capability::missing(facts.auth, facts.version) {
+        let missing = if facts.sidecar.is_some() { None } else { capability::missing(facts.auth, facts.version) };
+        let text = match missing {
             Some(c) => format!(
                 "{} not supported by prometheus {} (needs ≥ {}); the agent said: {said}",
                 c.name(),
@@ -159,6 +160,10 @@ pub(super) fn batch_key(write: &Exchange) -> Vec<(String, i64)> {
 
 /// Whether the capability table's prediction held against the real agent.
 pub(super) fn capability(facts: &CaseFacts<'_>, seen: &Observed<'_>, observed: Option<Outcome>) -> Option<Finding> {
+    if facts.sidecar.is_some() {
+        // The agent has no azuread block to accept or reject: the sidecar authenticates.
+        return None;
+    }
     let missing = capability::missing(facts.auth, facts.version);
     let check = "capability.table";
     match (missing, observed) {

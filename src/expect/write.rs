@@ -12,7 +12,17 @@ pub(super) fn checks(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Vec<Finding>
     out.push(header_rule(&writes, "write.version-header", "X-Prometheus-Remote-Write-Version", |w| {
         Some(if is_v2(w) { "2.0.0" } else { "0.1.0" }.to_owned())
     }));
-    out.push(header_rule(&writes, "write.user-agent", "User-Agent", |_| Some(user_agent.clone())));
+    match facts.sidecar {
+        // The reference sidecar forwards Prometheus' headers as they are; another image may name itself.
+        Some(sidecar) if !sidecar.is_reference() => out.push(super::skipped(
+            "write.user-agent",
+            format!(
+                "writes arrive from sidecar {} ({}), which may send its own User-Agent",
+                sidecar.name, sidecar.image
+            ),
+        )),
+        _ => out.push(header_rule(&writes, "write.user-agent", "User-Agent", |_| Some(user_agent.clone()))),
+    }
     out.push(body(&writes));
     out.push(refused_not_resent(facts, &writes));
     out

@@ -21,7 +21,8 @@ pub fn query_scope(cloud: AzureCloud) -> &'static str {
     }
 }
 
-fn cloud_configuration(cloud: AzureCloud) -> Arc<azure_core::cloud::CloudConfiguration> {
+/// azure_core's configuration of `cloud` (authority host, audiences).
+pub(crate) fn cloud_configuration(cloud: AzureCloud) -> Arc<azure_core::cloud::CloudConfiguration> {
     Arc::new(match cloud {
         AzureCloud::AzurePublic => azure_core::cloud::CloudConfiguration::AzurePublic,
         AzureCloud::AzureGovernment => azure_core::cloud::CloudConfiguration::AzureGovernment,

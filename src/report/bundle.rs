@@ -7,6 +7,7 @@
 //! | `exchanges.json` | every exchange the mock cloud recorded (headers redacted, payloads decoded) |
 //! | `exchanges/NNNN-service.json`, `.body` | one exchange each, and its raw request body (form secrets replaced) |
 //! | `prometheus.yml`, `env.json`, `agent.log` | the agent's config and environment (secrets redacted) and its output |
+//! | `sidecar-<name>.env.json`, `sidecar-<name>.log` | each sidecar's environment (secrets redacted) and output |
 //!
 //! Authorization values never reach a bundle: the recorder keeps `Bearer [token #N]`, and form fields such as
 //! `client_secret` and `client_assertion` are replaced before a body is kept.
@@ -155,9 +156,14 @@ pub fn write_case(
             std::fs::write(dir.join("exchanges").join(format!("{stem}.body")), &body)?;
         }
     }
+    write_env(&dir.join("env.json"), env)
+}
+
+/// Writes an environment as JSON with secret values withheld (the agent's `env.json`, a sidecar's
+/// `sidecar-<name>.env.json`).
+pub fn write_env(path: &Path, env: &[(String, String)]) -> std::io::Result<()> {
     let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.clone(), redact_env(k, v))).collect();
-    std::fs::write(dir.join("env.json"), serde_json::to_vec_pretty(&env)?)?;
-    Ok(())
+    std::fs::write(path, serde_json::to_vec_pretty(&env)?)
 }
 
 /// Writes `verdict.json`: the verdict plus `passed`, so a replay can compare without re-deriving it.

@@ -19,7 +19,7 @@ use crate::report::bundle;
 use crate::runtime::AgentState;
 use crate::runtime::docker::Owner;
 use crate::runtime::engine::Engine;
-use crate::runtime::sandbox::{AgentLaunch, Sandbox};
+use crate::runtime::sandbox::{AgentLaunch, Sandbox, SidecarLaunch};
 use crate::scenario::{Case, Outcome, RuntimeKind};
 use crate::target::{ScrapeTarget, TargetModel};
 
@@ -42,6 +42,9 @@ pub struct RunOptions {
     /// Names this run in Docker labels and names, so parallel runs and cases never collide and `azrw gc` finds
     /// what a killed run left.
     pub run_id: String,
+    /// The azrw binary, which is the reference sidecar (`azrw sidecar`) as a process and in its image; `None` when
+    /// it cannot be found (cases with a reference sidecar then fail saying so).
+    pub azrw_binary: Option<PathBuf>,
 }
 
 impl RunOptions {
@@ -56,8 +59,21 @@ impl RunOptions {
             cancel: CancellationToken::new(),
             real: None,
             run_id: new_run_id(),
+            azrw_binary: locate_azrw(),
         }
     }
+}
+
+/// The azrw binary: this process when it is azrw, else (a test binary in `target/*/deps/`) the `azrw` next to
+/// `deps/`, as Cargo lays them out.
+pub fn locate_azrw() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    if exe.file_stem().is_some_and(|n| n == "azrw") {
+        return Some(exe);
+    }
+    let dir = exe.parent()?;
+    let sibling = if dir.file_name().is_some_and(|n| n == "deps") { dir.parent()? } else { dir }.join("azrw");
+    sibling.is_file().then_some(sibling)
 }
 
 /// A short id for a run.
@@ -163,7 +179,12 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
     let target_listener = sandbox.bind().await.map_err(|e| format!("bind target: {e}"))?;
 
     let (_, user_url) = crate::agent::prometheus::base_config(scenario, &scenario_dir).map_err(|e| e.to_string())?;
-    let ingestion_url = user_url.unwrap_or_else(|| setup::default_ingestion_url(scenario));
+    // With a remote-write sidecar the DCR URL is the sidecar's (the agent's own URL is localhost).
+    let ingestion_url = match scenario.remote_write_sidecar() {
+        Some(sidecar) => sidecar.env.get(crate::sidecar::contract::INGESTION_URL).cloned(),
+        None => user_url,
+    }
+    .unwrap_or_else(|| setup::default_ingestion_url(scenario));
     let cloud_setup = setup::cloud_setup(scenario, &ingestion_url, opts.mocks.clone()).map_err(|e| e.to_string())?;
     let dcr_id = cloud_setup.config.dcr.dcr_id.clone();
     let dcr_cloud = cloud_setup.config.dcr.cloud;
@@ -210,8 +231,27 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
     if let Some(cert) = &cloud_setup.client_certificate {
         write_private(&host_paths.client_certificate, cert.cert_pem().as_bytes())?;
         write_private(&host_paths.client_key, cert.key_pem().as_bytes())?;
+        write_private(&host_paths.client_bundle, format!("{}{}", cert.key_pem(), cert.cert_pem()).as_bytes())?;
     }
     let _ = std::fs::write(case_dir.join("prometheus.yml"), crate::report::redact::config(&rendered.config));
+
+    // Sidecars first: the agent joins their network namespace (Docker) and finds its remote-write endpoint up.
+    let mut sidecars = Vec::new();
+    for spec in &scenario.sidecars {
+        let env = sidecar_environment(scenario, spec, &ingestion_url, Some(&proxy_url), &agent_paths)?;
+        let _ = bundle::write_env(&case_dir.join(format!("sidecar-{}.env.json", spec.name)), &env);
+        let launch = SidecarLaunch {
+            name: spec.name.clone(),
+            image: (!spec.is_reference()).then(|| spec.image.clone()),
+            azrw_binary: opts.azrw_binary.clone(),
+            env,
+            input_dir: private.path().to_owned(),
+            log_path: case_dir.join(format!("sidecar-{}.log", spec.name)),
+        };
+        let running = sandbox.start_sidecar(&launch).await.map_err(|e| format!("start sidecar {}: {e}", spec.name))?;
+        tracing::info!(case = %case.id, sidecar = %spec.name, at = %running.describe(), "sidecar started");
+        sidecars.push((spec.name.clone(), running));
+    }
 
     let launch = AgentLaunch {
         version: case.agent,
@@ -244,11 +284,13 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
         faults: &faults,
         retry: crate::expect::RetryPolicy::from_queue_config(&scenario.prometheus.queue_config),
         token_lifetime: scenario.cloud.token_lifetime,
+        sidecar: scenario.remote_write_sidecar(),
     };
     let accounting = scenario.record == RecordMode::Accounting;
     let recorder = cloud.recorder();
     let mut recorded = recorder.subscribe();
     let mut state = agent.state();
+    let mut sidecar_states = SidecarStates::new(&sidecars);
     let deadline = tokio::time::Instant::now() + scenario.deadline;
     let mut was_ready = false;
     let mut cancelled = false;
@@ -277,9 +319,13 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
         if evaluation.decided() || agent_gone {
             break evaluation;
         }
+        if let Some(finding) = sidecar_states.exited() {
+            break with_sidecar_gone(evaluation, finding);
+        }
         tokio::select! {
             _ = recorded.changed() => {}
             _ = state.changed() => {}
+            _ = sidecar_states.changed() => {}
             _ = tokio::time::sleep_until(deadline) => break close_at_deadline(evaluation, scenario.deadline),
             _ = opts.cancel.cancelled() => { cancelled = true; break evaluation; }
         }
@@ -336,8 +382,11 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
         }
     }
 
-    // Down: on every path.
+    // Down: on every path; the agent before the sidecars whose network namespace it shares.
     agent.stop().await;
+    for (_, sidecar) in &mut sidecars {
+        sidecar.stop().await;
+    }
     target.shutdown();
     let exchanges = recorder.exchanges();
     cloud.shutdown().await;
@@ -384,6 +433,75 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
         verdict.error = Some("interrupted before every expectation was decided".into());
     }
     Ok(())
+}
+
+/// A sidecar's environment: the proxy and CA variables every sandboxed process gets, for the remote-write sidecar
+/// the contract derived from the scenario's `auth`, and the scenario's own `env` (which wins).
+fn sidecar_environment(
+    scenario: &crate::scenario::Scenario,
+    spec: &crate::scenario::SidecarSpec,
+    ingestion_url: &str,
+    proxy_url: Option<&str>,
+    paths: &AgentPaths,
+) -> Result<Vec<(String, String)>, String> {
+    use crate::sidecar::contract::{SidecarFiles, contract_env};
+    let mut env = crate::agent::prometheus::base_environment(proxy_url, &paths.ca_bundle);
+    let own = if spec.remote_write {
+        let files =
+            SidecarFiles { federated_token: paths.federated_token.clone(), certificate: paths.client_bundle.clone() };
+        contract_env(&scenario.auth, ingestion_url, spec.port, &files, &spec.env)
+            .map_err(|e| format!("sidecar {}: {e}", spec.name))?
+    } else {
+        spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    };
+    env.retain(|(k, _)| !own.iter().any(|(o, _)| o == k));
+    env.extend(own);
+    Ok(env)
+}
+
+/// The sidecars' states, watched alongside the agent's: a sidecar that exits ends the case.
+struct SidecarStates {
+    watched: Vec<(String, tokio::sync::watch::Receiver<AgentState>)>,
+}
+
+impl SidecarStates {
+    fn new(sidecars: &[(String, crate::runtime::sandbox::RunningAgent)]) -> SidecarStates {
+        SidecarStates { watched: sidecars.iter().map(|(name, s)| (name.clone(), s.state())).collect() }
+    }
+
+    /// A finding for the first sidecar that has exited, in its own words.
+    fn exited(&self) -> Option<Finding> {
+        self.watched.iter().find_map(|(name, state)| match &*state.borrow() {
+            AgentState::Exited { code, error } => Some(Finding::fail(
+                "sidecar.running",
+                format!(
+                    "sidecar {name} exited (code {}): {}",
+                    code.map_or_else(|| "none".to_owned(), |c| c.to_string()),
+                    error.as_deref().unwrap_or("no error line")
+                ),
+            )),
+            _ => None,
+        })
+    }
+
+    /// Resolves when any sidecar's state changes; never, without sidecars.
+    async fn changed(&mut self) {
+        if self.watched.is_empty() {
+            return std::future::pending().await;
+        }
+        let changes = self.watched.iter_mut().map(|(_, s)| Box::pin(s.changed()));
+        let _ = futures_util::future::select_all(changes).await;
+    }
+}
+
+/// The evaluation when a sidecar died: its agent can no longer deliver, so the case is decided as it stands.
+fn with_sidecar_gone(mut evaluation: Evaluation, finding: Finding) -> Evaluation {
+    if evaluation.observed.is_none() {
+        evaluation.observed = Some(Outcome::ConfigRejected);
+        evaluation.explanation = finding.message.clone();
+    }
+    evaluation.findings.push(finding);
+    evaluation
 }
 
 /// Where a case's wall time went (`out/<case>/timings.json`), in milliseconds since the case started; benchmarks

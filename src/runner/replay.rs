@@ -186,6 +186,7 @@ pub async fn replay(bundle: &Path, to: Option<Access>, mocks: MockData) -> Resul
         faults: &faults,
         retry: crate::expect::RetryPolicy::from_queue_config(&scenario.prometheus.queue_config),
         token_lifetime: scenario.cloud.token_lifetime,
+        sidecar: scenario.remote_write_sidecar(),
     };
     let agent = record.agent_state.state();
     let seen = Observed {

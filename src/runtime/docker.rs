@@ -209,7 +209,8 @@ pub struct ContainerSpec {
     pub env: Vec<(String, String)>,
     /// Labels.
     pub labels: HashMap<String, String>,
-    /// Network to attach to (its only one).
+    /// Network mode: the network to attach to (its only one), or `container:<name>` to share that container's
+    /// network namespace.
     pub network: String,
     /// Host directory whose files are copied to [`INPUT_DIR`] before the container starts.
     pub input_dir: Option<PathBuf>,

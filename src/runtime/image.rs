@@ -50,6 +50,28 @@ impl ImageSpec {
     }
 }
 
+/// The image of azrw itself (`azrw/azrw:local`): the reference sidecar (`azrw sidecar`) and the isolation
+/// tests' probe run from it. Built from the running harness's own binary, at most once per process
+/// ([`ensure_azrw_image`]), so it always matches the harness.
+pub const AZRW_IMAGE: &str = "azrw/azrw:local";
+
+impl ImageSpec {
+    /// azrw's own image from its `binary`.
+    pub fn azrw(binary: &Path) -> ImageSpec {
+        ImageSpec { tag: AZRW_IMAGE.into(), binary: binary.to_owned(), path: "/bin/azrw".into(), kind: "azrw".into() }
+    }
+}
+
+/// Builds [`AZRW_IMAGE`] from `binary` once per process (cases running at once share the build); returns its tag.
+pub async fn ensure_azrw_image(engine: &Engine, binary: &Path) -> Result<&'static str, String> {
+    static BUILT: tokio::sync::OnceCell<Result<(), String>> = tokio::sync::OnceCell::const_new();
+    BUILT
+        .get_or_init(|| async { build(engine, &ImageSpec::azrw(binary)).await.map_err(|e| e.to_string()) })
+        .await
+        .clone()
+        .map(|()| AZRW_IMAGE)
+}
+
 /// Why an image cannot be used or built.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

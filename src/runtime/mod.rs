@@ -19,6 +19,10 @@ use tokio::sync::watch;
 
 use crate::agent::log::{LogSignal, classify};
 
+/// The port the agent's web listener (`/metrics`) uses in every runtime ([`sandbox::Sandbox::listen_address`]);
+/// sidecars share its network namespace, so they must not take it.
+pub const AGENT_PORT: u16 = 9090;
+
 /// How long an agent gets to stop after SIGTERM before it is killed, in every runtime. Short: by then the verdict
 /// is decided, and a Prometheus that cannot deliver would otherwise spend its whole flush deadline (1m) retrying.
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(3);

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use super::AgentState;
 use super::docker::{CaseNetwork, ContainerSpec, DockerAgent, Owner};
 use super::engine::Engine;
-use super::image::{INPUT_DIR, agent_image, require};
+use super::image::{INPUT_DIR, agent_image, ensure_azrw_image, require};
 use super::netns::IsolatedNetwork;
 use super::process::ProcessAgent;
 use crate::agent::Version;
@@ -33,6 +33,23 @@ pub struct AgentLaunch {
     pub log_path: PathBuf,
 }
 
+/// What to start beside the agent, in its network namespace.
+#[derive(Debug, Clone)]
+pub struct SidecarLaunch {
+    /// The scenario's name for it.
+    pub name: String,
+    /// A local Docker image; `None` is azrw's reference sidecar (`azrw sidecar`), the only kind a process can be.
+    pub image: Option<String>,
+    /// The azrw binary (reference sidecar: the process, or the source of its image).
+    pub azrw_binary: Option<PathBuf>,
+    /// The whole environment.
+    pub env: Vec<(String, String)>,
+    /// Host directory holding its input files (CA, federated token, certificate), seen at [`Sandbox::agent_dir`].
+    pub input_dir: PathBuf,
+    /// Where its output is kept.
+    pub log_path: PathBuf,
+}
+
 /// An isolated place to run one case.
 #[derive(Debug)]
 pub enum Sandbox {
@@ -49,6 +66,9 @@ pub enum Sandbox {
         network: Box<CaseNetwork>,
         /// Run and case, for names and labels.
         owner: Owner,
+        /// The container whose network namespace later containers join (the first one started), as a pod's
+        /// containers share one: Prometheus reaches its sidecar on `localhost`.
+        pod: std::sync::OnceLock<String>,
     },
 }
 
@@ -70,7 +90,7 @@ impl Sandbox {
     /// A Docker sandbox: a fresh internal network owned by `owner`.
     pub async fn docker(engine: &Engine, owner: Owner) -> io::Result<Sandbox> {
         let network = CaseNetwork::create(engine, &owner).await?;
-        Ok(Sandbox::Docker { network: Box::new(network), owner })
+        Ok(Sandbox::Docker { network: Box::new(network), owner, pod: std::sync::OnceLock::new() })
     }
 
     /// A listener for a mock service, reachable by the agent and by nothing outside the sandbox.
@@ -149,24 +169,91 @@ impl Sandbox {
                 )
                 .await?,
             )),
-            Sandbox::Docker { network, owner } => {
-                let engine = network.engine();
+            Sandbox::Docker { network, .. } => {
                 let image = agent_image(launch.version);
-                require(engine, &image, &format!("azrw agents image {}", launch.version))
+                require(network.engine(), &image, &format!("azrw agents image {}", launch.version))
                     .await
                     .map_err(io::Error::other)?;
-                let spec = ContainerSpec {
+                self.start_container(
+                    "agent",
                     image,
-                    name: owner.name("agent"),
-                    cmd: launch.args.clone(),
-                    env: launch.env.clone(),
-                    labels: owner.labels(),
-                    network: network.name().to_owned(),
-                    input_dir: Some(launch.input_dir.clone()),
-                };
-                Ok(RunningAgent::Docker(DockerAgent::start(engine, &spec, &launch.log_path).await?))
+                    launch.args.clone(),
+                    &launch.env,
+                    &launch.input_dir,
+                    &launch.log_path,
+                )
+                .await
             }
         }
+    }
+
+    /// Starts a sidecar in the agent's network namespace; start sidecars before the agent, so that the agent finds
+    /// its remote-write endpoint listening.
+    pub async fn start_sidecar(&self, launch: &SidecarLaunch) -> io::Result<RunningAgent> {
+        let azrw = || {
+            launch.azrw_binary.clone().ok_or_else(|| {
+                io::Error::other("the reference sidecar is azrw itself, and this harness found no azrw binary to run")
+            })
+        };
+        let args = vec!["sidecar".to_owned()];
+        match self {
+            Sandbox::Process { network, .. } => {
+                if let Some(image) = &launch.image {
+                    return Err(io::Error::other(format!("sidecar image {image} needs the docker runtime")));
+                }
+                Ok(RunningAgent::Process(
+                    ProcessAgent::start(network, &azrw()?, &args, &launch.env, &launch.input_dir, &launch.log_path)
+                        .await?,
+                ))
+            }
+            Sandbox::Docker { network, .. } => {
+                let (image, cmd) = match &launch.image {
+                    Some(image) => {
+                        let hint = format!("docker load (or docker pull elsewhere, then save/load) {image}");
+                        require(network.engine(), image, &hint).await.map_err(io::Error::other)?;
+                        (image.clone(), Vec::new())
+                    }
+                    None => {
+                        let tag = ensure_azrw_image(network.engine(), &azrw()?).await.map_err(io::Error::other)?;
+                        (tag.to_owned(), args)
+                    }
+                };
+                let role = format!("sidecar-{}", launch.name);
+                self.start_container(&role, image, cmd, &launch.env, &launch.input_dir, &launch.log_path).await
+            }
+        }
+    }
+
+    /// A container of this case: the first joins the case network, later ones its network namespace.
+    async fn start_container(
+        &self,
+        role: &str,
+        image: String,
+        cmd: Vec<String>,
+        env: &[(String, String)],
+        input_dir: &Path,
+        log_path: &Path,
+    ) -> io::Result<RunningAgent> {
+        let Sandbox::Docker { network, owner, pod } = self else {
+            return Err(io::Error::other("not a docker sandbox"));
+        };
+        let name = owner.name(role);
+        let network_mode = match pod.get() {
+            Some(first) => format!("container:{first}"),
+            None => network.name().to_owned(),
+        };
+        let spec = ContainerSpec {
+            image,
+            name: name.clone(),
+            cmd,
+            env: env.to_vec(),
+            labels: owner.labels(),
+            network: network_mode,
+            input_dir: Some(input_dir.to_owned()),
+        };
+        let started = DockerAgent::start(network.engine(), &spec, log_path).await?;
+        let _ = pod.set(name);
+        Ok(RunningAgent::Docker(started))
     }
 
     /// Tears the sandbox down (after its agent stopped): the Docker network is removed here, awaited, rather than

@@ -228,6 +228,8 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
         }
     }
 
+    validate_sidecars(s, &|field, message| err(field, map.key_or_value(field), message))?;
+
     validate_faults(&s.faults, "faults", &|field, message| err(field, map.key_or_value(field), message))?;
 
     if s.deadline.is_zero() {
@@ -257,6 +259,51 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
                     .into(),
             ));
         }
+    }
+    Ok(())
+}
+
+/// Sidecars: unique names and ports (they share the agent's network namespace), one remote-write sidecar at most,
+/// and images other than the reference one only where they can run (the docker runtime).
+fn validate_sidecars(s: &super::Scenario, at: &dyn Fn(&str, String) -> ScenarioError) -> Result<(), ScenarioError> {
+    let mut writers = 0;
+    for (i, sidecar) in s.sidecars.iter().enumerate() {
+        let field = |name: &str| format!("sidecars[{i}].{name}");
+        if sidecar.name.trim().is_empty() || !sidecar.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(at(&field("name"), "must be a non-empty name of letters, digits and `-`".into()));
+        }
+        if s.sidecars[..i].iter().any(|o| o.name == sidecar.name) {
+            return Err(at(&field("name"), format!("`{}` names two sidecars", sidecar.name)));
+        }
+        if sidecar.port == 0 || sidecar.port == crate::runtime::AGENT_PORT {
+            return Err(at(
+                &field("port"),
+                format!("{} is not free: the agent listens on {}", sidecar.port, crate::runtime::AGENT_PORT),
+            ));
+        }
+        if let Some(o) = s.sidecars[..i].iter().find(|o| o.port == sidecar.port) {
+            return Err(at(&field("port"), format!("{} is also the port of sidecar `{}`", sidecar.port, o.name)));
+        }
+        if sidecar.remote_write {
+            writers += 1;
+            if writers > 1 {
+                return Err(at(&field("remote_write"), "only one sidecar can take the agent's remote-write".into()));
+            }
+        }
+        if !sidecar.is_reference() && s.runtimes != [super::RuntimeKind::Docker] {
+            return Err(at(
+                &field("image"),
+                format!(
+                    "image `{}` runs only in the docker runtime: set `runtimes: [docker]` (only `{}` also runs as a \
+                     process)",
+                    sidecar.image,
+                    super::model::REFERENCE_SIDECAR
+                ),
+            ));
+        }
+    }
+    if writers > 0 && s.target == super::model::TargetKind::Azure {
+        return Err(at("sidecars", "a remote-write sidecar against real Azure is not supported yet".into()));
     }
     Ok(())
 }

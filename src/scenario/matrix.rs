@@ -154,7 +154,11 @@ fn scenario_agents(loaded: &LoadedScenario, catalog: &AgentCatalog) -> Result<Ve
 /// else `default`, else what the capability table predicts.
 fn expected_outcome(loaded: &LoadedScenario, catalog: &AgentCatalog, agent_ref: &str, version: Version) -> Outcome {
     let s = &loaded.scenario;
-    let predicted = || capability::predicted_outcome(&s.auth, version);
+    // A remote-write sidecar authenticates in the agent's place: every version can deliver through it.
+    let predicted = || match s.remote_write_sidecar() {
+        Some(_) => Outcome::Delivered,
+        None => capability::predicted_outcome(&s.auth, version),
+    };
     match &s.expect.outcome {
         None => predicted(),
         Some(OutcomeSpec::One(o)) => *o,

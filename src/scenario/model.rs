@@ -23,8 +23,13 @@ pub struct Scenario {
     /// How the agent is configured beyond `auth`.
     #[serde(default)]
     pub prometheus: PrometheusSpec,
-    /// The `azuread` block the agent is given (same shape as Prometheus' own).
+    /// The `azuread` block the agent is given (same shape as Prometheus' own). With a remote-write sidecar it is the
+    /// sidecar's identity instead, handed over through the sidecar's environment contract.
     pub auth: AuthSpec,
+    /// Containers beside the agent, sharing its network namespace as a pod's containers do. One of them may take
+    /// the agent's remote-write (`http://localhost:<port>/api/v1/write`) and authenticate towards the DCR itself.
+    #[serde(default)]
+    pub sidecars: Vec<SidecarSpec>,
     /// What the mock Azure cloud believes: role assignments, known secrets, token lifetime.
     #[serde(default)]
     pub cloud: CloudSpec,
@@ -53,6 +58,59 @@ pub struct Scenario {
     /// environment variables as `${NAME}` (so may `auth`'s), resolved only when the case runs against Azure.
     #[serde(default)]
     pub azure: Option<AzureTargetSpec>,
+}
+
+/// The image value that selects azrw's own reference sidecar (`azrw sidecar`).
+pub const REFERENCE_SIDECAR: &str = "reference";
+
+/// `sidecars[]`: a container beside the agent.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SidecarSpec {
+    /// Names the container and its log (`sidecar-<name>.log`).
+    pub name: String,
+    /// `reference` (default): azrw's reference remote-write sidecar, which also runs in the process runtime.
+    /// Anything else is a local Docker image (never pulled), e.g. Azure's
+    /// `mcr.microsoft.com/azuremonitor/containerinsights/ciprod/prometheus-remote-write/images:prom-remotewrite-…`
+    /// after `docker load`; such a sidecar runs in the docker runtime only.
+    #[serde(default = "reference_image")]
+    pub image: String,
+    /// Environment, on top of the contract azrw derives from `auth` for the remote-write sidecar (the scenario's
+    /// values win), plus the proxy and CA variables that lead to the mock cloud.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// The port it listens on (`LISTENING_PORT`). Default 8081, as in Azure's docs.
+    #[serde(default = "default_sidecar_port")]
+    pub port: u16,
+    /// Whether the agent's remote-write goes to this sidecar instead of the DCR. Default true.
+    #[serde(default = "yes")]
+    pub remote_write: bool,
+}
+
+impl SidecarSpec {
+    /// Whether this is azrw's reference sidecar.
+    pub fn is_reference(&self) -> bool {
+        self.image == REFERENCE_SIDECAR
+    }
+}
+
+fn reference_image() -> String {
+    REFERENCE_SIDECAR.to_owned()
+}
+
+fn default_sidecar_port() -> u16 {
+    crate::sidecar::contract::DEFAULT_PORT
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Scenario {
+    /// The sidecar that takes the agent's remote-write, if any.
+    pub fn remote_write_sidecar(&self) -> Option<&SidecarSpec> {
+        self.sidecars.iter().find(|s| s.remote_write)
+    }
 }
 
 /// Where a scenario's agent writes.

@@ -141,6 +141,7 @@ impl Stage {
             faults: &self.faults,
             retry: azrw::expect::RetryPolicy::from_queue_config(&self.scenario.prometheus.queue_config),
             token_lifetime: self.scenario.cloud.token_lifetime,
+            sidecar: self.scenario.remote_write_sidecar(),
         }
     }
 
