@@ -1,6 +1,7 @@
 //! The real thing: every case of the default suites against the provisioned upstream Prometheus builds. Every
 //! verdict must match its expected outcome — zero false failures — and the capability table must hold against each
-//! binary. `scenarios/auth` also runs in Docker, where it must reach the same verdicts as in the process runtime.
+//! binary. `scenarios/auth` and `scenarios/sidecar` also run in Docker, where they must reach the same verdicts as in
+//! the process runtime.
 //! Needs root (network namespaces), the agents from `ci/setup.sh`, and Docker for the Docker pass
 //! (`AZRW_REQUIRE_DOCKER=1` makes a missing daemon a failure, as in CI).
 
@@ -67,15 +68,19 @@ async fn every_default_suite_reaches_its_expected_outcomes_on_every_agent() {
             run_suite(dir, RuntimeKind::Process).await;
         }
     }
+    let sidecar = run_suite("scenarios/sidecar", RuntimeKind::Process).await;
 
-    // The same auth cases in Docker reach the same outcomes.
+    // The same auth and sidecar cases in Docker reach the same outcomes; the sidecar is then a container sharing
+    // the agent's network namespace, from the image of this very build.
     match Engine::connect().await {
         Ok(_) => {
-            let docker = run_suite("scenarios/auth", RuntimeKind::Docker).await;
             let outcomes = |vs: &[Verdict]| -> Vec<(String, Option<Outcome>)> {
                 vs.iter().map(|v| (v.scenario.clone() + " " + &v.agent, v.observed)).collect()
             };
+            let docker = run_suite("scenarios/auth", RuntimeKind::Docker).await;
             assert_eq!(outcomes(&auth), outcomes(&docker), "process and docker verdicts differ");
+            let docker = run_suite("scenarios/sidecar", RuntimeKind::Docker).await;
+            assert_eq!(outcomes(&sidecar), outcomes(&docker), "process and docker sidecar verdicts differ");
         }
         Err(e) if std::env::var("AZRW_REQUIRE_DOCKER").as_deref() == Ok("1") => {
             panic!("AZRW_REQUIRE_DOCKER=1 but Docker is not usable: {e}")

@@ -119,3 +119,31 @@ fn yaml_syntax_error_still_has_a_position() {
     let text = err.to_string();
     assert!(text.starts_with(&format!("{}:4:", path.display())), "{text}");
 }
+
+#[test]
+fn sidecars_that_cannot_run_or_collide() {
+    let auth = "auth:\n  managed_identity: {client_id: a}\n";
+    // Azure's image cannot run as a process: the scenario must say docker.
+    let (_d, path, err) = load_err(
+        "sidecar-image.yaml",
+        &format!("{HEAD}{auth}sidecars:\n  - name: rw\n    image: mcr.microsoft.com/azuremonitor/x:1\n"),
+    );
+    assert_error(&path, &err, "8:5", "sidecars[0].image", "runs only in the docker runtime: set `runtimes: [docker]`");
+
+    // The agent's own port, and two sidecars on one port (they share one network namespace).
+    let (_d, path, err) =
+        load_err("sidecar-port.yaml", &format!("{HEAD}{auth}sidecars:\n  - name: rw\n    port: 9090\n"));
+    assert_error(&path, &err, "8:5", "sidecars[0].port", "9090 is not free: the agent listens on 9090");
+    let (_d, path, err) = load_err(
+        "sidecar-ports.yaml",
+        &format!("{HEAD}{auth}sidecars:\n  - {{name: a}}\n  - {{name: b, remote_write: false}}\n"),
+    );
+    assert_error(&path, &err, "8:5", "sidecars[1].port", "8081 is also the port of sidecar `a`");
+
+    // Two sidecars cannot both take the remote-write.
+    let (_d, path, err) = load_err(
+        "sidecar-writers.yaml",
+        &format!("{HEAD}{auth}sidecars:\n  - {{name: a}}\n  - {{name: b, port: 8082}}\n"),
+    );
+    assert_error(&path, &err, "8:5", "sidecars[1].remote_write", "only one sidecar can take the agent's remote-write");
+}

@@ -77,10 +77,11 @@ pub(super) fn observe(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> (Option<Out
             Detail::Token { error: Some(e), .. } => e.clone(),
             _ => String::new(),
         };
+        let who = facts.sidecar.map_or_else(|| "the agent".to_owned(), |s| format!("sidecar {}", s.name));
         return (
             Some(Outcome::AuthFailed),
             format!(
-                "the token service refused the agent ({code}) — {} answered {}; {} failed token requests, no write reached the DCR",
+                "the token service refused {who} ({code}) — {} answered {}; {} failed token requests, no write reached the DCR",
                 first.describe(),
                 first.status,
                 failed_tokens.len()

@@ -228,7 +228,7 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
         }
     }
 
-    validate_sidecars(s, &|field, message| err(field, map.key_or_value(field), message))?;
+    validate_sidecars(s, &|field, message| err(field, map.nearest(field), message))?;
 
     validate_faults(&s.faults, "faults", &|field, message| err(field, map.key_or_value(field), message))?;
 

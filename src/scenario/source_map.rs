@@ -133,6 +133,21 @@ impl SourceMap {
         self.key(path).or_else(|| self.value(path))
     }
 
+    /// Like [`SourceMap::key_or_value`], falling back to the nearest enclosing entry that is written: a field left
+    /// to its default (`sidecars[1].port`) is reported where its item starts.
+    pub(crate) fn nearest(&self, path: &str) -> Option<Position> {
+        let mut at = path;
+        loop {
+            if let Some(pos) = self.key_or_value(at) {
+                return Some(pos);
+            }
+            if at.is_empty() {
+                return None;
+            }
+            at = parent_of(at);
+        }
+    }
+
     /// The field path a parser error at `pos` is about. `message` decides between the key and its map: "unknown
     /// field `x`" or "missing field" at a key is about the enclosing map, anything else about the entry itself.
     pub(crate) fn path_at(&self, pos: Position, message: &str) -> String {

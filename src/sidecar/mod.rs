@@ -81,7 +81,14 @@ pub async fn run_from_env() -> i32 {
             return 1;
         }
     };
-    match serve(config, listener, shutdown).await {
+    let client = match http_client_from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            log("error", "invalid configuration", &[("err", &e)]);
+            return 2;
+        }
+    };
+    match serve(config, listener, client, shutdown).await {
         Ok(()) => 0,
         Err(e) => {
             log("error", "sidecar failed", &[("err", &e)]);
@@ -90,13 +97,14 @@ pub async fn run_from_env() -> i32 {
     }
 }
 
-/// Serves on `listener` until `shutdown` is cancelled.
+/// Serves on `listener` until `shutdown` is cancelled; `client` carries both token requests and writes (what
+/// [`http_client_from_env`] builds in production).
 pub async fn serve(
     config: SidecarConfig,
     listener: tokio::net::TcpListener,
+    client: reqwest::Client,
     shutdown: CancellationToken,
 ) -> Result<(), String> {
-    let client = http_client()?;
     let credential = credential(&config, &client)?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     log(
@@ -215,7 +223,7 @@ fn reply(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
 
 /// The sidecar's HTTP client: proxy variables from the environment (as azidentity honours them) and, when
 /// `SSL_CERT_FILE` is set, exactly the CAs in that file.
-fn http_client() -> Result<reqwest::Client, String> {
+pub fn http_client_from_env() -> Result<reqwest::Client, String> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let mut builder =
         reqwest::Client::builder().timeout(Duration::from_secs(30)).connect_timeout(Duration::from_secs(10));
@@ -252,7 +260,6 @@ fn credential(config: &SidecarConfig, client: &reqwest::Client) -> Result<Arc<dy
                 client_id: Some(client_id.clone()),
                 tenant_id: Some(tenant_id.clone()),
                 token_file_path: Some(token_file.clone()),
-                ..Default::default()
             }))
             .map(|c| c as Arc<dyn TokenCredential>)
         }
