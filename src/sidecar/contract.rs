@@ -204,11 +204,11 @@ impl SidecarConfig {
                 token_file: require(AZURE_FEDERATED_TOKEN_FILE, "for workloadIdentity (injected by the webhook)")?
                     .into(),
             },
-            other => {
+            _ => {
                 return Err(ContractError {
                     variable: IDENTITY_TYPE,
                     message: format!(
-                        "{other:?} is not one of userAssigned, systemAssigned, aadApplication, workloadIdentity"
+                        "{kind:?} is not one of userAssigned, systemAssigned, aadApplication, workloadIdentity"
                     ),
                 });
             }
