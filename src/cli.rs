@@ -52,6 +52,10 @@ pub enum Command {
         /// `host:port` addresses.
         addresses: Vec<String>,
     },
+    /// Hold a network namespace until SIGTERM (a Docker case's pod container, which the agent and its sidecars
+    /// join).
+    #[command(hide = true)]
+    Pause,
     /// Preflight a real Azure set-up (`target: azure` scenario): tokens, DCR probe write, workspace query.
     Doctor(DoctorArgs),
     /// Re-send a capture bundle's exchanges to a fresh mock cloud (or elsewhere) and print the verdict.
@@ -206,6 +210,10 @@ pub async fn main(cli: Cli) -> i32 {
         Command::Replay(args) => replay(args).await,
         Command::Mock(args) => mock(args).await,
         Command::Sidecar => Ok(crate::sidecar::run_from_env().await),
+        Command::Pause => {
+            crate::runtime::until_terminated().await;
+            Ok(0)
+        }
     };
     match result {
         Ok(code) => code,

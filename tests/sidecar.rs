@@ -122,3 +122,21 @@ async fn sidecar_traffic_is_judged_by_what_azure_accepts() {
         &["resource is Some(\"https://management.azure.com/\")", "\"https://monitor.azure.com\""],
     );
 }
+
+#[tokio::test]
+async fn a_sidecar_that_exits_is_reported_in_its_own_words_and_ends_the_case() {
+    let stage = stage(MI_SIDECAR).await;
+    let running = stage.evaluate(CLAIMED_VERSION);
+    assert_eq!(finding(&running, "sidecar.running").status, azrw::expect::Status::Pass);
+    assert!(running.observed.is_none(), "nothing happened yet: {running:?}");
+
+    let exit = azrw::expect::SidecarExit {
+        name: "remote-write".into(),
+        code: Some(2),
+        error: Some("invalid configuration: IDENTITY_TYPE: \"podIdentity\" is not one of …".into()),
+    };
+    let eval = stage.evaluate_sidecar_exited(CLAIMED_VERSION, &exit);
+    assert_violation(&eval, "sidecar.running", &["sidecar remote-write exited", "exit code 2", "IDENTITY_TYPE"]);
+    assert_eq!(eval.observed, Some(azrw::scenario::Outcome::ConfigRejected));
+    assert!(eval.decided(), "open checks become not applicable: {eval:?}");
+}

@@ -75,6 +75,31 @@ pub struct Observed<'a> {
     pub accounting: Option<&'a Accounting>,
     /// The scrapes the target served so far.
     pub scrapes: &'a [Scrape],
+    /// A sidecar that has exited, if any.
+    pub sidecar_exit: Option<&'a SidecarExit>,
+}
+
+/// A sidecar that exited, in its own words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SidecarExit {
+    /// The scenario's name for it.
+    pub name: String,
+    /// Exit code, if it exited normally.
+    pub code: Option<i32>,
+    /// Its last error line.
+    pub error: Option<String>,
+}
+
+impl SidecarExit {
+    /// `sidecar X exited (code 2): <its last error line>`.
+    pub fn describe(&self) -> String {
+        format!(
+            "sidecar {} exited (code {}): {}",
+            self.name,
+            self.code.map_or_else(|| "none".to_owned(), |c| c.to_string()),
+            self.error.as_deref().unwrap_or("no error line")
+        )
+    }
 }
 
 impl Observed<'_> {
@@ -156,11 +181,19 @@ pub const DEFAULT_MIN_WRITES: usize = 3;
 
 /// Runs every check against what was observed.
 pub fn evaluate(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Evaluation {
-    let (observed, explanation) = outcome::observe(facts, seen);
+    let (mut observed, mut explanation) = outcome::observe(facts, seen);
     let mut findings = Vec::new();
     findings.extend(outcome::capability(facts, seen, observed));
     if observed == Some(Outcome::ConfigRejected) {
         return Evaluation { findings, observed, explanation };
+    }
+    // A sidecar that died before an outcome leaves the agent nowhere to write: its configuration (or build) is at
+    // fault, and its own words say why.
+    if let Some(exit) = seen.sidecar_exit
+        && observed.is_none()
+    {
+        observed = Some(Outcome::ConfigRejected);
+        explanation = exit.describe();
     }
     findings.extend(auth::checks(facts, seen));
     findings.extend(write::checks(facts, seen));
@@ -169,6 +202,14 @@ pub fn evaluate(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Evaluation {
     findings.push(series::present(facts, seen, observed));
     findings.extend(load::checks(facts, seen));
     findings.extend(payload::checks(facts, seen, observed));
+    if let Some(sidecar) = facts.sidecar {
+        findings.push(match seen.sidecar_exit {
+            Some(exit) => Finding::fail("sidecar.running", format!("sidecar {} exited", exit.name))
+                .with_evidence(format!("exit code {}", exit.code.map_or_else(|| "none".to_owned(), |c| c.to_string())))
+                .with_evidence(format!("its last error line: {}", exit.error.as_deref().unwrap_or("none"))),
+            None => Finding::pass("sidecar.running", format!("sidecar {} kept running", sidecar.name)),
+        });
+    }
     if let Some(reason) = &facts.expect.reason {
         findings.push(if explanation.contains(reason.as_str()) {
             Finding::pass("verdict.reason", format!("the explanation names \"{reason}\""))
@@ -183,6 +224,12 @@ pub fn evaluate(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Evaluation {
         for f in findings.iter_mut().filter(|f| f.status == Status::Undecided) {
             f.status = Status::Skipped;
             f.message = format!("not applicable: no write reached the DCR ({})", f.message);
+        }
+    }
+    if let Some(exit) = seen.sidecar_exit {
+        for f in findings.iter_mut().filter(|f| f.status == Status::Undecided) {
+            f.status = Status::Skipped;
+            f.message = format!("not applicable: sidecar {} exited ({})", exit.name, f.message);
         }
     }
     apply_expected_failures(facts, &mut findings);

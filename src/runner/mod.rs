@@ -14,7 +14,7 @@ use crate::agent::prometheus::{AgentPaths, RenderInput, render};
 use crate::agent::store::AgentStore;
 use crate::cloud::recorder::RecordMode;
 use crate::cloud::{MockCloud, MockData};
-use crate::expect::{CaseFacts, Evaluation, Finding, Observed, Status, Verdict, evaluate};
+use crate::expect::{CaseFacts, Evaluation, Finding, Observed, SidecarExit, Status, Verdict, evaluate};
 use crate::report::bundle;
 use crate::runtime::AgentState;
 use crate::runtime::docker::Owner;
@@ -235,7 +235,13 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
     }
     let _ = std::fs::write(case_dir.join("prometheus.yml"), crate::report::redact::config(&rendered.config));
 
-    // Sidecars first: the agent joins their network namespace (Docker) and finds its remote-write endpoint up.
+    // Sidecars first, in the agent's pod: the agent then finds its remote-write endpoint up.
+    if !scenario.sidecars.is_empty() {
+        sandbox
+            .start_pod(opts.azrw_binary.as_deref(), &case_dir.join("pod.log"))
+            .await
+            .map_err(|e| format!("start the pod's pause container: {e}"))?;
+    }
     let mut sidecars = Vec::new();
     for spec in &scenario.sidecars {
         let env = sidecar_environment(scenario, spec, &ingestion_url, Some(&proxy_url), &agent_paths)?;
@@ -302,6 +308,7 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
         let exchanges = recorder.exchanges();
         let tokens = recorder.tokens();
         let scrapes = scrape_log.snapshot();
+        let sidecar_exit = sidecar_states.exited();
         // The accounting is read in place (one entry per series; copying it per evaluation would cost more).
         let evaluation = recorder.with_accounting(|acc| {
             let accounting = accounting.then_some(acc);
@@ -312,15 +319,13 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
                 agent_was_ready: was_ready,
                 accounting,
                 scrapes: &scrapes,
+                sidecar_exit: sidecar_exit.as_ref(),
             };
             evaluate(&facts, &seen)
         });
         let agent_gone = matches!(agent_state, AgentState::Exited { .. });
         if evaluation.decided() || agent_gone {
             break evaluation;
-        }
-        if let Some(finding) = sidecar_states.exited() {
-            break with_sidecar_gone(evaluation, finding);
         }
         tokio::select! {
             _ = recorded.changed() => {}
@@ -366,6 +371,7 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
                         agent_was_ready: was_ready,
                         accounting: None,
                         scrapes: &scrape_log.snapshot(),
+                        sidecar_exit: None,
                     };
                     crate::expect::metrics::cross_check(&facts, &seen, metrics)
                 }
@@ -469,17 +475,12 @@ impl SidecarStates {
         SidecarStates { watched: sidecars.iter().map(|(name, s)| (name.clone(), s.state())).collect() }
     }
 
-    /// A finding for the first sidecar that has exited, in its own words.
-    fn exited(&self) -> Option<Finding> {
+    /// The first sidecar that has exited.
+    fn exited(&self) -> Option<SidecarExit> {
         self.watched.iter().find_map(|(name, state)| match &*state.borrow() {
-            AgentState::Exited { code, error } => Some(Finding::fail(
-                "sidecar.running",
-                format!(
-                    "sidecar {name} exited (code {}): {}",
-                    code.map_or_else(|| "none".to_owned(), |c| c.to_string()),
-                    error.as_deref().unwrap_or("no error line")
-                ),
-            )),
+            AgentState::Exited { code, error } => {
+                Some(SidecarExit { name: name.clone(), code: *code, error: error.clone() })
+            }
             _ => None,
         })
     }
@@ -492,16 +493,6 @@ impl SidecarStates {
         let changes = self.watched.iter_mut().map(|(_, s)| Box::pin(s.changed()));
         let _ = futures_util::future::select_all(changes).await;
     }
-}
-
-/// The evaluation when a sidecar died: its agent can no longer deliver, so the case is decided as it stands.
-fn with_sidecar_gone(mut evaluation: Evaluation, finding: Finding) -> Evaluation {
-    if evaluation.observed.is_none() {
-        evaluation.observed = Some(Outcome::ConfigRejected);
-        evaluation.explanation = finding.message.clone();
-    }
-    evaluation.findings.push(finding);
-    evaluation
 }
 
 /// Where a case's wall time went (`out/<case>/timings.json`), in milliseconds since the case started; benchmarks

@@ -196,6 +196,7 @@ pub async fn replay(bundle: &Path, to: Option<Access>, mocks: MockData) -> Resul
         agent_was_ready: record.agent_state.was_ready,
         accounting: None,
         scrapes: &[],
+        sidecar_exit: None,
     };
     let mut evaluation = evaluate(&facts, &seen);
     if !evaluation.decided() {

@@ -23,6 +23,18 @@ use crate::agent::log::{LogSignal, classify};
 /// sidecars share its network namespace, so they must not take it.
 pub const AGENT_PORT: u16 = 9090;
 
+/// Resolves on SIGTERM or SIGINT. Processes azrw runs as PID 1 in a container (the reference sidecar, a pod's
+/// pause container) need it: PID 1 gets no default signal handling, so `docker stop` would wait for SIGKILL.
+pub async fn until_terminated() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
 /// How long an agent gets to stop after SIGTERM before it is killed, in every runtime. Short: by then the verdict
 /// is decided, and a Prometheus that cannot deliver would otherwise spend its whole flush deadline (1m) retrying.
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(3);

@@ -62,13 +62,13 @@ pub enum Sandbox {
     },
     /// An internal Docker network; the mock cloud listens on its gateway address.
     Docker {
+        /// The pause container whose network namespace the agent and its sidecars join, as a pod's containers
+        /// share one ([`Sandbox::start_pod`]). First, so that `Drop` removes it before the network.
+        pod: std::sync::Mutex<Option<(String, DockerAgent)>>,
         /// The case's network (boxed: a Docker client is large).
         network: Box<CaseNetwork>,
         /// Run and case, for names and labels.
         owner: Owner,
-        /// The container whose network namespace later containers join (the first one started), as a pod's
-        /// containers share one: Prometheus reaches its sidecar on `localhost`.
-        pod: std::sync::OnceLock<String>,
     },
 }
 
@@ -90,7 +90,7 @@ impl Sandbox {
     /// A Docker sandbox: a fresh internal network owned by `owner`.
     pub async fn docker(engine: &Engine, owner: Owner) -> io::Result<Sandbox> {
         let network = CaseNetwork::create(engine, &owner).await?;
-        Ok(Sandbox::Docker { network: Box::new(network), owner, pod: std::sync::OnceLock::new() })
+        Ok(Sandbox::Docker { network: Box::new(network), owner, pod: std::sync::Mutex::new(None) })
     }
 
     /// A listener for a mock service, reachable by the agent and by nothing outside the sandbox.
@@ -187,8 +187,31 @@ impl Sandbox {
         }
     }
 
-    /// Starts a sidecar in the agent's network namespace; start sidecars before the agent, so that the agent finds
-    /// its remote-write endpoint listening.
+    /// Gives the agent and its sidecars one network namespace, as a pod's containers share one: Prometheus reaches
+    /// its sidecar on `localhost`. In Docker a pause container (azrw's image, `azrw pause`) owns it, so that any of
+    /// them may exit without taking the others' network along; processes share the sandbox's namespace anyway.
+    /// Call before starting the agent and its sidecars.
+    pub async fn start_pod(&self, azrw_binary: Option<&Path>, log_path: &Path) -> io::Result<()> {
+        let Sandbox::Docker { network, owner, pod } = self else { return Ok(()) };
+        let binary = azrw_binary
+            .ok_or_else(|| io::Error::other("a pod's pause container is azrw's image, and no azrw binary was found"))?;
+        let image = ensure_azrw_image(network.engine(), binary).await.map_err(io::Error::other)?;
+        let spec = ContainerSpec {
+            image: image.to_owned(),
+            name: owner.name("pod"),
+            cmd: vec!["pause".to_owned()],
+            env: Vec::new(),
+            labels: owner.labels(),
+            network: network.name().to_owned(),
+            input_dir: None,
+        };
+        let container = DockerAgent::start(network.engine(), &spec, log_path).await?;
+        *pod.lock().expect("pod lock") = Some((spec.name, container));
+        Ok(())
+    }
+
+    /// Starts a sidecar in the agent's network namespace (after [`Sandbox::start_pod`]); start sidecars before the
+    /// agent, so that the agent finds its remote-write endpoint listening.
     pub async fn start_sidecar(&self, launch: &SidecarLaunch) -> io::Result<RunningAgent> {
         let azrw = || {
             launch.azrw_binary.clone().ok_or_else(|| {
@@ -224,7 +247,7 @@ impl Sandbox {
         }
     }
 
-    /// A container of this case: the first joins the case network, later ones its network namespace.
+    /// A container of this case: on the case network, or in the pod's network namespace when there is one.
     async fn start_container(
         &self,
         role: &str,
@@ -238,8 +261,9 @@ impl Sandbox {
             return Err(io::Error::other("not a docker sandbox"));
         };
         let name = owner.name(role);
-        let network_mode = match pod.get() {
-            Some(first) => format!("container:{first}"),
+        let pod_name = pod.lock().expect("pod lock").as_ref().map(|(name, _)| name.clone());
+        let network_mode = match pod_name {
+            Some(pod) => format!("container:{pod}"),
             None => network.name().to_owned(),
         };
         let spec = ContainerSpec {
@@ -251,9 +275,7 @@ impl Sandbox {
             network: network_mode,
             input_dir: Some(input_dir.to_owned()),
         };
-        let started = DockerAgent::start(network.engine(), &spec, log_path).await?;
-        let _ = pod.set(name);
-        Ok(RunningAgent::Docker(started))
+        Ok(RunningAgent::Docker(DockerAgent::start(network.engine(), &spec, log_path).await?))
     }
 
     /// Tears the sandbox down (after its agent stopped): the Docker network is removed here, awaited, rather than
@@ -261,7 +283,13 @@ impl Sandbox {
     pub async fn close(self) {
         match self {
             Sandbox::Process { .. } => {}
-            Sandbox::Docker { mut network, .. } => network.remove().await,
+            Sandbox::Docker { mut network, pod, .. } => {
+                let pod = pod.into_inner().ok().flatten();
+                if let Some((_, mut container)) = pod {
+                    container.stop().await;
+                }
+                network.remove().await
+            }
         }
     }
 }

@@ -66,12 +66,7 @@ pub async fn run_from_env() -> i32 {
     let shutdown = CancellationToken::new();
     let on_signal = shutdown.clone();
     tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        // PID 1 in a container gets no default signal handling: without these, `docker stop` waits for SIGKILL.
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-            return;
-        };
-        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        crate::runtime::until_terminated().await;
         on_signal.cancel();
     });
     let listener = match tokio::net::TcpListener::bind(("0.0.0.0", config.port)).await {

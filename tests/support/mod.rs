@@ -84,12 +84,17 @@ impl Stage {
 
     /// Evaluates with a given agent state.
     pub fn evaluate_as(&self, version: Version, agent: &AgentState, was_ready: bool) -> Evaluation {
-        self.evaluate_with(version, agent, was_ready, None, &[])
+        self.evaluate_with(version, agent, was_ready, None, &[], None)
+    }
+
+    /// Evaluates as if agent `version` were ready and the scenario's sidecar had exited as `exit` says.
+    pub fn evaluate_sidecar_exited(&self, version: Version, exit: &azrw::expect::SidecarExit) -> Evaluation {
+        self.evaluate_with(version, &AgentState::Ready, true, None, &[], Some(exit))
     }
 
     /// Evaluates as if agent `version` were ready, with the payload checks judging against a scrape target.
     pub fn evaluate_payload(&self, version: Version, target: &TargetModel, scrapes: &[Scrape]) -> Evaluation {
-        self.evaluate_with(version, &AgentState::Ready, true, Some(target), scrapes)
+        self.evaluate_with(version, &AgentState::Ready, true, Some(target), scrapes, None)
     }
 
     fn evaluate_with(
@@ -99,6 +104,7 @@ impl Stage {
         was_ready: bool,
         target: Option<&TargetModel>,
         scrapes: &[Scrape],
+        sidecar_exit: Option<&azrw::expect::SidecarExit>,
     ) -> Evaluation {
         let recorder = self.cloud.recorder();
         let exchanges = recorder.exchanges();
@@ -106,8 +112,15 @@ impl Stage {
         let facts = self.facts(version, target);
         let accounting = recorder.accounting();
         let accounting = (recorder.mode() == RecordMode::Accounting).then_some(&accounting);
-        let seen =
-            Observed { exchanges: &exchanges, tokens: &tokens, agent, agent_was_ready: was_ready, accounting, scrapes };
+        let seen = Observed {
+            exchanges: &exchanges,
+            tokens: &tokens,
+            agent,
+            agent_was_ready: was_ready,
+            accounting,
+            scrapes,
+            sidecar_exit,
+        };
         evaluate(&facts, &seen)
     }
 
@@ -123,6 +136,7 @@ impl Stage {
             agent_was_ready: true,
             accounting: None,
             scrapes: &[],
+            sidecar_exit: None,
         };
         azrw::expect::metrics::cross_check(&facts, &seen, &azrw::expect::metrics::AgentMetrics::parse(exposition))
     }
