@@ -16,9 +16,7 @@ use azrw::runner::{RunOptions, new_run_id, run_case};
 use azrw::runtime::AgentState;
 use azrw::runtime::docker::{CaseNetwork, ContainerSpec, DockerAgent, Owner};
 use azrw::runtime::engine::bollard::models::NetworkCreateRequest;
-use azrw::runtime::engine::bollard::query_parameters::{
-    EventsOptions, ListContainersOptions, ListNetworksOptions, RemoveImageOptions,
-};
+use azrw::runtime::engine::bollard::query_parameters::{EventsOptions, ListContainersOptions, ListNetworksOptions};
 use azrw::runtime::engine::{Engine, LABEL_CASE, LABEL_PID, LABEL_RUN};
 use azrw::runtime::firewall;
 use azrw::runtime::image::{self, ImageSpec, agent_image};
@@ -123,15 +121,9 @@ async fn an_agent_container_reaches_the_mock_cloud_and_nothing_else() {
     let any_port = host_service.local_addr().unwrap().port();
     let docker0 = bridge_gateway(&engine).await;
 
-    // The probe is azrw itself (hidden `probe` subcommand) in a FROM-scratch image with its libraries.
-    let probe_image = "azrw/probe:test";
-    let spec = ImageSpec {
-        tag: probe_image.into(),
-        binary: env!("CARGO_BIN_EXE_azrw").into(),
-        path: "/bin/azrw".into(),
-        kind: "probe".into(),
-    };
-    image::build(&engine, &spec).await.unwrap();
+    // The probe is azrw itself (hidden `probe` subcommand) in its own FROM-scratch image, built from this build.
+    let azrw = std::path::Path::new(env!("CARGO_BIN_EXE_azrw"));
+    let probe_image = image::ensure_azrw_image(&engine, azrw).await.unwrap();
 
     let targets = [
         mock.to_string(),                         // the mock cloud: must answer
@@ -162,8 +154,6 @@ async fn an_agent_container_reaches_the_mock_cloud_and_nothing_else() {
     let exited = wait_exited(&probe).await;
     probe.stop().await;
     network.remove().await;
-    // It is rebuilt from the fresh azrw binary each time; don't let old ones pile up.
-    let _ = engine.docker().remove_image(probe_image, None::<RemoveImageOptions>, None).await;
 
     let lines: Vec<String> = BufReader::new(std::fs::File::open(&log).unwrap()).lines().map(Result::unwrap).collect();
     eprintln!("probe output:\n{}", lines.join("\n"));
