@@ -377,6 +377,11 @@ pub struct CertificateAuth {
     /// Send the `x5c` chain in the assertion.
     #[serde(default)]
     pub send_certificate_chain: bool,
+    /// Real target only: a PEM file holding the app's certificate and its private key (the agent gets them as
+    /// `certificate_path` and `certificate_key_path`). Default `${AZURE_CLIENT_CERTIFICATE_PATH}`, the Azure SDKs'
+    /// variable. In the mock cloud azrw generates the pair instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_file: Option<String>,
 }
 
 /// `workload_identity`.
@@ -390,6 +395,10 @@ pub struct WorkloadIdentityAuth {
     /// Kubernetes service account the federated token is issued for, `namespace/name`.
     #[serde(default = "default_service_account")]
     pub service_account: String,
+    /// Real target only: the federated service-account token file. Default `${AZURE_FEDERATED_TOKEN_FILE}`, what
+    /// the AKS workload-identity webhook injects. In the mock cloud azrw issues the token itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<String>,
 }
 
 fn default_service_account() -> String {
