@@ -343,14 +343,17 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
     cloud.shutdown().await;
     sandbox.close().await;
 
-    let record = bundle::CaseRecord::new(
-        case,
-        scenario,
-        &ingestion_url,
-        &dcr_id,
-        dcr_cloud,
-        bundle::AgentRecord::new(&last_state, was_ready),
-    );
+    let record = bundle::CaseRecord {
+        target: model.clone(),
+        ..bundle::CaseRecord::new(
+            case,
+            scenario,
+            &ingestion_url,
+            &dcr_id,
+            dcr_cloud,
+            bundle::AgentRecord::new(&last_state, was_ready),
+        )
+    };
     if let Err(e) = bundle::write_case(&case_dir, &record, &exchanges, &recorder, &rendered.env) {
         tracing::warn!("capture bundle {}: {e}", case_dir.display());
     }
@@ -358,9 +361,7 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
         let _ = std::fs::write(case_dir.join("findings.json"), json);
     }
     let scrapes = scrape_log.snapshot();
-    if let Ok(json) = serde_json::to_string_pretty(&scrapes) {
-        let _ = std::fs::write(case_dir.join("scrapes.json"), json);
-    }
+    let _ = bundle::write_scrapes(&case_dir, &scrapes);
     if let Some(model) = &model {
         let text = crate::expect::payload::snapshot(model, &scrapes, &exchanges);
         let _ = std::fs::write(case_dir.join("payload.txt"), text);
