@@ -113,8 +113,8 @@ async fn load_checks_wait_for_the_stated_duration() {
 }
 
 #[tokio::test]
-async fn the_throttle_answers_every_nth_write_429_and_throttled_samples_are_not_counted() {
-    let throttled = format!("{LOAD}cloud:\n  throttle: {{every: 2, retry_after: 1s}}\n");
+async fn a_throttling_fault_answers_every_nth_write_429_and_throttled_samples_are_not_counted() {
+    let throttled = format!("{LOAD}faults:\n  rules: [{{service: dcr, every: 2, status: 429, retry_after: 1s}}]\n");
     let stage = stage(&throttled).await;
     let token = fetch_token(&stage, &Knobs::default()).await.expect("token");
     let statuses = [

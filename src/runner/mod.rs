@@ -172,9 +172,6 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
         .await
         .map_err(|e| format!("mock cloud: {e}"))?;
     cloud.recorder().set_mode(scenario.record);
-    if let Some(throttle) = &scenario.cloud.throttle {
-        cloud.throttle(throttle.clone());
-    }
     let load_series = scenario.load.as_ref().map_or(0, |l| l.series);
     let families = scenario.scrape.as_ref().map(|t| t.families()).unwrap_or_default();
     let target = ScrapeTarget::serving_with_load(target_listener, &families, load_series)

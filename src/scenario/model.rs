@@ -457,9 +457,6 @@ pub struct CloudSpec {
     /// DCR immutable id in the ingestion URL.
     #[serde(default = "default_dcr_id")]
     pub dcr_id: String,
-    /// Throttle the DCR: every N-th acceptable write is answered 429 with `Retry-After`.
-    #[serde(default)]
-    pub throttle: Option<crate::cloud::throttle::ThrottleSpec>,
     /// Answer remote-write 2.0 with 415 Unsupported Media Type (Azure documents only RW 1.0).
     #[serde(default)]
     pub refuse_rw2: bool,
@@ -474,7 +471,6 @@ impl Default for CloudSpec {
             dcr_cloud: None,
             token_lifetime: default_token_lifetime(),
             dcr_id: default_dcr_id(),
-            throttle: None,
             refuse_rw2: false,
         }
     }
@@ -687,6 +683,11 @@ pub struct FaultRule {
     /// How many matching requests the rule answers; default: every one (bounded only by `until`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub times: Option<usize>,
+    /// Answer only every N-th matching request after `after` (N ≥ 1) and let the others through: a steady rate,
+    /// the way Azure Monitor throttles a workspace over its ingestion limit (`{status: 429, every: 10,
+    /// retry_after: 1s}`). `times` still caps how many are answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<usize>,
     /// Start of the rule's window on the mock clock (since the cloud started).
     #[serde(default, with = "humantime_serde::option", skip_serializing_if = "Option::is_none")]
     pub from: Option<Duration>,

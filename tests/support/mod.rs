@@ -44,9 +44,6 @@ pub async fn stage(scenario_yaml: &str) -> Stage {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let cloud = MockCloud::start(setup.config, listener, setup.issuer.clone()).await.unwrap();
     cloud.recorder().set_mode(scenario.record);
-    if let Some(throttle) = &scenario.cloud.throttle {
-        cloud.throttle(throttle.clone());
-    }
     let ca = reqwest::Certificate::from_pem(cloud.ca_pem().as_bytes()).unwrap();
     let url = url::Url::parse(&ingestion_url).unwrap();
     let mut builder = reqwest::Client::builder()
