@@ -349,14 +349,10 @@ fn run_options(jobs: usize, out: &std::path::Path) -> RunOptions {
     RunOptions { mocks: MockData::load(&root().join("mocks")).expect("mocks"), ..RunOptions::new(out, jobs) }
 }
 
-fn cases(path: &str, filter: Option<&str>) -> Vec<scenario::Case> {
+fn cases(path: &str, filter: Option<&str>, runtime: RuntimeKind) -> Vec<scenario::Case> {
     let files = scenario::discover(&[root().join(path)]).expect("scenarios");
     let loaded: Vec<_> = files.iter().map(|f| Arc::new(scenario::load(f).expect("scenario"))).collect();
-    let opts = MatrixOptions {
-        runtimes: vec![RuntimeKind::Process],
-        filter: filter.map(str::to_owned),
-        ..MatrixOptions::default()
-    };
+    let opts = MatrixOptions { runtimes: vec![runtime], filter: filter.map(str::to_owned), ..MatrixOptions::default() };
     scenario::expand(&loaded, &AgentCatalog::default_catalog(), &opts).expect("cases")
 }
 
@@ -365,10 +361,17 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Case overhead per runtime: the Docker runtime adds a network, firewall rules and a container per case.
 async fn overhead() {
+    for runtime in [RuntimeKind::Process, RuntimeKind::Docker] {
+        overhead_in(runtime).await;
+    }
+}
+
+async fn overhead_in(runtime: RuntimeKind) {
     let runs = 5;
-    let case = cases("scenarios/auth/managed-identity-user-assigned.yaml", Some("*3.16*")).remove(0);
-    println!("\n## case overhead: {} (process runtime), {runs} runs", case.id);
+    let case = cases("scenarios/auth/managed-identity-user-assigned.yaml", Some("*3.16*"), runtime).remove(0);
+    println!("\n## case overhead: {} ({runtime} runtime), {runs} runs", case.id);
     let out = tempfile::tempdir().expect("tempdir");
     let opts = run_options(1, out.path());
     let (mut walls, mut floors, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
@@ -395,7 +398,7 @@ async fn overhead() {
     }
     if !walls.is_empty() {
         println!(
-            "median wall {:.0}ms, median agent floor {:.0}ms, median overhead {:.2}× the floor (process runtime; docker: not in this build)",
+            "median wall {:.0}ms, median agent floor {:.0}ms, median overhead {:.2}× the floor ({runtime} runtime)",
             median(walls),
             median(floors),
             median(ratios)
@@ -404,7 +407,7 @@ async fn overhead() {
 }
 
 async fn suite() {
-    let all = cases("scenarios/auth", None);
+    let all = cases("scenarios/auth", None, RuntimeKind::Process);
     println!("\n## suite throughput: scenarios/auth, {} cases (process runtime)", all.len());
     let mut per_minute = Vec::new();
     for jobs in [1, cores()] {

@@ -421,7 +421,7 @@ async fn mock(args: MockArgs) -> anyhow::Result<i32> {
         crate::cloud::apply_fault_profile(&mut config, profile)?;
     }
     let listener = std::net::TcpListener::bind(args.listen)?;
-    let cloud = crate::cloud::MockCloud::start(config, listener, None).await?;
+    let cloud = crate::cloud::MockCloud::start(config, listener, Some(standalone.issuer.clone())).await?;
     let dir = match &args.dir {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("azrw-mock-{}", cloud.proxy_addr().port())),
@@ -429,6 +429,7 @@ async fn mock(args: MockArgs) -> anyhow::Result<i32> {
     std::fs::create_dir_all(&dir)?;
     let ca = dir.join("ca.pem");
     std::fs::write(&ca, cloud.ca_pem())?;
+    let files = standalone.write_files(&dir).map_err(anyhow::Error::msg)?;
     let mut env = String::new();
     let proxy = cloud.proxy_url();
     for (k, v) in [
@@ -440,7 +441,7 @@ async fn mock(args: MockArgs) -> anyhow::Result<i32> {
         (crate::real::VIA_CA_ENV, ca.display().to_string()),
     ]
     .into_iter()
-    .chain(standalone.env().iter().map(|(k, v)| (k.as_str(), v.clone())))
+    .chain(standalone.env().iter().chain(&files).map(|(k, v)| (k.as_str(), v.clone())))
     {
         let _ = writeln!(env, "export {k}='{v}'");
     }
@@ -464,7 +465,7 @@ async fn mock(args: MockArgs) -> anyhow::Result<i32> {
     );
     println!();
     println!("# 3. read back and check the set-up like a real one:");
-    println!("azrw doctor scenarios/real/oauth.yaml --allow-real");
+    println!("azrw doctor scenarios/real/oauth.yaml --allow-real   # also workload-identity.yaml, certificate.yaml");
     println!("azrw run scenarios/real --allow-real");
     println!();
     println!("Ctrl-C stops it and writes every exchange to {}", dir.join("exchanges.json").display());

@@ -5,12 +5,23 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use azrw::cloud::{CloudConfig, MockCloud, MockData, Standalone};
+use azrw::cloud::{ClientCertificate, CloudConfig, MockCloud, MockData, Standalone};
 use azrw::real::doctor::{DoctorReport, StepStatus, steps};
 use azrw::real::{Access, RealOptions};
 use azrw::scenario::{AzureCloud, RoleScope, Scenario};
 
+/// Doctor on `scenarios/real/oauth.yaml`.
 async fn doctor(
+    break_cloud: impl FnOnce(&mut CloudConfig),
+    break_env: impl FnOnce(&mut Vec<(String, String)>),
+) -> DoctorReport {
+    doctor_on("oauth", break_cloud, break_env).await
+}
+
+/// Doctor on `scenarios/real/NAME.yaml` against the standalone mock, its credential files written to a temp dir
+/// and named by the environment the way a cluster or CI names them.
+async fn doctor_on(
+    name: &str,
     break_cloud: impl FnOnce(&mut CloudConfig),
     break_env: impl FnOnce(&mut Vec<(String, String)>),
 ) -> DoctorReport {
@@ -19,9 +30,13 @@ async fn doctor(
     let standalone = Standalone::default();
     let mut config = standalone.config(MockData::embedded());
     break_cloud(&mut config);
-    let cloud = MockCloud::start(config, std::net::TcpListener::bind("127.0.0.1:0").unwrap(), None).await.unwrap();
-    let scenario: Scenario = azrw::scenario::load(&root.join("scenarios/real/oauth.yaml")).unwrap().scenario;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let cloud = MockCloud::start(config, listener, Some(standalone.issuer.clone())).await.unwrap();
+    let path = root.join(format!("scenarios/real/{name}.yaml"));
+    let scenario: Scenario = azrw::scenario::load(&path).unwrap().scenario;
+    let files = tempfile::tempdir().unwrap();
     let mut env = standalone.env();
+    env.extend(standalone.write_files(files.path()).unwrap());
     break_env(&mut env);
     let real = RealOptions {
         env: env.into_iter().collect(),
@@ -30,7 +45,20 @@ async fn doctor(
     };
     let report = azrw::real::doctor::run(&scenario, &real).await;
     cloud.shutdown().await;
+    assert_secret_free(&report, &standalone, files.path());
     report
+}
+
+/// No secret of the set-up in the report: client secrets, tokens (JWTs start `eyJ`), the certificate key, the
+/// federated token.
+fn assert_secret_free(r: &DoctorReport, standalone: &Standalone, files: &std::path::Path) {
+    let text = r.render() + &serde_json::to_string(r).unwrap();
+    assert!(!text.contains("azrw-mock-"), "a mock secret leaked:\n{text}");
+    assert!(!text.contains("eyJ"), "a token or assertion leaked:\n{text}");
+    let key_body: String = standalone.certificate.key_pem().lines().nth(1).unwrap().to_owned();
+    assert!(!text.contains(&key_body), "the certificate key leaked:\n{text}");
+    let federated = std::fs::read_to_string(files.join("azure-identity-token")).unwrap();
+    assert!(!text.contains(federated.split('.').nth(2).unwrap()), "the federated token leaked:\n{text}");
 }
 
 fn assert_named(report: &DoctorReport, step: &str, words: &str) {
@@ -120,11 +148,85 @@ async fn wrong_dcr_id() {
 
 #[tokio::test]
 async fn nothing_secret_in_the_report() {
-    let standalone_secrets = |r: &DoctorReport| {
-        let text = r.render() + &serde_json::to_string(r).unwrap();
-        assert!(!text.contains("azrw-mock-"), "a mock secret leaked:\n{text}");
-        assert!(!text.contains("eyJ"), "a token leaked:\n{text}");
-    };
-    standalone_secrets(&doctor(|_| {}, |_| {}).await);
-    standalone_secrets(&doctor(|_| {}, |env| set(env, "AZRW_CLIENT_SECRET", "azrw-mock-wrong")).await);
+    // Every doctor run above is scanned by `doctor_on`; these add a wrong secret that Entra echoes nothing of.
+    doctor(|_| {}, |env| set(env, "AZRW_CLIENT_SECRET", "azrw-mock-wrong")).await;
+    doctor_on("certificate", |_| {}, |_| {}).await;
+}
+
+fn writer(c: &mut CloudConfig) -> &mut azrw::cloud::App {
+    c.directory.apps.first_mut().unwrap()
+}
+
+#[tokio::test]
+async fn workload_identity_exchanges_the_federated_token_file() {
+    let r = doctor_on("workload-identity", |_| {}, |_| {}).await;
+    assert!(r.ok(), "{}", r.render());
+    let token = r.step(steps::AGENT_TOKEN).unwrap();
+    // Which file, for which service account, and the identity Entra answered for.
+    assert!(
+        token.detail.contains("workload_identity, client_id 00000000-0000-4000-8000-0000000a2b02"),
+        "{}",
+        r.render()
+    );
+    assert!(token.detail.contains("subject system:serviceaccount:monitoring:prometheus"), "{}", r.render());
+    assert!(token.detail.contains("azure-identity-token"), "{}", r.render());
+    assert!(token.detail.contains("token for app 00000000-0000-4000-8000-0000000a2b02"), "{}", r.render());
+    assert!(r.step(steps::DCR).unwrap().detail.contains("accepted a probe write"), "{}", r.render());
+}
+
+#[tokio::test]
+async fn workload_identity_wrong_subject() {
+    // The app trusts another service account than the one the cluster's token is for.
+    let r = doctor_on(
+        "workload-identity",
+        |c| writer(c).federated[0].subject = "system:serviceaccount:other:prometheus".into(),
+        |_| {},
+    )
+    .await;
+    assert_named(&r, steps::AGENT_TOKEN, "no federated credential matches the token");
+    assert_named(&r, steps::AGENT_TOKEN, "AADSTS70021");
+    assert_named(&r, steps::AGENT_TOKEN, "Assertion Subject: 'system:serviceaccount:monitoring:prometheus'");
+    assert_eq!(r.step(steps::DCR).unwrap().status, StepStatus::Skipped);
+}
+
+#[tokio::test]
+async fn workload_identity_token_file_missing() {
+    let r = doctor_on("workload-identity", |_| {}, |env| env.retain(|(k, _)| k != "AZURE_FEDERATED_TOKEN_FILE")).await;
+    assert_named(&r, steps::ENVIRONMENT, "AZURE_FEDERATED_TOKEN_FILE (for auth.workload_identity.token_file)");
+    let r = doctor_on("workload-identity", |_| {}, |env| set(env, "AZURE_FEDERATED_TOKEN_FILE", "/nonexistent/token"))
+        .await;
+    assert_named(&r, steps::AGENT_TOKEN, "federated token file /nonexistent/token: No such file");
+}
+
+#[tokio::test]
+async fn certificate_signs_a_client_assertion() {
+    let r = doctor_on("certificate", |_| {}, |_| {}).await;
+    assert!(r.ok(), "{}", r.render());
+    let token = r.step(steps::AGENT_TOKEN).unwrap();
+    assert!(token.detail.contains("certificate, client_id 00000000-0000-4000-8000-0000000a2b02"), "{}", r.render());
+    assert!(token.detail.contains("CN=azrw-standalone-writer, x5t#S256 "), "{}", r.render());
+    assert!(token.detail.contains("token for app 00000000-0000-4000-8000-0000000a2b02"), "{}", r.render());
+    assert!(r.step(steps::DCR).unwrap().detail.contains("accepted a probe write"), "{}", r.render());
+}
+
+#[tokio::test]
+async fn certificate_wrong_thumbprint() {
+    // The app registration holds another certificate than the one in the PEM file.
+    let other = ClientCertificate::generate("another").unwrap();
+    let r = doctor_on("certificate", |c| writer(c).certificate_der = Some(other.der().to_vec()), |_| {}).await;
+    assert_named(&r, steps::AGENT_TOKEN, "certificate not registered on the app");
+    assert_named(&r, steps::AGENT_TOKEN, "AADSTS700027");
+    assert_named(&r, steps::AGENT_TOKEN, "Thumbprint of key used by client");
+    assert_eq!(r.step(steps::DCR).unwrap().status, StepStatus::Skipped);
+}
+
+#[tokio::test]
+async fn certificate_file_without_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert_only = dir.path().join("cert-only.pem");
+    std::fs::write(&cert_only, ClientCertificate::generate("x").unwrap().cert_pem()).unwrap();
+    let path = cert_only.display().to_string();
+    let r = doctor_on("certificate", |_| {}, |env| set(env, "AZURE_CLIENT_CERTIFICATE_PATH", &path)).await;
+    assert_named(&r, steps::AGENT_TOKEN, "no private key");
+    assert_named(&r, steps::AGENT_TOKEN, &path);
 }

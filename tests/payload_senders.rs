@@ -99,12 +99,56 @@ async fn replay(
     version: RwVersion,
     mutate: impl FnOnce(&mut Vec<DecodedWrite>),
 ) -> (Evaluation, Vec<u16>) {
+    let (eval, statuses, _) = send_and_bundle(scenario, version, mutate).await;
+    (eval, statuses)
+}
+
+/// Like [`replay`], and writes the run's capture bundle (what `azrw replay` reads).
+async fn send_and_bundle(
+    scenario: &str,
+    version: RwVersion,
+    mutate: impl FnOnce(&mut Vec<DecodedWrite>),
+) -> (Evaluation, Vec<u16>, tempfile::TempDir) {
     let model = model();
     let mut writes = conforming(&model, version);
     mutate(&mut writes);
     let stage = stage(scenario).await;
     let statuses = send_writes(&stage, &knobs_for(version), &writes).await;
-    (stage.evaluate_payload(CLAIMED_VERSION, &model, &scrapes(SCRAPES)), statuses)
+    let eval = stage.evaluate_payload(CLAIMED_VERSION, &model, &scrapes(SCRAPES));
+    let bundle = tempfile::tempdir().unwrap();
+    stage.write_bundle(bundle.path(), CLAIMED_VERSION, Some(&model), &scrapes(SCRAPES), &eval);
+    (eval, statuses, bundle)
+}
+
+/// `azrw replay` of the bundle: the same verdict, and every payload finding with the same status, message and
+/// evidence as the live evaluation — the target model and scrape log in the bundle stand in for the live target.
+async fn assert_replay_reproduces(eval: &Evaluation, bundle: &std::path::Path) {
+    let report = azrw::runner::replay::replay(bundle, None, azrw::cloud::MockData::embedded()).await.unwrap();
+    assert_eq!(report.reproduced(), Some(true), "{:#?}\n{:?}", report.verdict, report.recorded);
+    let replayed = report.verdict.unwrap();
+    for check in azrw::expect::payload::CHECKS {
+        let (live, again) = (finding(eval, check), replayed.findings.iter().find(|f| f.check == *check).unwrap());
+        assert_eq!(
+            (live.status, &live.message, &live.evidence),
+            (again.status, &again.message, &again.evidence),
+            "{check}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn replay_rejudges_payload_checks_from_the_bundle() {
+    // A sender that dropped a sample: the replay fails payload.samples with the same evidence.
+    let (eval, _, bundle) = send_and_bundle(CLIENT_SECRET, RwVersion::V1, |w| {
+        w[2].series.retain(|s| s.label("__name__") != Some("azrw_gauge"))
+    })
+    .await;
+    assert_violation(&eval, "payload.samples", &["azrw_gauge{", "scrape 2 never arrived"]);
+    assert_replay_reproduces(&eval, bundle.path()).await;
+    // A conforming sender: the replay passes every payload check.
+    let (eval, _, bundle) = send_and_bundle(CLIENT_SECRET, RwVersion::V1, |_| {}).await;
+    assert_clean(&eval);
+    assert_replay_reproduces(&eval, bundle.path()).await;
 }
 
 async fn violate(mutate: impl FnOnce(&mut Vec<DecodedWrite>)) -> Evaluation {

@@ -177,6 +177,30 @@ impl ClientCertificate {
         Ok(ClientCertificate { cert_pem: cert.pem(), key_pem: key.serialize_pem(), der: cert.der().to_vec() })
     }
 
+    /// The certificate and RSA key of one PEM file (a real app's credential: `-----BEGIN CERTIFICATE-----` and
+    /// `-----BEGIN PRIVATE KEY-----` or `RSA PRIVATE KEY`, in any order). The error never quotes the file.
+    ///
+    /// ```
+    /// let made = azrw::cloud::ClientCertificate::generate("a").unwrap();
+    /// let pem = format!("{}{}", made.key_pem(), made.cert_pem());
+    /// let read = azrw::cloud::ClientCertificate::from_pem(&pem).unwrap();
+    /// assert_eq!(read.sha256_thumbprint(), made.sha256_thumbprint());
+    /// assert!(azrw::cloud::ClientCertificate::from_pem(made.cert_pem()).unwrap_err().contains("no private key"));
+    /// ```
+    pub fn from_pem(pem: &str) -> Result<ClientCertificate, String> {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject as _;
+        let der = CertificateDer::pem_slice_iter(pem.as_bytes())
+            .next()
+            .ok_or("no CERTIFICATE block")?
+            .map_err(|e| format!("the certificate does not parse: {e:?}"))?
+            .to_vec();
+        let cert_pem = pem_block(pem, "CERTIFICATE").ok_or("no CERTIFICATE block")?;
+        let key_pem = pem_block(pem, "PRIVATE KEY").ok_or("no private key (PRIVATE KEY or RSA PRIVATE KEY block)")?;
+        EncodingKey::from_rsa_pem(key_pem.as_bytes()).map_err(|e| format!("the private key is not an RSA key: {e}"))?;
+        Ok(ClientCertificate { cert_pem, key_pem, der })
+    }
+
     /// Certificate, PEM.
     ///
     /// ```
@@ -250,6 +274,22 @@ impl ClientCertificate {
         let key = EncodingKey::from_rsa_pem(self.key_pem.as_bytes()).expect("a generated RSA key");
         jsonwebtoken::encode(&header, &claims, &key).expect("signing with a generated RSA key")
     }
+}
+
+/// The first PEM block whose label ends with `label` (`PRIVATE KEY` matches `RSA PRIVATE KEY` too), text included.
+fn pem_block(pem: &str, label: &str) -> Option<String> {
+    let mut rest = pem;
+    while let Some(start) = rest.find("-----BEGIN ") {
+        let after = &rest[start + 11..];
+        let name = &after[..after.find("-----")?];
+        let end_marker = format!("-----END {name}-----");
+        let end = start + rest[start..].find(&end_marker)? + end_marker.len();
+        if name.ends_with(label) {
+            return Some(format!("{}\n", &rest[start..end]));
+        }
+        rest = &rest[end..];
+    }
+    None
 }
 
 /// The public key of a certificate (PKCS#1 `RSAPublicKey` for RSA), as jsonwebtoken wants it.

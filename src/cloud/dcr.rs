@@ -110,11 +110,6 @@ pub(crate) fn serve(state: &State, req: &Request) -> Outcome {
     } else {
         limit_refusal(body.as_ref().ok())
     };
-    if refusal.is_none()
-        && let Some(retry_after) = state.throttle.get().and_then(|t| t.refuse_next())
-    {
-        return Outcome { reply: throttled(state, retry_after), detail: Detail::Write { auth: judgement.auth, body } };
-    }
     let reply = match refusal {
         Some((name, vars)) => {
             let common = error_vars();
@@ -143,21 +138,6 @@ pub(crate) fn serve(state: &State, req: &Request) -> Outcome {
         }
     };
     Outcome { reply, detail: Detail::Write { auth: judgement.auth, body } }
-}
-
-/// 429 with `Retry-After`; the body comes from the `dcr_throttled` mock template when `mocks/` has one.
-fn throttled(state: &State, retry_after: u64) -> Reply {
-    let mut reply = if state.config.mocks.error_template("dcr_throttled").is_some() {
-        let (_, body) = state.config.mocks.error("dcr_throttled", &[("retry_after", &retry_after.to_string())]);
-        Reply::json(429, body)
-    } else {
-        let body = format!(
-            "{{\"error\":{{\"code\":\"TooManyRequests\",\"message\":\"The request was throttled; retry after {retry_after} seconds.\"}}}}"
-        );
-        Reply::json(429, body.into_bytes())
-    };
-    reply.headers.push(("Retry-After".into(), retry_after.to_string()));
-    reply
 }
 
 /// The ids of tokens in an `Authorization` header, for redaction: `Bearer [token #N]` or `[unrecognised token]`.

@@ -280,7 +280,10 @@ impl FaultPlan {
                 continue;
             }
             c.matched[i] += 1;
-            let eligible = c.matched[i] > rule.after && rule.times.is_none_or(|n| c.answered[i] < n);
+            let past = c.matched[i].saturating_sub(rule.after);
+            let eligible = past > 0
+                && rule.every.is_none_or(|n| past.is_multiple_of(n.max(1)))
+                && rule.times.is_none_or(|n| c.answered[i] < n);
             if hit.is_none() && eligible {
                 c.answered[i] += 1;
                 hit = Some(Hit {
@@ -367,6 +370,13 @@ mod tests {
         let p = plan(&["{service: dcr, after: 1, times: 2, status: 503}"]);
         let hits: Vec<bool> = (0..5).map(|_| p.consult(Service::Dcr, &dcr(), Duration::ZERO).is_some()).collect();
         assert_eq!(hits, [false, true, true, false, false]);
+    }
+
+    #[test]
+    fn every_nth_after_the_first_ones() {
+        let p = plan(&["{service: dcr, after: 1, every: 3, times: 2, status: 429}"]);
+        let hits: Vec<bool> = (0..11).map(|_| p.consult(Service::Dcr, &dcr(), Duration::ZERO).is_some()).collect();
+        assert_eq!(hits, [false, false, false, true, false, false, true, false, false, false, false]);
     }
 
     #[test]

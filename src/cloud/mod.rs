@@ -14,7 +14,6 @@ mod proxy;
 mod query;
 pub mod recorder;
 mod standalone;
-pub mod throttle;
 mod token;
 mod wire;
 
@@ -212,8 +211,6 @@ pub(crate) struct State {
     pub recorder: Arc<Recorder>,
     pub mint: token::TokenMint,
     pub cluster_issuer: Option<Arc<ClusterIssuer>>,
-    /// Set at most once, before traffic (see [`MockCloud::throttle`]).
-    pub throttle: std::sync::OnceLock<throttle::Throttle>,
     pub faults: fault::FaultPlan,
 }
 
@@ -266,7 +263,6 @@ impl MockCloud {
             recorder: Arc::new(Recorder::new()),
             mint: token::TokenMint::generate()?,
             cluster_issuer,
-            throttle: std::sync::OnceLock::new(),
         });
         let cancel = tokio_util::sync::CancellationToken::new();
         let accept = tokio::spawn(proxy::accept_loop(listener, state.clone(), ca.clone(), cancel.clone()));
@@ -315,19 +311,6 @@ impl MockCloud {
     /// ```
     pub fn recorder(&self) -> Arc<Recorder> {
         self.state.recorder.clone()
-    }
-
-    /// Throttles the DCR from now on (429 + `Retry-After` on every N-th acceptable write). Call it before the
-    /// agent starts; a second call is ignored.
-    ///
-    /// ```no_run
-    /// # fn demo(cloud: &azrw::cloud::MockCloud) {
-    /// use azrw::cloud::throttle::ThrottleSpec;
-    /// cloud.throttle(ThrottleSpec { every: 10, retry_after: std::time::Duration::from_secs(1) });
-    /// # }
-    /// ```
-    pub fn throttle(&self, spec: throttle::ThrottleSpec) {
-        let _ = self.state.throttle.set(throttle::Throttle::new(spec));
     }
 
     /// The remote-write URL the agent is given.
@@ -391,7 +374,6 @@ pub(crate) mod tests {
             recorder: Arc::new(Recorder::new()),
             mint: token::TokenMint::generate().unwrap(),
             cluster_issuer: None,
-            throttle: std::sync::OnceLock::new(),
             faults: fault::FaultPlan::new(FaultConfig::default()),
         }
     }

@@ -1,11 +1,17 @@
-//! A self-contained mock Azure set-up: one tenant, a writer app that may ingest into the DCR, a reader app that
-//! may query the workspace, and a user-assigned identity — what `azrw mock` serves and what real-mode tests and
-//! `doctor` tests run against (each test breaking one thing in [`Standalone::config`]).
+//! A self-contained mock Azure set-up: one tenant, a writer app that may ingest into the DCR (with a secret, a
+//! certificate and a federated credential for a cluster's service account), a reader app that may query the
+//! workspace, and a user-assigned identity — what `azrw mock` serves and what real-mode tests and `doctor` tests
+//! run against (each test breaking one thing in [`Standalone::config`]).
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::recorder::Principal;
-use super::{App, CloudConfig, DcrConfig, Directory, MockData, RoleGrant};
+use super::{
+    App, ClientCertificate, CloudConfig, ClusterIssuer, DcrConfig, Directory, FederatedCredential, MockData, RoleGrant,
+    TOKEN_EXCHANGE_AUDIENCE,
+};
 use crate::scenario::model::{AzureCloud, RoleScope};
 
 /// Names and credentials of the standalone set-up.
@@ -29,6 +35,13 @@ pub struct Standalone {
     pub dcr_id: String,
     /// Workspace query host.
     pub query_host: String,
+    /// The writer app's certificate (its key is the secret part).
+    pub certificate: Arc<ClientCertificate>,
+    /// The mock cluster's OIDC issuer, trusted by the writer app's federated credential; pass it to
+    /// [`MockCloud::start`](super::MockCloud::start).
+    pub issuer: Arc<ClusterIssuer>,
+    /// The service account (`system:serviceaccount:NS:NAME`) the federated credential names.
+    pub service_account: String,
 }
 
 impl std::fmt::Debug for Standalone {
@@ -50,6 +63,9 @@ impl Default for Standalone {
             dcr_host: "azrw-dce-mock.eastus-1.metrics.ingest.monitor.azure.com".into(),
             dcr_id: "dcr-0000000000000000000000000000a2b0".into(),
             query_host: "azrw-amw-mock.eastus.prometheus.monitor.azure.com".into(),
+            certificate: Arc::new(ClientCertificate::generate("azrw-standalone-writer").expect("an RSA key")),
+            issuer: Arc::new(ClusterIssuer::generate("https://oidc.azrw.invalid/standalone/").expect("an RSA key")),
+            service_account: "system:serviceaccount:monitoring:prometheus".into(),
         }
     }
 }
@@ -59,12 +75,21 @@ impl Standalone {
     pub fn config(&self, mocks: MockData) -> CloudConfig {
         let app =
             |id: &str, secret: &str| App { client_id: id.into(), secret: Some(secret.into()), ..Default::default() };
+        let writer = App {
+            certificate_der: Some(self.certificate.der().to_vec()),
+            federated: vec![FederatedCredential {
+                issuer: self.issuer.issuer_url().to_owned(),
+                subject: self.service_account.clone(),
+                audience: TOKEN_EXCHANGE_AUDIENCE.to_owned(),
+            }],
+            ..app(&self.writer_id, &self.writer_secret)
+        };
         CloudConfig {
             directory: Directory {
                 tenant_id: self.tenant_id.clone(),
                 system_assigned: None,
                 user_assigned: vec![self.identity_id.clone()],
-                apps: vec![app(&self.writer_id, &self.writer_secret), app(&self.reader_id, &self.reader_secret)],
+                apps: vec![writer, app(&self.reader_id, &self.reader_secret)],
             },
             roles: vec![
                 RoleGrant { principal: Principal::App { client_id: self.writer_id.clone() }, scope: RoleScope::Dcr },
@@ -116,5 +141,21 @@ impl Standalone {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect()
+    }
+
+    /// Writes the writer app's credential files into `dir` (owner-only): a federated token for the service
+    /// account, valid for an hour, and the certificate with its key in one PEM. Returns the variables that name
+    /// them (`AZURE_FEDERATED_TOKEN_FILE`, `AZURE_CLIENT_CERTIFICATE_PATH`), as a cluster or CI would set them.
+    pub fn write_files(&self, dir: &Path) -> Result<Vec<(String, String)>, String> {
+        let token = dir.join("azure-identity-token");
+        let pem = dir.join("writer-certificate.pem");
+        let federated = self.issuer.federated_token(&self.service_account, Duration::from_secs(3600));
+        crate::runner::write_private(&token, federated.as_bytes())?;
+        let both = format!("{}{}", self.certificate.cert_pem(), self.certificate.key_pem());
+        crate::runner::write_private(&pem, both.as_bytes())?;
+        Ok(vec![
+            (crate::real::env::FEDERATED_TOKEN_FILE_ENV.to_owned(), token.display().to_string()),
+            (crate::real::env::CERTIFICATE_FILE_ENV.to_owned(), pem.display().to_string()),
+        ])
     }
 }

@@ -5,11 +5,16 @@ use std::sync::Arc;
 
 use azure_core::credentials::TokenCredential;
 use azure_identity::{
-    ClientSecretCredential, ClientSecretCredentialOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
-    UserAssignedId,
+    ClientAssertion, ClientAssertionCredential, ClientAssertionCredentialOptions, ClientSecretCredential,
+    ClientSecretCredentialOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
+    WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 use base64::Engine;
+use jsonwebtoken::Algorithm;
 
+use crate::agent::prometheus::AgentPaths;
+use crate::cloud::ClientCertificate;
+use crate::runner::write_private;
 use crate::scenario::{AuthSpec, AzureCloud, ReaderSpec, SdkVia};
 
 /// The scope of Azure Monitor workspace queries.
@@ -30,12 +35,54 @@ pub(crate) fn cloud_configuration(cloud: AzureCloud) -> Arc<azure_core::cloud::C
     })
 }
 
-/// A credential for the agent's auth block, or why the harness cannot check this auth type itself.
-pub fn for_auth(auth: &AuthSpec, client: &reqwest::Client) -> Result<Arc<dyn TokenCredential>, String> {
+/// The harness's own credential for the agent's identity, and what it authenticates with (nothing secret).
+pub struct AgentCredential {
+    /// The credential.
+    pub credential: Arc<dyn TokenCredential>,
+    /// The credential file it reads, for the report: `certificate /path (CN=…, x5t#S256 …)` or
+    /// `federated token /path (subject …, issuer …, expires in …)`.
+    pub source: Option<String>,
+}
+
+/// A credential for the agent's auth block: `Ok(None)` for a method the harness leaves to the agent's own run
+/// (`sdk` via workload identity), `Err` when the set-up is broken (a credential file missing or unreadable).
+pub fn for_auth(auth: &AuthSpec, client: &reqwest::Client) -> Result<Option<AgentCredential>, String> {
     let mut client_options = super::http::client_options(client);
     client_options.cloud = Some(cloud_configuration(auth.cloud));
     if let Some(o) = &auth.oauth {
-        return secret_credential(&o.tenant_id, &o.client_id, &o.client_secret, auth.cloud, client);
+        let credential = secret_credential(&o.tenant_id, &o.client_id, &o.client_secret, auth.cloud, client)?;
+        return Ok(Some(AgentCredential { credential, source: None }));
+    }
+    if let Some(c) = &auth.certificate {
+        let path = c.certificate_file.as_deref().unwrap_or_default();
+        let certificate = load_certificate(path)?;
+        let source = Some(format!("certificate {path} ({})", describe_certificate(&certificate)));
+        let assertion = CertificateAssertion {
+            certificate,
+            client_id: c.client_id.clone(),
+            token_endpoint: format!("https://{}/{}/oauth2/v2.0/token", auth.cloud.authority_host(), c.tenant_id),
+        };
+        let credential = ClientAssertionCredential::new(
+            c.tenant_id.clone(),
+            c.client_id.clone(),
+            assertion,
+            Some(ClientAssertionCredentialOptions { client_options }),
+        )
+        .map_err(|e| format!("certificate credential: {e}"))?;
+        return Ok(Some(AgentCredential { credential, source }));
+    }
+    if let Some(w) = &auth.workload_identity {
+        let path = w.token_file.as_deref().unwrap_or_default();
+        let source = Some(format!("federated token {path} ({})", describe_federated_token(path)?));
+        let options = WorkloadIdentityCredentialOptions {
+            credential_options: ClientAssertionCredentialOptions { client_options },
+            client_id: Some(w.client_id.clone()),
+            tenant_id: Some(w.tenant_id.clone()),
+            token_file_path: Some(path.into()),
+        };
+        let credential =
+            WorkloadIdentityCredential::new(Some(options)).map_err(|e| format!("workload identity credential: {e}"))?;
+        return Ok(Some(AgentCredential { credential, source }));
     }
     let mi_client = auth.managed_identity.as_ref().map(|m| m.client_id.clone()).or_else(|| {
         auth.sdk.as_ref().and_then(|s| match &s.via {
@@ -43,18 +90,77 @@ pub fn for_auth(auth: &AuthSpec, client: &reqwest::Client) -> Result<Arc<dyn Tok
             SdkVia::WorkloadIdentity { .. } => None,
         })
     });
-    if let Some(client_id) = mi_client {
-        let options = ManagedIdentityCredentialOptions {
-            user_assigned_id: (!client_id.is_empty()).then_some(UserAssignedId::ClientId(client_id)),
-            client_options,
-        };
-        return ManagedIdentityCredential::new(Some(options))
-            .map(|c| c as Arc<dyn TokenCredential>)
-            .map_err(|e| format!("managed identity credential: {e}"));
+    let Some(client_id) = mi_client else { return Ok(None) };
+    let options = ManagedIdentityCredentialOptions {
+        user_assigned_id: (!client_id.is_empty()).then_some(UserAssignedId::ClientId(client_id)),
+        client_options,
+    };
+    let credential =
+        ManagedIdentityCredential::new(Some(options)).map_err(|e| format!("managed identity credential: {e}"))?;
+    Ok(Some(AgentCredential { credential, source: None }))
+}
+
+/// The certificate and key of the PEM file at `path`; the error names the file, never its content.
+pub fn load_certificate(path: &str) -> Result<ClientCertificate, String> {
+    let pem = std::fs::read_to_string(path).map_err(|e| format!("certificate file {path}: {e}"))?;
+    ClientCertificate::from_pem(&pem).map_err(|e| format!("certificate file {path}: {e}"))
+}
+
+fn describe_certificate(certificate: &ClientCertificate) -> String {
+    let subject = x509_parser::parse_x509_certificate(certificate.der())
+        .map(|(_, c)| c.subject().to_string())
+        .unwrap_or_else(|_| "?".into());
+    format!("{subject}, x5t#S256 {}", certificate.sha256_thumbprint())
+}
+
+/// Who a federated token file speaks for, from its (unverified) claims; the token itself is never shown.
+fn describe_federated_token(path: &str) -> Result<String, String> {
+    let token = std::fs::read_to_string(path).map_err(|e| format!("federated token file {path}: {e}"))?;
+    let claims = claims(token.trim()).ok_or_else(|| format!("federated token file {path}: not a JWT"))?;
+    let s = |k: &str| claims.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_owned();
+    let left =
+        claims.get("exp").and_then(|v| v.as_i64()).map(|exp| exp - time::OffsetDateTime::now_utc().unix_timestamp());
+    let expiry = match left {
+        Some(l) if l > 0 => format!("expires in {}m", l / 60),
+        Some(l) => format!("EXPIRED {}m ago", -l / 60),
+        None => "no exp".into(),
+    };
+    Ok(format!("subject {}, issuer {}, audience {}, {expiry}", s("sub"), s("iss"), s("aud")))
+}
+
+/// Signs client assertions with a certificate the way Prometheus' MSAL does (PS256, `x5t#S256`), one per token
+/// request. Debug shows the thumbprint only.
+struct CertificateAssertion {
+    certificate: ClientCertificate,
+    client_id: String,
+    token_endpoint: String,
+}
+
+impl std::fmt::Debug for CertificateAssertion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateAssertion").field("certificate", &self.certificate).finish_non_exhaustive()
     }
-    Err("the harness checks oauth and managed identity itself; for certificate and workload identity it relies on the \
-         agent's own run"
-        .into())
+}
+
+#[async_trait::async_trait]
+impl ClientAssertion for CertificateAssertion {
+    async fn secret(&self, _: Option<azure_core::http::ClientMethodOptions<'_>>) -> azure_core::Result<String> {
+        Ok(self.certificate.client_assertion(Algorithm::PS256, false, &self.client_id, &self.token_endpoint))
+    }
+}
+
+/// Points the agent of a real run at the credential files: the federated token file where it is (the kubelet
+/// rotates it in place), the certificate PEM split into the certificate and key files Prometheus reads.
+pub fn place_files(auth: &AuthSpec, paths: &mut AgentPaths) -> Result<(), String> {
+    if let Some(path) = auth.workload_identity.as_ref().and_then(|w| w.token_file.as_deref()) {
+        paths.federated_token = path.into();
+    }
+    if let Some(path) = auth.certificate.as_ref().and_then(|c| c.certificate_file.as_deref()) {
+        let certificate = load_certificate(path)?;
+        write_private(&paths.client_certificate, certificate.cert_pem().as_bytes())?;
+        write_private(&paths.client_key, certificate.key_pem().as_bytes())?;
+    }
+    Ok(())
 }
 
 /// A credential for the reader identity.
@@ -115,16 +221,19 @@ fn flatten(s: &str) -> String {
 
 /// Who a JWT access token is for, from its (unverified) claims: app id or object id, tenant and audience.
 pub fn identity_of(jwt: &str) -> String {
-    let claims = jwt
-        .split('.')
-        .nth(1)
-        .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p.trim_end_matches('=')).ok())
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
-    let Some(c) = claims else { return "an opaque token (not a JWT)".into() };
+    let Some(c) = claims(jwt) else { return "an opaque token (not a JWT)".into() };
     let s = |k: &str| c.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_owned();
     let who = match c.get("appid").and_then(|v| v.as_str()) {
         Some(app) => format!("app {app}"),
         None => format!("object {}", s("oid")),
     };
     format!("{who} (object {}, tenant {}), audience {}", s("oid"), s("tid"), s("aud"))
+}
+
+/// A JWT's claims, unverified.
+fn claims(jwt: &str) -> Option<serde_json::Value> {
+    jwt.split('.')
+        .nth(1)
+        .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p.trim_end_matches('=')).ok())
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
 }

@@ -120,6 +120,32 @@ fn explain_token_error(error: &str, tenant: &str, auth_cloud: &str) -> String {
             "wrong audience or cloud: the tenant does not know the requested resource (AADSTS500011); check auth.cloud and scope".into(),
         ),
         (
+            "AADSTS70021",
+            "no federated credential matches the token: the app's federated credentials must name the token's \
+             issuer (the cluster's OIDC issuer URL), subject (system:serviceaccount:NAMESPACE:NAME) and audience \
+             api://AzureADTokenExchange exactly (AADSTS70021); compare them with the token's claims above"
+                .into(),
+        ),
+        (
+            "AADSTS700024",
+            "the federated token has expired (AADSTS700024): the file is stale; the kubelet refreshes a projected \
+             service-account token, so check the volume and that the file path is the projected one"
+                .into(),
+        ),
+        (
+            "AADSTS700027",
+            "certificate not registered on the app, or the key does not match it (AADSTS700027): the assertion \
+             names the thumbprint above; upload that certificate (public part) to the app registration, or point the \
+             variable at the certificate the app has"
+                .into(),
+        ),
+        (
+            "AADSTS50027",
+            "Entra refused the client assertion as malformed or wrongly signed (AADSTS50027): for workload identity \
+             the token must be signed by the cluster's OIDC issuer; for a certificate the key must match it"
+                .into(),
+        ),
+        (
             "Identity not found",
             "unknown managed identity: the VM has no identity with this client_id attached".into(),
         ),
@@ -172,30 +198,45 @@ pub async fn run(scenario: &Scenario, real: &RealOptions) -> DoctorReport {
     let scope = auth.scope.clone().unwrap_or_else(|| auth.cloud.ingestion_scope());
     let summary = crate::agent::prometheus::auth_summary(auth);
     let agent_token: Option<Token> = match credential::for_auth(auth, &client) {
-        Err(e) => {
-            report.push(steps::AGENT_TOKEN, StepStatus::Skipped, format!("{summary}: {e}"), None);
+        Ok(None) => {
+            let why = "the harness checks oauth, certificate, workload identity and managed identity itself; for sdk \
+                       via workload identity it relies on the agent's own run";
+            report.push(steps::AGENT_TOKEN, StepStatus::Skipped, format!("{summary}: {why}"), None);
             None
         }
-        Ok(cred) => match credential::get(cred.as_ref(), &scope).await {
-            Ok(t) => {
-                report.push(
-                    steps::AGENT_TOKEN,
-                    StepStatus::Ok,
-                    format!("{summary}: token for {}, scope {scope}, expires in {}m", t.identity, t.expires_in / 60),
-                    None,
-                );
-                Some(t)
+        Err(e) => {
+            let hint = "the credential file the agent would read is missing or malformed: check the path the \
+                        variable names and that it holds what the auth type needs";
+            report.push(steps::AGENT_TOKEN, StepStatus::Fail, format!("{summary}: {e}"), Some(hint.into()));
+            None
+        }
+        Ok(Some(cred)) => {
+            let with = cred.source.map(|s| format!(" with {s}")).unwrap_or_default();
+            match credential::get(cred.credential.as_ref(), &scope).await {
+                Ok(t) => {
+                    report.push(
+                        steps::AGENT_TOKEN,
+                        StepStatus::Ok,
+                        format!(
+                            "{summary}{with}: token for {}, scope {scope}, expires in {}m",
+                            t.identity,
+                            t.expires_in / 60
+                        ),
+                        None,
+                    );
+                    Some(t)
+                }
+                Err(e) => {
+                    report.push(
+                        steps::AGENT_TOKEN,
+                        StepStatus::Fail,
+                        format!("{summary}{with}: {e}"),
+                        Some(explain_token_error(&e, &tenant, &cloud)),
+                    );
+                    None
+                }
             }
-            Err(e) => {
-                report.push(
-                    steps::AGENT_TOKEN,
-                    StepStatus::Fail,
-                    format!("{summary}: {e}"),
-                    Some(explain_token_error(&e, &tenant, &cloud)),
-                );
-                None
-            }
-        },
+        }
     };
 
     // 2. The DCR: resolve, then one probe write tagged with a run label.

@@ -37,7 +37,7 @@ pub fn resolve(scenario: &Scenario, env: &Environment) -> Result<Resolved, Missi
         MissingEnv(vec![("(none)".into(), "the scenario has no `azure:` block with the real endpoints".into())])
     })?;
     let mut missing = Vec::new();
-    let auth = substitute_all(&scenario.auth, "auth", env, &mut missing);
+    let auth = substitute_all(&with_default_files(&scenario.auth), "auth", env, &mut missing);
     let azure = substitute_all(&azure, "azure", env, &mut missing);
     if !missing.is_empty() {
         missing.sort();
@@ -50,7 +50,7 @@ pub fn resolve(scenario: &Scenario, env: &Environment) -> Result<Resolved, Missi
 /// The names a scenario references (for CI docs and `doctor`).
 pub fn references(scenario: &Scenario) -> Vec<String> {
     let mut missing = Vec::new();
-    let _ = substitute_all(&scenario.auth, "auth", &Environment::new(), &mut missing);
+    let _ = substitute_all(&with_default_files(&scenario.auth), "auth", &Environment::new(), &mut missing);
     if let Some(a) = &scenario.azure {
         let _ = substitute_all(a, "azure", &Environment::new(), &mut missing);
     }
@@ -58,6 +58,24 @@ pub fn references(scenario: &Scenario) -> Vec<String> {
     names.sort();
     names.dedup();
     names
+}
+
+/// The variable that names the federated token file unless the scenario names one (the AKS webhook sets it).
+pub const FEDERATED_TOKEN_FILE_ENV: &str = "AZURE_FEDERATED_TOKEN_FILE";
+/// The variable that names the certificate PEM unless the scenario names one (the Azure SDKs' name for it).
+pub const CERTIFICATE_FILE_ENV: &str = "AZURE_CLIENT_CERTIFICATE_PATH";
+
+/// `auth` with the credential files a real run needs defaulted to the conventional variables, so a missing one
+/// is listed like any other `${NAME}`.
+fn with_default_files(auth: &AuthSpec) -> AuthSpec {
+    let mut auth = auth.clone();
+    if let Some(w) = &mut auth.workload_identity {
+        w.token_file.get_or_insert_with(|| format!("${{{FEDERATED_TOKEN_FILE_ENV}}}"));
+    }
+    if let Some(c) = &mut auth.certificate {
+        c.certificate_file.get_or_insert_with(|| format!("${{{CERTIFICATE_FILE_ENV}}}"));
+    }
+    auth
 }
 
 fn substitute_all<T: Serialize + DeserializeOwned + Clone>(
@@ -139,5 +157,22 @@ mod tests {
         assert_eq!(r.auth.oauth.unwrap().client_secret, "v-secret");
         assert_eq!(r.azure.query_url, "https://v-ws.eastus.prometheus.monitor.azure.com");
         assert_eq!(references(&scenario()), vec!["APP", "DCR_URL", "SECRET", "TENANT", "WS"]);
+    }
+
+    #[test]
+    fn credential_files_default_to_the_conventional_variables() {
+        let s: Scenario = serde_saphyr::from_str(
+            "name: r\nagents: [prometheus@3.16]\ntarget: azure\n\
+             auth: {workload_identity: {client_id: '${APP}', tenant_id: '${TENANT}'}}\n\
+             azure: {ingestion_url: u, query_url: q}\n",
+        )
+        .unwrap();
+        let env: Environment =
+            [("APP", "a"), ("TENANT", "t")].iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        let e = resolve(&s, &env).unwrap_err();
+        assert!(e.to_string().contains("AZURE_FEDERATED_TOKEN_FILE (for auth.workload_identity.token_file)"), "{e}");
+        let mut env = env;
+        env.insert("AZURE_FEDERATED_TOKEN_FILE".into(), "/var/run/token".into());
+        assert_eq!(resolve(&s, &env).unwrap().auth.workload_identity.unwrap().token_file.unwrap(), "/var/run/token");
     }
 }

@@ -44,7 +44,8 @@ pub async fn run_case_in(
     let case_dir = opts.out_dir.join(slug(&case.id));
     std::fs::create_dir_all(&case_dir).map_err(|e| format!("create {}: {e}", case_dir.display()))?;
     let private = tempfile::Builder::new().prefix("azrw-real-").tempdir().map_err(|e| e.to_string())?;
-    let paths = AgentPaths::under(private.path());
+    let mut paths = AgentPaths::under(private.path());
+    super::credential::place_files(&scenario.auth, &mut paths)?;
 
     let reader = resolved
         .azure

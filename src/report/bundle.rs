@@ -6,6 +6,7 @@
 //! | `verdict.json` | the verdict with every finding and its evidence |
 //! | `exchanges.json` | every exchange the mock cloud recorded (headers redacted, payloads decoded) |
 //! | `exchanges/NNNN-service.json`, `.body` | one exchange each, and its raw request body (form secrets replaced) |
+//! | `scrapes.json` | when the scrape target served each scrape (with `case.json`'s `target`, what the payload checks judge against) |
 //! | `prometheus.yml`, `env.json`, `agent.log` | the agent's config and environment (secrets redacted) and its output |
 //! | `sidecar-<name>.env.json`, `sidecar-<name>.log` | each sidecar's environment (secrets redacted) and output |
 //!
@@ -21,6 +22,7 @@ use crate::cloud::recorder::{Exchange, Service};
 use crate::expect::Verdict;
 use crate::runtime::AgentState;
 use crate::scenario::{AuthSpec, AzureCloud, CloudSpec, ExpectSpec, Outcome, Scenario};
+use crate::target::{Scrape, TargetModel};
 
 /// What replaces a secret in `case.json`.
 pub const SECRET_PLACEHOLDER: &str = "[redacted]";
@@ -84,6 +86,10 @@ pub struct CaseRecord {
     pub dcr_cloud: AzureCloud,
     /// How the agent ended.
     pub agent_state: AgentRecord,
+    /// The scrape target as the agent saw it (scenarios with a `scrape:` block): with `scrapes.json`, everything
+    /// the payload checks judge against. Absent in bundles written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetModel>,
 }
 
 impl CaseRecord {
@@ -118,6 +124,7 @@ impl CaseRecord {
             dcr_id: dcr_id.to_owned(),
             dcr_cloud,
             agent_state,
+            target: None,
         }
     }
 }
@@ -164,6 +171,21 @@ pub fn write_case(
 pub fn write_env(path: &Path, env: &[(String, String)]) -> std::io::Result<()> {
     let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.clone(), redact_env(k, v))).collect();
     std::fs::write(path, serde_json::to_vec_pretty(&env)?)
+}
+
+/// Writes `scrapes.json`: when the target served each scrape.
+pub fn write_scrapes(dir: &Path, scrapes: &[Scrape]) -> std::io::Result<()> {
+    std::fs::write(dir.join("scrapes.json"), serde_json::to_vec_pretty(scrapes)?)
+}
+
+/// Reads `scrapes.json`; none when the bundle has no such file.
+pub fn read_scrapes(dir: &Path) -> Result<Vec<Scrape>, String> {
+    let path = dir.join("scrapes.json");
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
 }
 
 /// Writes `verdict.json`: the verdict plus `passed`, so a replay can compare without re-deriving it.

@@ -193,9 +193,6 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
         .await
         .map_err(|e| format!("mock cloud: {e}"))?;
     cloud.recorder().set_mode(scenario.record);
-    if let Some(throttle) = &scenario.cloud.throttle {
-        cloud.throttle(throttle.clone());
-    }
     let load_series = scenario.load.as_ref().map_or(0, |l| l.series);
     let families = scenario.scrape.as_ref().map(|t| t.families()).unwrap_or_default();
     let target = ScrapeTarget::serving_with_load(target_listener, &families, load_series)
@@ -398,14 +395,17 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
     cloud.shutdown().await;
     sandbox.close().await;
 
-    let record = bundle::CaseRecord::new(
-        case,
-        scenario,
-        &ingestion_url,
-        &dcr_id,
-        dcr_cloud,
-        bundle::AgentRecord::new(&last_state, was_ready),
-    );
+    let record = bundle::CaseRecord {
+        target: model.clone(),
+        ..bundle::CaseRecord::new(
+            case,
+            scenario,
+            &ingestion_url,
+            &dcr_id,
+            dcr_cloud,
+            bundle::AgentRecord::new(&last_state, was_ready),
+        )
+    };
     if let Err(e) = bundle::write_case(&case_dir, &record, &exchanges, &recorder, &rendered.env) {
         tracing::warn!("capture bundle {}: {e}", case_dir.display());
     }
@@ -413,9 +413,7 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
         let _ = std::fs::write(case_dir.join("findings.json"), json);
     }
     let scrapes = scrape_log.snapshot();
-    if let Ok(json) = serde_json::to_string_pretty(&scrapes) {
-        let _ = std::fs::write(case_dir.join("scrapes.json"), json);
-    }
+    let _ = bundle::write_scrapes(&case_dir, &scrapes);
     if let Some(model) = &model {
         let text = crate::expect::payload::snapshot(model, &scrapes, &exchanges);
         let _ = std::fs::write(case_dir.join("payload.txt"), text);

@@ -5,7 +5,8 @@
 //! original was judged, a valid federated assertion is re-issued by the fresh cluster issuer, and `Bearer [token #N]`
 //! becomes the token the replay obtained where the original obtained token #N. A valid certificate assertion is
 //! re-signed with the fresh certificate (same `alg` and thumbprint header); an invalid one replays as invalid.
-//! Timing-dependent facts (expiry on the mock clock) are not reproduced.
+//! Payload checks are re-judged from the bundle's target model and scrape log (the target is deterministic) and the
+//! re-sent bodies. Timing-dependent facts (expiry on the mock clock) are not reproduced.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -171,6 +172,7 @@ pub async fn replay(bundle: &Path, to: Option<Access>, mocks: MockData) -> Resul
     let (ex, toks) = (recorder.exchanges(), recorder.tokens());
     cloud.shutdown().await;
     let version: Version = record.agent.parse().map_err(|e| format!("case.json agent: {e}"))?;
+    let scrapes = crate::report::bundle::read_scrapes(bundle)?;
     let facts = CaseFacts {
         auth: &record.auth,
         version,
@@ -178,8 +180,9 @@ pub async fn replay(bundle: &Path, to: Option<Access>, mocks: MockData) -> Resul
         expected: record.expected,
         dcr_id: &record.dcr_id,
         dcr_cloud: record.dcr_cloud,
-        // Payload checks judge against the scrapes the live target served, which a replay has no agent to make.
-        target: None,
+        // Payload checks judge against the target model and the scrape log the bundle kept: the target is
+        // deterministic, so what each scrape served follows from them.
+        target: record.target.as_ref(),
         // Load checks read the live run's per-series accounting; a capture bundle keeps no accepted bodies of it.
         load: None,
         scrape_interval: crate::agent::prometheus::scrape_interval(&scenario),
@@ -195,7 +198,7 @@ pub async fn replay(bundle: &Path, to: Option<Access>, mocks: MockData) -> Resul
         agent: &agent,
         agent_was_ready: record.agent_state.was_ready,
         accounting: None,
-        scrapes: &[],
+        scrapes: &scrapes,
         sidecar_exit: None,
     };
     let mut evaluation = evaluate(&facts, &seen);

@@ -235,11 +235,6 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
     if s.deadline.is_zero() {
         return Err(err("deadline", map.value("deadline"), "must be greater than zero".into()));
     }
-    if let Some(t) = &s.cloud.throttle
-        && t.every == 0
-    {
-        return Err(err("cloud.throttle.every", map.value("cloud.throttle.every"), "must be at least 1".into()));
-    }
     if let Some(load) = &s.load {
         if load.duration >= s.deadline {
             return Err(err(
@@ -339,6 +334,9 @@ pub fn validate_faults(
         }
         if r.times == Some(0) {
             return Err(at(&field("times"), "must be at least 1 (leave it out for every request)".into()));
+        }
+        if r.every == Some(0) {
+            return Err(at(&field("every"), "must be at least 1 (1 answers every matching request)".into()));
         }
         if let (Some(from), Some(until)) = (r.from, r.until)
             && until <= from

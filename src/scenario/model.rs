@@ -435,6 +435,11 @@ pub struct CertificateAuth {
     /// Send the `x5c` chain in the assertion.
     #[serde(default)]
     pub send_certificate_chain: bool,
+    /// Real target only: a PEM file holding the app's certificate and its private key (the agent gets them as
+    /// `certificate_path` and `certificate_key_path`). Default `${AZURE_CLIENT_CERTIFICATE_PATH}`, the Azure SDKs'
+    /// variable. In the mock cloud azrw generates the pair instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_file: Option<String>,
 }
 
 /// `workload_identity`.
@@ -448,6 +453,10 @@ pub struct WorkloadIdentityAuth {
     /// Kubernetes service account the federated token is issued for, `namespace/name`.
     #[serde(default = "default_service_account")]
     pub service_account: String,
+    /// Real target only: the federated service-account token file. Default `${AZURE_FEDERATED_TOKEN_FILE}`, what
+    /// the AKS workload-identity webhook injects. In the mock cloud azrw issues the token itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<String>,
 }
 
 fn default_service_account() -> String {
@@ -506,9 +515,6 @@ pub struct CloudSpec {
     /// DCR immutable id in the ingestion URL.
     #[serde(default = "default_dcr_id")]
     pub dcr_id: String,
-    /// Throttle the DCR: every N-th acceptable write is answered 429 with `Retry-After`.
-    #[serde(default)]
-    pub throttle: Option<crate::cloud::throttle::ThrottleSpec>,
     /// Answer remote-write 2.0 with 415 Unsupported Media Type (Azure documents only RW 1.0).
     #[serde(default)]
     pub refuse_rw2: bool,
@@ -523,7 +529,6 @@ impl Default for CloudSpec {
             dcr_cloud: None,
             token_lifetime: default_token_lifetime(),
             dcr_id: default_dcr_id(),
-            throttle: None,
             refuse_rw2: false,
         }
     }
@@ -736,6 +741,11 @@ pub struct FaultRule {
     /// How many matching requests the rule answers; default: every one (bounded only by `until`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub times: Option<usize>,
+    /// Answer only every N-th matching request after `after` (N ≥ 1) and let the others through: a steady rate,
+    /// the way Azure Monitor throttles a workspace over its ingestion limit (`{status: 429, every: 10,
+    /// retry_after: 1s}`). `times` still caps how many are answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<usize>,
     /// Start of the rule's window on the mock clock (since the cloud started).
     #[serde(default, with = "humantime_serde::option", skip_serializing_if = "Option::is_none")]
     pub from: Option<Duration>,

@@ -31,7 +31,7 @@ pub const JOB: &str = "azrw-target";
 pub const LOAD_METRIC: &str = "azrw_load_series";
 
 /// One scrape the target served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Scrape {
     /// Scrape number, from 1.
     pub n: u64,

@@ -57,8 +57,9 @@ pub struct ExpectedSample {
     pub value: Expected,
 }
 
-/// The scrape target of one case as the agent sees it, and the labels Prometheus must attach.
-#[derive(Debug, Clone)]
+/// The scrape target of one case as the agent sees it, and the labels Prometheus must attach. Kept in a capture
+/// bundle (`case.json`) so a replay re-judges the payload checks without the live target.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TargetModel {
     /// Families served.
     pub families: Vec<Family>,

@@ -44,9 +44,6 @@ pub async fn stage(scenario_yaml: &str) -> Stage {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let cloud = MockCloud::start(setup.config, listener, setup.issuer.clone()).await.unwrap();
     cloud.recorder().set_mode(scenario.record);
-    if let Some(throttle) = &scenario.cloud.throttle {
-        cloud.throttle(throttle.clone());
-    }
     let ca = reqwest::Certificate::from_pem(cloud.ca_pem().as_bytes()).unwrap();
     let url = url::Url::parse(&ingestion_url).unwrap();
     let mut builder = reqwest::Client::builder()
@@ -162,6 +159,52 @@ impl Stage {
     /// Every exchange so far.
     pub fn exchanges(&self) -> Vec<Exchange> {
         self.cloud.recorder().exchanges()
+    }
+
+    /// Writes what the runner writes for a case into `dir` — `case.json` (with the target model), the exchanges,
+    /// `scrapes.json` and `verdict.json` of `eval` — so `azrw replay` can be tried on a fake sender's run.
+    pub fn write_bundle(
+        &self,
+        dir: &std::path::Path,
+        version: Version,
+        target: Option<&TargetModel>,
+        scrapes: &[Scrape],
+        eval: &Evaluation,
+    ) {
+        use azrw::report::bundle;
+        let recorder = self.cloud.recorder();
+        let record = bundle::CaseRecord {
+            case_id: format!("{}@{version}", self.scenario.name),
+            scenario: self.scenario.name.clone(),
+            agent: version.to_string(),
+            runtime: "process".into(),
+            expected: expected_outcome(&self.scenario),
+            auth: self.scenario.auth.clone(),
+            cloud: self.scenario.cloud.clone(),
+            expect: self.scenario.expect.clone(),
+            ingestion_url: self.ingestion_url.clone(),
+            dcr_id: self.dcr_id.clone(),
+            dcr_cloud: self.scenario.cloud.dcr_cloud.unwrap_or(self.scenario.auth.cloud),
+            agent_state: bundle::AgentRecord { was_ready: true, exited: None },
+            target: target.cloned(),
+        };
+        bundle::write_case(dir, &record, &recorder.exchanges(), &recorder, &[]).unwrap();
+        bundle::write_scrapes(dir, scrapes).unwrap();
+        let verdict = azrw::expect::Verdict {
+            case_id: record.case_id.clone(),
+            scenario: record.scenario.clone(),
+            source: "fake sender".into(),
+            agent: format!("prometheus@{version}"),
+            runtime: record.runtime.clone(),
+            expected: record.expected,
+            observed: eval.observed,
+            explanation: eval.explanation.clone(),
+            findings: eval.findings.clone(),
+            config_changes: Vec::new(),
+            duration: Duration::ZERO,
+            error: None,
+        };
+        bundle::write_verdict(dir, &verdict).unwrap();
     }
 }
 
