@@ -535,14 +535,19 @@ fn exemplars(model: &TargetModel, scrapes: &[Scrape], ok: &[&Exchange]) -> Findi
 }
 
 /// The delivered payload, normalised so that two runs of one agent version give the same text and two versions
-/// differ only where what they send differs: scrapes 1..=N of the target's series (sorted, `instance` and
-/// run-specific values redacted, timestamps replaced by scrape numbers), the metadata, and the protocol headers.
+/// differ only where what they send differs: the scrape's `Accept` header, the protocol headers, the metadata,
+/// scrapes 1..=N of the target's series (sorted, `instance` and run-specific values redacted, timestamps replaced
+/// by scrape numbers; native histograms field by field) and the exemplars (their timestamps are the target's own).
 pub fn snapshot(model: &TargetModel, scrapes: &[Scrape], exchanges: &[Exchange]) -> String {
     let writes: Vec<&Exchange> = exchanges
         .iter()
         .filter(|e| e.service == crate::cloud::recorder::Service::Dcr && (200..300).contains(&e.status))
         .collect();
     let mut out = String::new();
+    // What the agent asks the target for differs between versions (formats offered, their q-values).
+    if let Some(s) = scrapes.first() {
+        out.push_str(&format!("Scrape Accept: {}\nScrape served as: {}\n", s.accept, s.format));
+    }
     if let Some(w) = writes.iter().find(|w| body(w).is_some_and(|b| !b.series.is_empty())) {
         for h in ["Content-Encoding", "Content-Type", "X-Prometheus-Remote-Write-Version", "User-Agent"] {
             out.push_str(&format!("{h}: {}\n", w.header(h).unwrap_or("<absent>")));
