@@ -113,8 +113,8 @@ fn write(k: usize) -> DecodedWrite {
                     ("series".into(), i.to_string()),
                 ],
                 samples: vec![Sample { timestamp: 1_764_000_000_000 + 1000 * scrape as i64, value: scrape as f64 }],
-                histograms: 0,
-                exemplars: 0,
+                histograms: vec![],
+                exemplars: vec![],
             }
         })
         .collect();

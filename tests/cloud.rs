@@ -140,8 +140,8 @@ impl Harness {
             series: vec![Series {
                 labels: vec![("__name__".into(), "up".into()), ("cluster".into(), "aks11".into())],
                 samples: vec![Sample { timestamp: 1_700_000_000_000, value: 1.0 }],
-                histograms: 0,
-                exemplars: 0,
+                histograms: vec![],
+                exemplars: vec![],
             }],
             ..Default::default()
         };

@@ -33,8 +33,8 @@ fn scrape(scrape: i64, series: &[usize]) -> DecodedWrite {
                 ("series".into(), i.to_string()),
             ],
             samples: vec![Sample { timestamp: ts, value: scrape as f64 }],
-            histograms: 0,
-            exemplars: 0,
+            histograms: vec![],
+            exemplars: vec![],
         });
     }
     write

@@ -5,8 +5,8 @@
 mod support;
 
 use azrw::expect::{Evaluation, Status};
-use azrw::remote_write::{DecodedWrite, Metadata, RwVersion, Sample, Series};
-use azrw::scenario::{Family, Outcome, TargetPreset, TargetSpec};
+use azrw::remote_write::{DecodedWrite, HistogramCount, Metadata, RwVersion, Sample, Series};
+use azrw::scenario::{Exposition, Family, Outcome, TargetPreset, TargetSpec};
 use azrw::target::family::STALE_NAN;
 use azrw::target::{Expected, Scrape, TargetModel};
 use support::{CLAIMED_VERSION, Knobs, assert_clean, assert_violation, finding, send_writes, stage};
@@ -26,13 +26,27 @@ const BASE_MS: i64 = 1_764_000_000_000;
 const SCRAPES: u64 = 4;
 
 fn model() -> TargetModel {
-    let spec = TargetSpec { preset: Some(TargetPreset::Compliance), scrapes: Some(SCRAPES), ..Default::default() };
+    model_of(&[])
+}
+
+/// The compliance target plus `families` (which choose the exposition format).
+fn model_of(families: &[Family]) -> TargetModel {
+    let spec = TargetSpec {
+        preset: Some(TargetPreset::Compliance),
+        families: families.to_vec(),
+        scrapes: Some(SCRAPES),
+        ..Default::default()
+    };
     TargetModel::new(&spec, "127.0.0.1:9100", vec![("cluster".into(), "azrw".into())], 1000)
 }
 
-/// The target's log: served 3 ms after Prometheus stamped the scrape.
+/// The target's log: served 3 ms after Prometheus stamped the scrape, in the model's format.
+fn scrapes_of(model: &TargetModel, n: u64) -> Vec<Scrape> {
+    (1..=n).map(|n| Scrape { format: model.exposition, ..Scrape::text(n, stamp(n) + 3) }).collect()
+}
+
 fn scrapes(n: u64) -> Vec<Scrape> {
-    (1..=n).map(|n| Scrape { n, served_at_ms: stamp(n) + 3 }).collect()
+    scrapes_of(&model(), n)
 }
 
 fn stamp(n: u64) -> i64 {
@@ -44,26 +58,33 @@ fn conforming(model: &TargetModel, version: RwVersion) -> Vec<DecodedWrite> {
     let metadata = model
         .metadata()
         .iter()
-        .map(|m| Metadata { family: m.name.into(), kind: m.kind.into(), help: m.help.into(), unit: String::new() })
+        .map(|m| Metadata { family: m.name.into(), kind: m.kind.into(), help: m.help.into(), unit: m.unit.into() })
         .collect();
     let mut writes = vec![DecodedWrite { version: Some(version), metadata, ..Default::default() }];
+    let exemplars = model.exemplars(SCRAPES);
     for n in 1..=SCRAPES {
         let series = model
             .expected(n)
             .into_iter()
             .map(|e| {
+                let mut s = Series { labels: e.labels, samples: vec![], histograms: vec![], exemplars: vec![] };
                 let value = match e.value {
                     Expected::Bits(b) => f64::from_bits(b),
                     Expected::NaN => f64::NAN,
                     Expected::Stale => f64::from_bits(STALE_NAN),
                     Expected::Any => 0.25,
+                    Expected::Histogram(h) => {
+                        s.histograms.push(azrw::remote_write::NativeHistogram { timestamp: stamp(n), ..*h });
+                        return s;
+                    }
                 };
-                Series {
-                    labels: e.labels,
-                    samples: vec![Sample { timestamp: stamp(n), value }],
-                    histograms: 0,
-                    exemplars: 0,
-                }
+                s.samples.push(Sample { timestamp: stamp(n), value });
+                s.exemplars = exemplars
+                    .iter()
+                    .filter(|x| x.scrape == n && x.series == s.labels)
+                    .map(|x| x.exemplar.clone())
+                    .collect();
+                s
             })
             .collect();
         writes.push(DecodedWrite { version: Some(version), series, ..Default::default() });
@@ -99,24 +120,35 @@ async fn replay(
     version: RwVersion,
     mutate: impl FnOnce(&mut Vec<DecodedWrite>),
 ) -> (Evaluation, Vec<u16>) {
-    let (eval, statuses, _) = send_and_bundle(scenario, version, mutate).await;
+    replay_model(&model(), scenario, version, mutate).await
+}
+
+/// [`replay`] against another target model.
+async fn replay_model(
+    model: &TargetModel,
+    scenario: &str,
+    version: RwVersion,
+    mutate: impl FnOnce(&mut Vec<DecodedWrite>),
+) -> (Evaluation, Vec<u16>) {
+    let (eval, statuses, _) = send_and_bundle(model, scenario, version, mutate).await;
     (eval, statuses)
 }
 
-/// Like [`replay`], and writes the run's capture bundle (what `azrw replay` reads).
+/// Like [`replay_model`], and writes the run's capture bundle (what `azrw replay` reads).
 async fn send_and_bundle(
+    model: &TargetModel,
     scenario: &str,
     version: RwVersion,
     mutate: impl FnOnce(&mut Vec<DecodedWrite>),
 ) -> (Evaluation, Vec<u16>, tempfile::TempDir) {
-    let model = model();
-    let mut writes = conforming(&model, version);
+    let mut writes = conforming(model, version);
     mutate(&mut writes);
     let stage = stage(scenario).await;
     let statuses = send_writes(&stage, &knobs_for(version), &writes).await;
-    let eval = stage.evaluate_payload(CLAIMED_VERSION, &model, &scrapes(SCRAPES));
+    let scrapes = scrapes_of(model, SCRAPES);
+    let eval = stage.evaluate_payload(CLAIMED_VERSION, model, &scrapes);
     let bundle = tempfile::tempdir().unwrap();
-    stage.write_bundle(bundle.path(), CLAIMED_VERSION, Some(&model), &scrapes(SCRAPES), &eval);
+    stage.write_bundle(bundle.path(), CLAIMED_VERSION, Some(model), &scrapes, &eval);
     (eval, statuses, bundle)
 }
 
@@ -139,20 +171,38 @@ async fn assert_replay_reproduces(eval: &Evaluation, bundle: &std::path::Path) {
 #[tokio::test]
 async fn replay_rejudges_payload_checks_from_the_bundle() {
     // A sender that dropped a sample: the replay fails payload.samples with the same evidence.
-    let (eval, _, bundle) = send_and_bundle(CLIENT_SECRET, RwVersion::V1, |w| {
+    let (eval, _, bundle) = send_and_bundle(&model(), CLIENT_SECRET, RwVersion::V1, |w| {
         w[2].series.retain(|s| s.label("__name__") != Some("azrw_gauge"))
     })
     .await;
     assert_violation(&eval, "payload.samples", &["azrw_gauge{", "scrape 2 never arrived"]);
     assert_replay_reproduces(&eval, bundle.path()).await;
     // A conforming sender: the replay passes every payload check.
-    let (eval, _, bundle) = send_and_bundle(CLIENT_SECRET, RwVersion::V1, |_| {}).await;
+    let (eval, _, bundle) = send_and_bundle(&model(), CLIENT_SECRET, RwVersion::V1, |_| {}).await;
     assert_clean(&eval);
     assert_replay_reproduces(&eval, bundle.path()).await;
 }
 
 async fn violate(mutate: impl FnOnce(&mut Vec<DecodedWrite>)) -> Evaluation {
     replay(CLIENT_SECRET, RwVersion::V1, mutate).await.0
+}
+
+/// The compliance target with a native histogram (protobuf).
+fn native() -> TargetModel {
+    model_of(&[Family::NativeHistogram])
+}
+
+/// The compliance target with exemplars and a unit (OpenMetrics).
+fn openmetrics() -> TargetModel {
+    model_of(&[Family::Exemplars, Family::Unit])
+}
+
+async fn violate_native(mutate: impl FnOnce(&mut Vec<DecodedWrite>)) -> Evaluation {
+    replay_model(&native(), CLIENT_SECRET, RwVersion::V1, mutate).await.0
+}
+
+async fn violate_openmetrics(mutate: impl FnOnce(&mut Vec<DecodedWrite>)) -> Evaluation {
+    replay_model(&openmetrics(), CLIENT_SECRET, RwVersion::V1, mutate).await.0
 }
 
 /// The series named `name` (first match) in the write for scrape `n`.
@@ -171,6 +221,146 @@ async fn conforming_rw1_and_rw2_senders_pass_every_payload_check() {
             assert_eq!(finding(&eval, check).status, Status::Pass, "{version:?} {check}");
         }
     }
+}
+
+#[tokio::test]
+async fn conforming_native_histogram_and_exemplar_senders_pass_every_payload_check() {
+    for model in [native(), openmetrics()] {
+        for version in [RwVersion::V1, RwVersion::V2] {
+            let (eval, statuses) = replay_model(&model, CLIENT_SECRET, version, |_| {}).await;
+            assert!(statuses.iter().all(|s| *s == 200), "{version:?}: {statuses:?}");
+            assert_clean(&eval);
+            for check in azrw::expect::payload::CHECKS {
+                assert_eq!(finding(&eval, check).status, Status::Pass, "{:?} {version:?} {check}", model.exposition);
+            }
+        }
+    }
+    let eval = replay_model(&openmetrics(), CLIENT_SECRET, RwVersion::V1, |_| {}).await.0;
+    let f = finding(&eval, "payload.exemplars");
+    assert!(f.message.contains("all 6 exemplars"), "{f:#?}");
+}
+
+#[tokio::test]
+async fn a_native_histogram_with_a_wrong_bucket_is_named() {
+    let eval = violate_native(|w| series(w, 2, "azrw_native").histograms[0].positive_deltas[1] = 3).await;
+    assert_violation(
+        &eval,
+        "payload.values",
+        &["azrw_native{", "scrape 2: expected the native histogram", "deltas=[2, 2, -2]", "deltas=[2, 3, -2]"],
+    );
+}
+
+#[tokio::test]
+async fn a_native_histogram_with_a_wrong_zero_bucket_or_schema_is_named() {
+    let eval =
+        violate_native(|w| series(w, 1, "azrw_native").histograms[0].zero_count = Some(HistogramCount::Int(2))).await;
+    assert_violation(&eval, "payload.values", &["azrw_native{", "zero_count=1", "zero_count=2"]);
+    let eval = violate_native(|w| series(w, 3, "azrw_native").histograms[0].schema = 1).await;
+    assert_violation(&eval, "payload.values", &["azrw_native{", "scrape 3", "schema=1"]);
+    // A float histogram is not the integer histogram that was scraped, even with equal counts.
+    let eval =
+        violate_native(|w| series(w, 1, "azrw_native").histograms[0].count = Some(HistogramCount::Float(6.0))).await;
+    assert_violation(&eval, "payload.values", &["count=6 ", "count=6f"]);
+}
+
+#[tokio::test]
+async fn a_missing_native_histogram_is_named() {
+    let eval = violate_native(|w| series(w, 2, "azrw_native").histograms.clear()).await;
+    assert_violation(&eval, "payload.samples", &["azrw_native{", "scrape 2 never arrived", "native histogram"]);
+}
+
+#[tokio::test]
+async fn a_native_histogram_sent_as_floats_is_named() {
+    let eval = violate_native(|w| {
+        let s = series(w, 1, "azrw_native");
+        s.histograms.clear();
+        s.samples.push(Sample { timestamp: stamp(1), value: 6.0 });
+    })
+    .await;
+    assert_violation(&eval, "payload.values", &["azrw_native{", "expected the native histogram", "= 6 (bits"]);
+}
+
+#[tokio::test]
+async fn a_duplicated_native_histogram_is_named() {
+    let eval = violate_native(|w| {
+        let again = series(w, 3, "azrw_native").clone();
+        w[4].series.push(again);
+    })
+    .await;
+    assert_violation(&eval, "payload.duplicates", &["azrw_native{", &format!("@ {}", stamp(3)), "native histogram"]);
+}
+
+#[tokio::test]
+async fn a_scrape_served_in_the_wrong_format_is_named() {
+    let model = native();
+    let stage = stage(CLIENT_SECRET).await;
+    send_writes(&stage, &Knobs::default(), &conforming(&model, RwVersion::V1)).await;
+    let mut log = scrapes_of(&model, SCRAPES);
+    log[1].format = Exposition::Text;
+    log[1].accept = "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4".into();
+    let eval = stage.evaluate_payload(CLAIMED_VERSION, &model, &log);
+    assert_violation(
+        &eval,
+        "payload.exposition",
+        &["scrape 2 was served as text 0.0.4", "did not ask for protobuf", "Accept: application/openmetrics-text"],
+    );
+}
+
+#[tokio::test]
+async fn a_lost_exemplar_is_named() {
+    // Scrape 1 carries exemplar c0001 of the counter; scrape 3 carries c0002, which arrives.
+    let eval = violate_openmetrics(|w| series(w, 1, "azrw_exemplar_total").exemplars.clear()).await;
+    assert_violation(
+        &eval,
+        "payload.exemplars",
+        &["exemplar was lost", "trace_id=\"c0001\"", "azrw_exemplar_total{", "a later one arrived", "c0002"],
+    );
+}
+
+#[tokio::test]
+async fn a_duplicated_exemplar_is_named() {
+    // Prometheus keeps an exemplar served again unchanged once: a sender that resends it on scrape 2 is wrong.
+    let eval = violate_openmetrics(|w| {
+        let e = series(w, 1, "azrw_exemplar_total").exemplars[0].clone();
+        series(w, 2, "azrw_exemplar_total").exemplars.push(e);
+    })
+    .await;
+    assert_violation(&eval, "payload.exemplars", &["delivered twice", "c0001", "1764000001500"]);
+}
+
+#[tokio::test]
+async fn an_exemplar_on_the_wrong_series_or_with_a_wrong_value_is_named() {
+    let eval = violate_openmetrics(|w| {
+        let e = series(w, 1, "azrw_exemplar_total").exemplars.remove(0);
+        series(w, 1, "azrw_exemplar_hist_sum").exemplars.push(e);
+    })
+    .await;
+    assert_violation(
+        &eval,
+        "payload.exemplars",
+        &["did not serve on this series", "on azrw_exemplar_hist_sum{", "the target served", "azrw_exemplar_total{"],
+    );
+    let eval = violate_openmetrics(|w| series(w, 3, "azrw_exemplar_total").exemplars[0].timestamp += 1).await;
+    assert_violation(&eval, "payload.exemplars", &["did not serve", "c0002", "@ 1764000002501"]);
+    let eval = violate_openmetrics(|w| {
+        let s = w[1].series.iter_mut().find(|s| s.label("le") == Some("+Inf") && !s.exemplars.is_empty()).unwrap();
+        s.exemplars[0].value = 7.0;
+    })
+    .await;
+    assert_violation(&eval, "payload.exemplars", &["did not serve", "i0001", "} 7 @"]);
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_unit_is_named() {
+    let eval = violate_openmetrics(|w| {
+        w[0].metadata.iter_mut().find(|m| m.family == "azrw_latency_seconds").unwrap().unit = String::new();
+    })
+    .await;
+    assert_violation(
+        &eval,
+        "payload.metadata",
+        &["azrw_latency_seconds is wrong", "unit \"seconds\"", "azrw_latency_seconds: GAUGE", "unit \"\""],
+    );
 }
 
 #[tokio::test]
@@ -330,8 +520,8 @@ async fn azure_label_limits_are_refused_by_the_dcr_and_named() {
                 write.series.push(Series {
                     labels: labels.clone(),
                     samples: vec![sample],
-                    histograms: 0,
-                    exemplars: 0,
+                    histograms: vec![],
+                    exemplars: vec![],
                 });
             }
         })

@@ -142,6 +142,27 @@ pub fn base_config(scenario: &Scenario, scenario_dir: &Path) -> Result<(Value, O
     Ok((value, url))
 }
 
+/// First version whose scrape config has `scrape_native_histograms` (3.8); older versions scrape native
+/// histograms only with `--enable-feature=native-histograms`, which is a no-op from 3.9 on.
+pub const SCRAPE_NATIVE_HISTOGRAMS_SINCE: Version = Version::new(3, 8, 0);
+
+/// What the scenario's target serves that the agent must be told to scrape and send.
+#[derive(Debug, Clone, Copy, Default)]
+struct PayloadNeeds {
+    native_histograms: bool,
+    exemplars: bool,
+}
+
+impl PayloadNeeds {
+    fn of(scenario: &Scenario) -> PayloadNeeds {
+        let families = scenario.scrape.as_ref().map(|t| t.families()).unwrap_or_default();
+        PayloadNeeds {
+            native_histograms: families.contains(&crate::scenario::Family::NativeHistogram),
+            exemplars: families.contains(&crate::scenario::Family::Exemplars),
+        }
+    }
+}
+
 /// Renders config, flags and environment.
 pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
     let (mut config, user_url) = base_config(input.scenario, input.scenario_dir)?;
@@ -168,6 +189,7 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
         }
     }
 
+    let needs = PayloadNeeds::of(input.scenario);
     let azuread = azuread_block(&input.scenario.auth, input.paths);
     let sidecar = input.scenario.remote_write_sidecar();
     let queue_overrides = &input.scenario.prometheus.queue_config;
@@ -227,6 +249,26 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
                 ));
             }
         }
+        if needs.native_histograms {
+            set(
+                entry,
+                "send_native_histograms",
+                json!(true),
+                &format!("remote_write[{i}]"),
+                &mut changes,
+                "the target serves a native histogram",
+            );
+        }
+        if needs.exemplars {
+            set(
+                entry,
+                "send_exemplars",
+                json!(true),
+                &format!("remote_write[{i}]"),
+                &mut changes,
+                "the target serves exemplars",
+            );
+        }
         if let Some(t) = input.scenario.prometheus.remote_timeout {
             let t = humantime::format_duration(t).to_string();
             entry.insert("remote_timeout".into(), json!(t));
@@ -259,6 +301,15 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
         if input.scenario.scrape.as_ref().is_some_and(|t| t.honor_labels) {
             job["honor_labels"] = json!(true);
         }
+        if needs.native_histograms && input.version >= SCRAPE_NATIVE_HISTOGRAMS_SINCE {
+            job["scrape_native_histograms"] = json!(true);
+            changes.push(format!(
+                "scrape_configs[{}].scrape_native_histograms: true (the target serves a native histogram; \
+                 prometheus {} reads this setting, not the feature flag)",
+                crate::target::JOB,
+                input.version
+            ));
+        }
         jobs.push(job);
         changes.push(format!(
             "scrape_configs: added job {} scraping {} every {interval}",
@@ -282,6 +333,19 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
         format!("--web.listen-address={}", input.listen_address),
     ];
     args.extend(input.scenario.prometheus.args.iter().cloned());
+    let mut feature = |name: &str, why: &str| {
+        let flag = format!("--enable-feature={name}");
+        if !args.iter().any(|a| a.starts_with("--enable-feature=") && a.split([',', '=']).any(|f| f == name)) {
+            changes.push(format!("{flag} ({why})"));
+            args.push(flag);
+        }
+    };
+    if needs.native_histograms && input.version < SCRAPE_NATIVE_HISTOGRAMS_SINCE {
+        feature("native-histograms", "the target serves a native histogram");
+    }
+    if needs.exemplars {
+        feature("exemplar-storage", "the target serves exemplars; without the storage none are kept to send");
+    }
 
     Ok(RenderedAgent { config: config_text, args, env: environment(input), changes, ingestion_url, external_labels })
 }
@@ -466,5 +530,32 @@ mod tests {
         assert!(mock.config.contains("proxy_url: http://127.0.0.1:1"), "{}", mock.config);
         assert!(mock.env.iter().any(|(k, _)| k == "SSL_CERT_FILE"));
         assert!(!mock.config.contains("azrw_run"));
+    }
+
+    #[test]
+    fn native_histograms_and_exemplars_are_switched_on_the_way_each_version_reads() {
+        let scenario: Scenario = serde_saphyr::from_str(
+            "name: r\nagents: [prometheus@3.5]\nauth: {managed_identity: {client_id: ''}}\n\
+             scrape: {families: [native-histogram]}\n",
+        )
+        .unwrap();
+        let paths = AgentPaths::under(Path::new("/in"));
+        let old = render(&input(&scenario, &paths, None, &[])).unwrap();
+        assert!(old.args.contains(&"--enable-feature=native-histograms".to_owned()), "{:?}", old.args);
+        assert!(!old.config.contains("scrape_native_histograms"), "{}", old.config);
+        assert!(old.config.contains("send_native_histograms: true"), "{}", old.config);
+        let new =
+            render(&RenderInput { version: Version::new(3, 16, 0), ..input(&scenario, &paths, None, &[]) }).unwrap();
+        assert!(!new.args.iter().any(|a| a.contains("native-histograms")), "{:?}", new.args);
+        assert!(new.config.contains("scrape_native_histograms: true"), "{}", new.config);
+
+        let scenario: Scenario = serde_saphyr::from_str(
+            "name: r\nagents: [prometheus@3.5]\nauth: {managed_identity: {client_id: ''}}\n\
+             scrape: {families: [exemplars]}\nprometheus: {args: [--enable-feature=exemplar-storage]}\n",
+        )
+        .unwrap();
+        let ex = render(&input(&scenario, &paths, None, &[])).unwrap();
+        assert_eq!(ex.args.iter().filter(|a| a.contains("exemplar-storage")).count(), 1, "{:?}", ex.args);
+        assert!(ex.config.contains("send_exemplars: true"), "{}", ex.config);
     }
 }

@@ -172,8 +172,8 @@ mod tests {
         Series {
             labels: vec![("__name__".into(), name.into())],
             samples: points.iter().map(|&(timestamp, value)| Sample { timestamp, value }).collect(),
-            histograms: 0,
-            exemplars: 0,
+            histograms: vec![],
+            exemplars: vec![],
         }
     }
 

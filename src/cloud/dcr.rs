@@ -126,8 +126,8 @@ pub(crate) fn serve(state: &State, req: &Request) -> Outcome {
             if let Ok(write) = &body
                 && remote_write::version_of(content_type) == RwVersion::V2
             {
-                let histograms: usize = write.series.iter().map(|s| s.histograms).sum();
-                let exemplars: usize = write.series.iter().map(|s| s.exemplars).sum();
+                let histograms = write.histogram_count();
+                let exemplars = write.exemplar_count();
                 reply.headers = vec![
                     ("X-Prometheus-Remote-Write-Samples-Written".into(), write.sample_count().to_string()),
                     ("X-Prometheus-Remote-Write-Histograms-Written".into(), histograms.to_string()),
@@ -167,8 +167,8 @@ mod tests {
             series: vec![Series {
                 labels: vec![("__name__".into(), "up".into())],
                 samples: vec![Sample { timestamp: 1, value: 1.0 }],
-                histograms: 0,
-                exemplars: 0,
+                histograms: vec![],
+                exemplars: vec![],
             }],
             ..Default::default()
         };

@@ -231,8 +231,8 @@ mod tests {
             series: vec![Series {
                 labels: labels.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
                 samples: vec![Sample { timestamp: ts, value }],
-                histograms: 0,
-                exemplars: 0,
+                histograms: vec![],
+                exemplars: vec![],
             }],
             ..Default::default()
         };

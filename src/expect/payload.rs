@@ -7,13 +7,14 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::{CaseFacts, Finding, Observed, pending, skipped};
 use crate::cloud::recorder::{Detail, Exchange};
-use crate::remote_write::{DecodedWrite, Series, limits};
+use crate::remote_write::{DecodedWrite, NativeHistogram, Series, limits};
 use crate::scenario::Outcome;
-use crate::target::family::{HONOR_INSTANCE, HONOR_JOB};
-use crate::target::{ExpectedSample, Scrape, TargetModel};
+use crate::target::family::{HONOR_INSTANCE, HONOR_JOB, STALE_NAN, format_value};
+use crate::target::{Expected, ExpectedSample, Scrape, TargetModel};
 
 /// Every payload check, in report order.
 pub const CHECKS: &[&str] = &[
+    "payload.exposition",
     "payload.samples",
     "payload.duplicates",
     "payload.values",
@@ -22,6 +23,7 @@ pub const CHECKS: &[&str] = &[
     "payload.labels",
     "payload.target-labels",
     "payload.metadata",
+    "payload.exemplars",
     "payload.azure-limits",
 ];
 
@@ -31,22 +33,54 @@ const EARLY_MS: i64 = 50;
 
 type Labels = Vec<(String, String)>;
 
-/// One received sample of an accepted write.
+/// What a received sample carries: a float, or a native histogram.
+#[derive(Clone, Copy)]
+enum Got<'a> {
+    Float(f64),
+    Histogram(&'a NativeHistogram),
+}
+
+impl Got<'_> {
+    fn describe(self) -> String {
+        match self {
+            Got::Float(v) => format!("{v} (bits {:#018x})", v.to_bits()),
+            Got::Histogram(h) => format!("the native histogram {}", h.shape()),
+        }
+    }
+
+    fn matches(self, want: &Expected) -> bool {
+        match self {
+            Got::Float(v) => want.matches(v),
+            Got::Histogram(h) => want.matches_histogram(h),
+        }
+    }
+
+    /// How the snapshot writes it.
+    fn normalised(self) -> String {
+        match self {
+            Got::Float(v) if v.to_bits() == STALE_NAN => "StaleNaN".to_owned(),
+            Got::Float(v) => format_value(v),
+            Got::Histogram(h) if h.sum.to_bits() == STALE_NAN => "StaleNaN histogram".to_owned(),
+            Got::Histogram(h) => format!("{} reset_hint={}", h.shape(), h.reset_hint),
+        }
+    }
+}
+
+/// One received sample (float or histogram) of an accepted write.
 struct Arrival<'a> {
     write: &'a Exchange,
     series: &'a Series,
     timestamp: i64,
-    value: f64,
+    value: Got<'a>,
 }
 
 impl Arrival<'_> {
     fn describe(&self) -> String {
         format!(
-            "{} @ {} = {} (bits {:#018x}) in {}",
+            "{} @ {} = {} in {}",
             limits::short_describe(self.series),
             self.timestamp,
-            self.value,
-            self.value.to_bits(),
+            self.value.describe(),
             self.write.describe()
         )
     }
@@ -71,7 +105,10 @@ fn arrivals<'a>(writes: &[&'a Exchange]) -> Vec<Arrival<'a>> {
     for w in writes {
         for s in body(w).map(|b| b.series.as_slice()).unwrap_or_default() {
             for p in &s.samples {
-                out.push(Arrival { write: w, series: s, timestamp: p.timestamp, value: p.value });
+                out.push(Arrival { write: w, series: s, timestamp: p.timestamp, value: Got::Float(p.value) });
+            }
+            for h in &s.histograms {
+                out.push(Arrival { write: w, series: s, timestamp: h.timestamp, value: Got::Histogram(h) });
             }
         }
     }
@@ -102,8 +139,25 @@ impl Expectations<'_> {
 }
 
 fn describe_labels(labels: &Labels) -> String {
-    let s = Series { labels: labels.clone(), samples: vec![], histograms: 0, exemplars: 0 };
+    let s = Series { labels: labels.clone(), samples: vec![], histograms: vec![], exemplars: vec![] };
     limits::short_describe(&s)
+}
+
+/// Every scrape was served in the format the scenario asks for: the agent's `Accept` offered it.
+fn exposition(model: &TargetModel, scrapes: &[Scrape]) -> Finding {
+    let check = "payload.exposition";
+    if let Some(s) = scrapes.iter().find(|s| s.format != model.exposition) {
+        return Finding::fail(
+            check,
+            format!("scrape {} was served as {}: the agent did not ask for {}", s.n, s.format, model.exposition),
+        )
+        .with_evidence(format!("Accept: {}", if s.accept.is_empty() { "<absent>" } else { s.accept.as_str() }));
+    }
+    match scrapes.first() {
+        None => pending(check, "no scrape served yet"),
+        Some(s) => Finding::pass(check, format!("every scrape was served as {}", model.exposition))
+            .with_evidence(format!("Accept: {}", s.accept)),
+    }
 }
 
 /// Runs the payload checks (only for scenarios with a `target` block).
@@ -111,9 +165,11 @@ pub(super) fn checks(facts: &CaseFacts<'_>, seen: &Observed<'_>, observed: Optio
     let Some(model) = facts.target else { return Vec::new() };
     let all: Vec<&Exchange> = seen.writes().collect();
     let ok = accepted(seen);
-    let mut out = vec![labels(&all), azure_limits(&all)];
+    let mut out = vec![exposition(model, seen.scrapes), labels(&all), azure_limits(&all)];
     if matches!(observed, Some(Outcome::Dropped | Outcome::AuthFailed)) {
-        for check in CHECKS.iter().filter(|c| !matches!(**c, "payload.labels" | "payload.azure-limits")) {
+        for check in
+            CHECKS.iter().filter(|c| !matches!(**c, "payload.exposition" | "payload.labels" | "payload.azure-limits"))
+        {
             out.push(skipped(check, "nothing is delivered in this outcome"));
         }
         return out;
@@ -121,13 +177,14 @@ pub(super) fn checks(facts: &CaseFacts<'_>, seen: &Observed<'_>, observed: Optio
     let arrived = arrivals(&ok);
     let target: Vec<&Arrival> = arrived.iter().filter(|a| model.owns(&a.series.labels)).collect();
     let mut exp = Expectations { model, by_scrape: HashMap::new() };
-    out.insert(0, samples(model, seen.scrapes, &target, &mut exp));
-    out.insert(1, duplicates(&arrived));
-    out.insert(2, values(model, seen.scrapes, &target, &mut exp));
-    out.insert(3, timestamps(model, seen.scrapes, &target));
-    out.insert(4, order(&arrived));
-    out.insert(6, target_labels(model, &target));
-    out.insert(7, metadata(model, &ok));
+    out.insert(1, samples(model, seen.scrapes, &target, &mut exp));
+    out.insert(2, duplicates(&arrived));
+    out.insert(3, values(model, seen.scrapes, &target, &mut exp));
+    out.insert(4, timestamps(model, seen.scrapes, &target));
+    out.insert(5, order(&arrived));
+    out.insert(7, target_labels(model, &target));
+    out.insert(8, metadata(model, &ok));
+    out.insert(9, exemplars(model, seen.scrapes, &ok));
     out
 }
 
@@ -212,7 +269,7 @@ fn values(model: &TargetModel, scrapes: &[Scrape], target: &[&Arrival], exp: &mu
     for a in target {
         let Some(n) = scrape_of(scrapes, a.timestamp, model.interval_ms) else { continue };
         let Some(e) = exp.find(n, &a.series.labels) else { continue };
-        if !e.value.matches(a.value) {
+        if !a.value.matches(&e.value) {
             return Finding::fail(check, format!("wrong value on scrape {n}: expected {}", e.value))
                 .with_evidence(a.describe());
         }
@@ -375,15 +432,26 @@ fn metadata(model: &TargetModel, ok: &[&Exchange]) -> Finding {
         .iter()
         .flat_map(|w| body(w).map(|b| b.metadata.iter().map(move |m| (*w, m)).collect::<Vec<_>>()).unwrap_or_default())
         .collect();
-    let belongs = |family: &str, name: &str| {
-        name == family || ["_bucket", "_sum", "_count"].iter().any(|sfx| name.strip_suffix(sfx) == Some(family))
+    // RW 2.0 names metadata by its series: an OpenMetrics counter's series keeps the `_total` its family drops.
+    let belongs = |m: &crate::target::family::FamilyMeta, name: &str| {
+        m.owns(name) || (m.kind == "COUNTER" && name.strip_suffix("_total") == Some(m.name))
     };
     let mut missing = Vec::new();
     for m in &want {
-        let mine: Vec<_> = entries.iter().filter(|(_, e)| belongs(m.name, &e.family)).collect();
-        if let Some((w, e)) = mine.iter().find(|(_, e)| e.kind != m.kind || e.help != m.help) {
-            return Finding::fail(check, format!("metadata of {} is wrong: expected {} {:?}", m.name, m.kind, m.help))
-                .with_evidence(format!("{}: {} {} {:?} in {}", e.family, e.kind, e.unit, e.help, w.describe()));
+        let mine: Vec<_> = entries.iter().filter(|(_, e)| belongs(m, &e.family)).collect();
+        if let Some((w, e)) = mine.iter().find(|(_, e)| e.kind != m.kind || e.help != m.help || e.unit != m.unit) {
+            return Finding::fail(
+                check,
+                format!("metadata of {} is wrong: expected {} {:?} unit {:?}", m.name, m.kind, m.help, m.unit),
+            )
+            .with_evidence(format!(
+                "{}: {} {:?} unit {:?} in {}",
+                e.family,
+                e.kind,
+                e.help,
+                e.unit,
+                w.describe()
+            ));
         }
         if mine.is_empty() {
             missing.push(m.name);
@@ -392,18 +460,94 @@ fn metadata(model: &TargetModel, ok: &[&Exchange]) -> Finding {
     if !missing.is_empty() {
         return pending(check, format!("no metadata yet for {}", missing.join(", ")));
     }
-    Finding::pass(check, format!("metadata of all {} families arrived with the right type and help", want.len()))
+    Finding::pass(check, format!("metadata of all {} families arrived with the right type, help and unit", want.len()))
+}
+
+/// Every exemplar the target served in scrapes 1..=N arrives exactly once, on the series it was served with, with
+/// its labels, value and timestamp; nothing else arrives as an exemplar of a target series.
+fn exemplars(model: &TargetModel, scrapes: &[Scrape], ok: &[&Exchange]) -> Finding {
+    let check = "payload.exemplars";
+    let served = scrapes.iter().map(|s| s.n).max().unwrap_or(0);
+    // Everything served so far may legitimately arrive; scrapes 1..=N must.
+    let known = model.exemplars(served.max(model.scrapes));
+    let got: Vec<(&Exchange, &Series, &crate::remote_write::Exemplar)> = ok
+        .iter()
+        .flat_map(|w| {
+            body(w)
+                .map(|b| b.series.iter().flat_map(|s| s.exemplars.iter().map(move |e| (*w, s, e))).collect::<Vec<_>>())
+                .unwrap_or_default()
+        })
+        .filter(|(_, s, _)| model.owns(&s.labels))
+        .collect();
+    let describe = |w: &Exchange, s: &Series, e: &crate::remote_write::Exemplar| {
+        format!("exemplar {e} on {} in {}", limits::short_describe(s), w.describe())
+    };
+    let mut first: HashMap<usize, (&Exchange, &Series, &crate::remote_write::Exemplar)> = HashMap::new();
+    for (w, s, e) in &got {
+        let Some(i) = known.iter().position(|k| k.series == s.labels && k.exemplar == **e) else {
+            let mut f = Finding::fail(check, "an exemplar the target did not serve on this series arrived")
+                .with_evidence(describe(w, s, e));
+            if let Some(k) = known.iter().find(|k| k.exemplar.labels == e.labels) {
+                f = f.with_evidence(format!(
+                    "the target served {} on {} (scrape {})",
+                    k.exemplar,
+                    describe_labels(&k.series),
+                    k.scrape
+                ));
+            }
+            return f;
+        };
+        if let Some((pw, ps, pe)) = first.insert(i, (w, s, e)) {
+            return Finding::fail(check, "an exemplar was delivered twice")
+                .with_evidence(format!("first: {}", describe(pw, ps, pe)))
+                .with_evidence(format!("again: {}", describe(w, s, e)));
+        }
+    }
+    let due: Vec<(usize, &crate::target::ExpectedExemplar)> =
+        known.iter().enumerate().filter(|(_, k)| k.scrape <= model.scrapes).collect();
+    if due.is_empty() {
+        return Finding::pass(check, "the target serves no exemplars, and none arrived on its series");
+    }
+    for (i, k) in &due {
+        if first.contains_key(i) {
+            continue;
+        }
+        // A later exemplar of the same series arrived: this one was lost, not late (they go out in order).
+        let later = first.iter().find(|(j, _)| **j > *i && known[**j].series == k.series);
+        if let Some((_, (w, s, e))) = later {
+            return Finding::fail(
+                check,
+                format!("an exemplar was lost: {} of scrape {} never arrived", k.exemplar, k.scrape),
+            )
+            .with_evidence(format!("expected on {}", describe_labels(&k.series)))
+            .with_evidence(format!("a later one arrived: {}", describe(w, s, e)));
+        }
+        if scrapes.iter().any(|s| s.n == model.scrapes) || served >= k.scrape {
+            return pending(check, format!("exemplar {} of scrape {} not arrived yet", k.exemplar, k.scrape))
+                .with_evidence(format!("expected on {}", describe_labels(&k.series)));
+        }
+        return pending(check, format!("scrape {} not served yet", k.scrape));
+    }
+    Finding::pass(
+        check,
+        format!("all {} exemplars of scrapes 1–{} arrived once, on their series, exact", due.len(), model.scrapes),
+    )
 }
 
 /// The delivered payload, normalised so that two runs of one agent version give the same text and two versions
-/// differ only where what they send differs: scrapes 1..=N of the target's series (sorted, `instance` and
-/// run-specific values redacted, timestamps replaced by scrape numbers), the metadata, and the protocol headers.
+/// differ only where what they send differs: the scrape's `Accept` header, the protocol headers, the metadata,
+/// scrapes 1..=N of the target's series (sorted, `instance` and run-specific values redacted, timestamps replaced
+/// by scrape numbers; native histograms field by field) and the exemplars (their timestamps are the target's own).
 pub fn snapshot(model: &TargetModel, scrapes: &[Scrape], exchanges: &[Exchange]) -> String {
     let writes: Vec<&Exchange> = exchanges
         .iter()
         .filter(|e| e.service == crate::cloud::recorder::Service::Dcr && (200..300).contains(&e.status))
         .collect();
     let mut out = String::new();
+    // What the agent asks the target for differs between versions (formats offered, their q-values).
+    if let Some(s) = scrapes.first() {
+        out.push_str(&format!("Scrape Accept: {}\nScrape served as: {}\n", s.accept, s.format));
+    }
     if let Some(w) = writes.iter().find(|w| body(w).is_some_and(|b| !b.series.is_empty())) {
         for h in ["Content-Encoding", "Content-Type", "X-Prometheus-Remote-Write-Version", "User-Agent"] {
             out.push_str(&format!("{h}: {}\n", w.header(h).unwrap_or("<absent>")));
@@ -434,15 +578,37 @@ pub fn snapshot(model: &TargetModel, scrapes: &[Scrape], exchanges: &[Exchange])
             .map(|(k, v)| (k.clone(), if *v == model.instance { "[target]".to_owned() } else { v.clone() }))
             .collect();
         let value = match exp.find(n, &a.series.labels).map(|e| e.value) {
-            Some(crate::target::Expected::Any) => "[run-specific]".to_owned(),
-            _ if a.value.to_bits() == crate::target::family::STALE_NAN => "StaleNaN".to_owned(),
-            _ => crate::target::family::format_value(a.value),
+            Some(Expected::Any) => "[run-specific]".to_owned(),
+            _ => a.value.normalised(),
         };
         series.entry(describe_labels(&redacted)).or_default().push(format!("{n}: {value}"));
     }
     out.push_str("series:\n");
     for (name, samples) in series {
         out.push_str(&format!("  {name}: [{}]\n", samples.join(", ")));
+    }
+    let mut exemplars: Vec<String> = writes
+        .iter()
+        .filter_map(|w| body(w))
+        .flat_map(|b| b.series.iter())
+        .filter(|s| model.owns(&s.labels))
+        .flat_map(|s| {
+            let redacted: Labels = s
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), if *v == model.instance { "[target]".to_owned() } else { v.clone() }))
+                .collect();
+            s.exemplars.iter().map(move |e| format!("  {}: {e}", describe_labels(&redacted)))
+        })
+        .collect();
+    if !exemplars.is_empty() {
+        // Exemplar timestamps are the target's own (fixed), so they stay in; order them for a stable diff.
+        exemplars.sort();
+        out.push_str("exemplars:\n");
+        for e in exemplars {
+            out.push_str(&e);
+            out.push('\n');
+        }
     }
     out
 }

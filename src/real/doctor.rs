@@ -344,8 +344,8 @@ async fn dcr_probe(
         series: vec![Series {
             labels: vec![("__name__".into(), "azrw_doctor_probe".into()), (super::run::RUN_LABEL.into(), run.into())],
             samples: vec![Sample { timestamp: now, value: 1.0 }],
-            histograms: 0,
-            exemplars: 0,
+            histograms: vec![],
+            exemplars: vec![],
         }],
         ..Default::default()
     };

@@ -3,7 +3,7 @@
 use prost::Message;
 
 use super::proto::{self, MetricType, v2};
-use super::{DecodedWrite, Metadata, RwVersion, Sample, Series};
+use super::{DecodedWrite, Exemplar, HistogramCount, Metadata, NativeHistogram, RwVersion, Sample, Series};
 
 /// Why a body could not be decoded.
 #[derive(Debug, thiserror::Error)]
@@ -68,8 +68,16 @@ fn decode_v1(raw: &[u8]) -> Result<DecodedWrite, DecodeError> {
         .map(|ts| Series {
             labels: ts.labels.into_iter().map(|l| (l.name, l.value)).collect(),
             samples: ts.samples.iter().map(|s| Sample { timestamp: s.timestamp, value: s.value }).collect(),
-            histograms: ts.histograms.len(),
-            exemplars: ts.exemplars.len(),
+            histograms: ts.histograms.iter().map(histogram_of).collect(),
+            exemplars: ts
+                .exemplars
+                .into_iter()
+                .map(|e| Exemplar {
+                    labels: e.labels.into_iter().map(|l| (l.name, l.value)).collect(),
+                    value: e.value,
+                    timestamp: e.timestamp,
+                })
+                .collect(),
         })
         .collect();
     let metadata = req
@@ -112,16 +120,25 @@ fn decode_v2(raw: &[u8]) -> Result<DecodedWrite, DecodeError> {
         for pair in ts.labels_refs.chunks(2) {
             labels.push((symbol(i, "label name", pair[0])?, symbol(i, "label value", pair[1])?));
         }
+        let mut exemplars = Vec::with_capacity(ts.exemplars.len());
         for ex in &ts.exemplars {
-            for &r in &ex.labels_refs {
-                symbol(i, "exemplar label", r)?;
+            if ex.labels_refs.len() % 2 != 0 {
+                return Err(DecodeError(format!(
+                    "series {i}: an exemplar's labels_refs has odd length {} (must be name/value pairs)",
+                    ex.labels_refs.len()
+                )));
             }
+            let mut labels = Vec::with_capacity(ex.labels_refs.len() / 2);
+            for pair in ex.labels_refs.chunks(2) {
+                labels.push((symbol(i, "exemplar label", pair[0])?, symbol(i, "exemplar label", pair[1])?));
+            }
+            exemplars.push(Exemplar { labels, value: ex.value, timestamp: ex.timestamp });
         }
         let s = Series {
             labels,
             samples: ts.samples.iter().map(|s| Sample { timestamp: s.timestamp, value: s.value }).collect(),
-            histograms: ts.histograms.len(),
-            exemplars: ts.exemplars.len(),
+            histograms: ts.histograms.iter().map(histogram_of).collect(),
+            exemplars,
         };
         if let Some(m) = ts.metadata {
             let help = symbol(i, "metadata help", m.help_ref)?;
@@ -140,10 +157,63 @@ fn decode_v2(raw: &[u8]) -> Result<DecodedWrite, DecodeError> {
     Ok(DecodedWrite { version: Some(RwVersion::V2), series, metadata, uncompressed_len: 0 })
 }
 
+fn histogram_of(h: &proto::Histogram) -> NativeHistogram {
+    use proto::histogram::{Count, ZeroCount};
+    let spans = |s: &[proto::BucketSpan]| s.iter().map(|s| (s.offset, s.length)).collect();
+    NativeHistogram {
+        timestamp: h.timestamp,
+        count: h.count.map(|c| match c {
+            Count::CountInt(n) => HistogramCount::Int(n),
+            Count::CountFloat(v) => HistogramCount::Float(v),
+        }),
+        sum: h.sum,
+        schema: h.schema,
+        zero_threshold: h.zero_threshold,
+        zero_count: h.zero_count.map(|c| match c {
+            ZeroCount::ZeroCountInt(n) => HistogramCount::Int(n),
+            ZeroCount::ZeroCountFloat(v) => HistogramCount::Float(v),
+        }),
+        negative_spans: spans(&h.negative_spans),
+        negative_deltas: h.negative_deltas.clone(),
+        negative_counts: h.negative_counts.clone(),
+        positive_spans: spans(&h.positive_spans),
+        positive_deltas: h.positive_deltas.clone(),
+        positive_counts: h.positive_counts.clone(),
+        reset_hint: h.reset_hint,
+        custom_values: h.custom_values.clone(),
+    }
+}
+
+fn histogram_proto(h: &NativeHistogram) -> proto::Histogram {
+    use proto::histogram::{Count, ZeroCount};
+    let spans = |s: &[(i32, u32)]| s.iter().map(|&(offset, length)| proto::BucketSpan { offset, length }).collect();
+    proto::Histogram {
+        count: h.count.map(|c| match c {
+            HistogramCount::Int(n) => Count::CountInt(n),
+            HistogramCount::Float(v) => Count::CountFloat(v),
+        }),
+        sum: h.sum,
+        schema: h.schema,
+        zero_threshold: h.zero_threshold,
+        zero_count: h.zero_count.map(|c| match c {
+            HistogramCount::Int(n) => ZeroCount::ZeroCountInt(n),
+            HistogramCount::Float(v) => ZeroCount::ZeroCountFloat(v),
+        }),
+        negative_spans: spans(&h.negative_spans),
+        negative_deltas: h.negative_deltas.clone(),
+        negative_counts: h.negative_counts.clone(),
+        positive_spans: spans(&h.positive_spans),
+        positive_deltas: h.positive_deltas.clone(),
+        positive_counts: h.positive_counts.clone(),
+        reset_hint: h.reset_hint,
+        timestamp: h.timestamp,
+        custom_values: h.custom_values.clone(),
+    }
+}
+
 /// Encodes a write as the given protobuf message and snappy-block compresses it — what a sender puts on the wire.
 ///
-/// Histogram and exemplar *counts* are encoded as that many minimal entries, so a round trip keeps the counts.
-/// For RW 2.0, metadata is attached to the first series whose `__name__` is the metadata's family.
+/// Histograms and exemplars are encoded field by field, so a round trip keeps them. For RW 2.0, metadata is attached to the first series whose `__name__` is the metadata's family.
 ///
 /// ```
 /// use azrw::remote_write::{decode, encode, DecodedWrite, RwVersion, Sample, Series};
@@ -152,8 +222,8 @@ fn decode_v2(raw: &[u8]) -> Result<DecodedWrite, DecodeError> {
 ///     series: vec![Series {
 ///         labels: vec![("__name__".into(), "up".into())],
 ///         samples: vec![Sample { timestamp: 1, value: 1.0 }],
-///         histograms: 0,
-///         exemplars: 0,
+///         histograms: vec![],
+///         exemplars: vec![],
 ///     }],
 ///     ..Default::default()
 /// };
@@ -169,15 +239,6 @@ pub fn encode(write: &DecodedWrite, version: RwVersion) -> Vec<u8> {
     snap::raw::Encoder::new().compress_vec(&raw).expect("snappy compression of an in-memory buffer")
 }
 
-fn minimal_histogram(timestamp: i64) -> proto::Histogram {
-    proto::Histogram {
-        count: Some(proto::histogram::Count::CountInt(0)),
-        zero_count: Some(proto::histogram::ZeroCount::ZeroCountInt(0)),
-        timestamp,
-        ..Default::default()
-    }
-}
-
 fn encode_v1(write: &DecodedWrite) -> Vec<u8> {
     let req = proto::WriteRequest {
         timeseries: write
@@ -186,8 +247,20 @@ fn encode_v1(write: &DecodedWrite) -> Vec<u8> {
             .map(|s| proto::TimeSeries {
                 labels: s.labels.iter().map(|(n, v)| proto::Label { name: n.clone(), value: v.clone() }).collect(),
                 samples: s.samples.iter().map(|x| proto::Sample { value: x.value, timestamp: x.timestamp }).collect(),
-                exemplars: (0..s.exemplars).map(|_| proto::Exemplar::default()).collect(),
-                histograms: (0..s.histograms).map(|_| minimal_histogram(0)).collect(),
+                exemplars: s
+                    .exemplars
+                    .iter()
+                    .map(|e| proto::Exemplar {
+                        labels: e
+                            .labels
+                            .iter()
+                            .map(|(n, v)| proto::Label { name: n.clone(), value: v.clone() })
+                            .collect(),
+                        value: e.value,
+                        timestamp: e.timestamp,
+                    })
+                    .collect(),
+                histograms: s.histograms.iter().map(histogram_proto).collect(),
             })
             .collect(),
         metadata: write
@@ -237,8 +310,16 @@ fn encode_v2(write: &DecodedWrite) -> Vec<u8> {
                 .iter()
                 .map(|x| v2::Sample { value: x.value, timestamp: x.timestamp, start_timestamp: 0 })
                 .collect(),
-            histograms: (0..s.histograms).map(|_| minimal_histogram(0)).collect(),
-            exemplars: (0..s.exemplars).map(|_| v2::Exemplar::default()).collect(),
+            histograms: s.histograms.iter().map(histogram_proto).collect(),
+            exemplars: s
+                .exemplars
+                .iter()
+                .map(|e| v2::Exemplar {
+                    labels_refs: e.labels.iter().flat_map(|(n, v)| [intern(n), intern(v)]).collect(),
+                    value: e.value,
+                    timestamp: e.timestamp,
+                })
+                .collect(),
             metadata,
         });
     }
@@ -262,14 +343,26 @@ mod tests {
                         Sample { timestamp: 1000, value: 1.0 },
                         Sample { timestamp: 2000, value: f64::from_bits(STALE_NAN) },
                     ],
-                    histograms: 2,
-                    exemplars: 1,
+                    histograms: vec![NativeHistogram {
+                        negative_spans: vec![(1, 1)],
+                        negative_deltas: vec![3],
+                        positive_spans: vec![(-2, 2), (3, 1)],
+                        positive_deltas: vec![1, -1, 4],
+                        zero_threshold: 0.001,
+                        sum: 7.5,
+                        ..NativeHistogram::empty(3000)
+                    }],
+                    exemplars: vec![Exemplar {
+                        labels: vec![("trace_id".into(), "abc".into())],
+                        value: 0.5,
+                        timestamp: 1500,
+                    }],
                 },
                 Series {
                     labels: vec![("__name__".into(), "temp".into())],
                     samples: vec![Sample { timestamp: 1000, value: -3.5 }],
-                    histograms: 0,
-                    exemplars: 0,
+                    histograms: vec![],
+                    exemplars: vec![],
                 },
             ],
             metadata: vec![Metadata {
@@ -288,7 +381,7 @@ mod tests {
         assert_eq!(a.series.len(), b.series.len());
         for (x, y) in a.series.iter().zip(&b.series) {
             assert_eq!(x.labels, y.labels);
-            assert_eq!((x.histograms, x.exemplars), (y.histograms, y.exemplars));
+            assert_eq!((&x.histograms, &x.exemplars), (&y.histograms, &y.exemplars));
             let bits = |s: &Series| s.samples.iter().map(|s| (s.timestamp, s.value.to_bits())).collect::<Vec<_>>();
             assert_eq!(bits(x), bits(y));
         }

@@ -18,7 +18,7 @@ pub const MAX_VALUE_CHARS: usize = 1023;
 /// use azrw::remote_write::{limits, Series};
 /// let s = Series {
 ///     labels: vec![("__name__".into(), "x".into()), ("Pod".into(), "a".into()), ("pod".into(), "b".into())],
-///     samples: vec![], histograms: 0, exemplars: 0,
+///     samples: vec![], histograms: vec![], exemplars: vec![],
 /// };
 /// assert!(limits::violation(&s).unwrap().contains("differ only by case"));
 /// ```

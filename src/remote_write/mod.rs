@@ -35,6 +35,16 @@ impl DecodedWrite {
     pub fn sample_count(&self) -> usize {
         self.series.iter().map(|s| s.samples.len()).sum()
     }
+
+    /// Total native histogram samples.
+    pub fn histogram_count(&self) -> usize {
+        self.series.iter().map(|s| s.histograms.len()).sum()
+    }
+
+    /// Total exemplars.
+    pub fn exemplar_count(&self) -> usize {
+        self.series.iter().map(|s| s.exemplars.len()).sum()
+    }
 }
 
 /// One series in a write.
@@ -44,10 +54,10 @@ pub struct Series {
     pub labels: Vec<(String, String)>,
     /// Float samples `(timestamp ms, value)`, values kept bit-exact.
     pub samples: Vec<Sample>,
-    /// Number of native histogram samples.
-    pub histograms: usize,
-    /// Number of exemplars.
-    pub exemplars: usize,
+    /// Native histogram samples, as sent.
+    pub histograms: Vec<NativeHistogram>,
+    /// Exemplars, as sent.
+    pub exemplars: Vec<Exemplar>,
 }
 
 impl Series {
@@ -81,6 +91,132 @@ pub struct Sample {
     pub timestamp: i64,
     /// The value; compare with `to_bits` where bit patterns matter (stale markers).
     pub value: f64,
+}
+
+/// A count of a native histogram: integer histograms count in `u64`, float histograms in `f64`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub enum HistogramCount {
+    /// `count_int` / `zero_count_int`.
+    Int(u64),
+    /// `count_float` / `zero_count_float`.
+    Float(f64),
+}
+
+impl std::fmt::Display for HistogramCount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HistogramCount::Int(n) => write!(f, "{n}"),
+            HistogramCount::Float(v) => write!(f, "{v}f"),
+        }
+    }
+}
+
+/// One native histogram sample, every field as sent (the same in RW 1.0 and 2.0). Bucket spans are
+/// `(offset, length)`; integer histograms carry deltas, float histograms absolute counts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NativeHistogram {
+    /// Milliseconds since the epoch.
+    pub timestamp: i64,
+    /// Observation count (`None` when the sender set neither field).
+    pub count: Option<HistogramCount>,
+    /// Sum of observations (a stale marker is a histogram whose sum has the stale-NaN bits).
+    pub sum: f64,
+    /// Resolution schema.
+    pub schema: i32,
+    /// Width of the zero bucket.
+    pub zero_threshold: f64,
+    /// Zero bucket count.
+    pub zero_count: Option<HistogramCount>,
+    /// Negative bucket spans `(offset, length)`.
+    pub negative_spans: Vec<(i32, u32)>,
+    /// Negative bucket deltas (integer histograms).
+    pub negative_deltas: Vec<i64>,
+    /// Negative bucket counts (float histograms).
+    pub negative_counts: Vec<f64>,
+    /// Positive bucket spans `(offset, length)`.
+    pub positive_spans: Vec<(i32, u32)>,
+    /// Positive bucket deltas (integer histograms).
+    pub positive_deltas: Vec<i64>,
+    /// Positive bucket counts (float histograms).
+    pub positive_counts: Vec<f64>,
+    /// Counter reset hint (0 unknown, 1 yes, 2 no, 3 gauge).
+    pub reset_hint: i32,
+    /// Custom bucket bounds (schema -53).
+    pub custom_values: Vec<f64>,
+}
+
+impl NativeHistogram {
+    /// The histogram without its timestamp, in one line: what evidence and snapshots show and the expectations
+    /// compare (float fields by their bits, through `{:?}`, which round-trips).
+    pub fn shape(&self) -> String {
+        let spans = |s: &[(i32, u32)]| s.iter().map(|(o, l)| format!("{o}:{l}")).collect::<Vec<_>>().join(",");
+        let count = |c: Option<HistogramCount>| c.map_or_else(|| "none".to_owned(), |c| c.to_string());
+        let mut out = format!(
+            "{{count={} sum={:?} schema={} zero_threshold={:?} zero_count={}",
+            count(self.count),
+            self.sum,
+            self.schema,
+            self.zero_threshold,
+            count(self.zero_count)
+        );
+        for (sign, spans_, deltas, counts) in [
+            ("negative", &self.negative_spans, &self.negative_deltas, &self.negative_counts),
+            ("positive", &self.positive_spans, &self.positive_deltas, &self.positive_counts),
+        ] {
+            if !spans_.is_empty() || !deltas.is_empty() || !counts.is_empty() {
+                out.push_str(&format!(" {sign}=[{}]", spans(spans_)));
+                if !deltas.is_empty() {
+                    out.push_str(&format!(" deltas={deltas:?}"));
+                }
+                if !counts.is_empty() {
+                    out.push_str(&format!(" counts={counts:?}"));
+                }
+            }
+        }
+        if !self.custom_values.is_empty() {
+            out.push_str(&format!(" custom_values={:?}", self.custom_values));
+        }
+        out.push('}');
+        out
+    }
+
+    /// A histogram with only a timestamp and zero counts (what fake senders start from).
+    pub fn empty(timestamp: i64) -> NativeHistogram {
+        NativeHistogram {
+            timestamp,
+            count: Some(HistogramCount::Int(0)),
+            sum: 0.0,
+            schema: 0,
+            zero_threshold: 0.0,
+            zero_count: Some(HistogramCount::Int(0)),
+            negative_spans: vec![],
+            negative_deltas: vec![],
+            negative_counts: vec![],
+            positive_spans: vec![],
+            positive_deltas: vec![],
+            positive_counts: vec![],
+            reset_hint: 0,
+            custom_values: vec![],
+        }
+    }
+}
+
+/// An exemplar attached to a series.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Exemplar {
+    /// Its own labels (`trace_id` …), in the order sent.
+    pub labels: Vec<(String, String)>,
+    /// Value.
+    pub value: f64,
+    /// Milliseconds since the epoch.
+    pub timestamp: i64,
+}
+
+impl std::fmt::Display for Exemplar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let labels: Vec<String> = self.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+        write!(f, "{{{}}} {} @ {}", labels.join(","), self.value, self.timestamp)
+    }
 }
 
 /// A metadata entry.

@@ -195,7 +195,8 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
     cloud.recorder().set_mode(scenario.record);
     let load_series = scenario.load.as_ref().map_or(0, |l| l.series);
     let families = scenario.scrape.as_ref().map(|t| t.families()).unwrap_or_default();
-    let target = ScrapeTarget::serving_with_load(target_listener, &families, load_series)
+    let format = scenario.scrape.as_ref().map_or(crate::scenario::Exposition::Text, |t| t.exposition());
+    let target = ScrapeTarget::serving_as(target_listener, &families, load_series, format)
         .map_err(|e| format!("scrape target: {e}"))?;
     let scrape_log = target.log();
     let mut timings = Timings { cloud_up_ms: ms(started.elapsed()), ..Timings::default() };

@@ -226,6 +226,10 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
         if t.scrapes == Some(0) {
             return Err(err("scrape.scrapes", map.value("scrape.scrapes"), "must be at least 1".into()));
         }
+        if let Some(why) = t.unsupported() {
+            let field = if t.exposition.is_some() { "scrape.exposition" } else { "scrape.families" };
+            return Err(err(field, map.value(field).or(map.key(field)), why));
+        }
     }
 
     validate_sidecars(s, &|field, message| err(field, map.nearest(field), message))?;
@@ -460,6 +464,19 @@ mod tests {
         assert_eq!((e.position(), e.field()), (p(4, 11), Some("deadline")));
         let e = parse_str("name: ''\nagents: [prometheus@3.5]\nauth: {managed_identity: {}}\n").unwrap_err();
         assert_eq!((e.position(), e.field()), (p(1, 7), Some("name")));
+    }
+
+    #[test]
+    fn a_family_its_exposition_cannot_carry_is_named() {
+        let base = "name: x\nagents: [prometheus@3.5]\nauth: {managed_identity: {}}\nscrape:\n";
+        let e = parse_str(&format!("{base}  families: [native-histogram]\n  exposition: openmetrics\n")).unwrap_err();
+        assert_eq!((e.position(), e.field()), (p(6, 15), Some("scrape.exposition")));
+        assert!(e.to_string().contains("NativeHistogram needs exposition Protobuf"), "{e}");
+        let e = parse_str(&format!("{base}  families: [native-histogram, unit]\n")).unwrap_err();
+        assert_eq!(e.field(), Some("scrape.families"));
+        assert!(e.to_string().contains("Unit needs exposition OpenMetrics"), "{e}");
+        let e = parse_str(&format!("{base}  families: [native-histogram]\n  exposition: protbuf\n")).unwrap_err();
+        assert!(e.to_string().contains("unknown variant `protbuf`"), "{e}");
     }
 
     #[test]

@@ -242,9 +242,99 @@ pub struct TargetSpec {
     /// How many scrapes must arrive complete before the payload checks pass. Default 4.
     #[serde(default)]
     pub scrapes: Option<u64>,
+    /// The exposition format the target answers in when the agent's `Accept` offers it (else the classic text
+    /// format, which the payload checks report). Default: `protobuf` when a native histogram is served,
+    /// `openmetrics` when exemplars or units are, else `text`.
+    #[serde(default)]
+    pub exposition: Option<Exposition>,
+}
+
+/// An exposition format of the scrape target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Exposition {
+    /// The classic text format 0.0.4 (`text/plain; version=0.0.4`).
+    Text,
+    /// OpenMetrics 1.0.0 text: `# UNIT`, exemplars, `# EOF`.
+    OpenMetrics,
+    /// Length-delimited `io.prometheus.client.MetricFamily` protobuf: the only format with native histograms.
+    Protobuf,
+}
+
+impl Exposition {
+    /// The `Content-Type` the target answers with.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Exposition::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Exposition::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Exposition::Protobuf => {
+                "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
+            }
+        }
+    }
+
+    /// Whether an `Accept` header offers this format (the classic text format is always served as a fallback).
+    pub fn offered_by(self, accept: &str) -> bool {
+        let media = |m: &str| {
+            accept.split(',').any(|part| {
+                let mut params = part.split(';').map(str::trim);
+                let matches = params.next().is_some_and(|t| t.eq_ignore_ascii_case(m));
+                let refused = params.any(|p| p.replace(' ', "") == "q=0");
+                matches && !refused
+            })
+        };
+        match self {
+            Exposition::Text => true,
+            Exposition::OpenMetrics => media("application/openmetrics-text"),
+            Exposition::Protobuf => {
+                media("application/vnd.google.protobuf")
+                    && accept.contains("proto=io.prometheus.client.MetricFamily")
+                    && accept.contains("encoding=delimited")
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Exposition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Exposition::Text => "text 0.0.4",
+            Exposition::OpenMetrics => "OpenMetrics 1.0.0",
+            Exposition::Protobuf => "protobuf (delimited MetricFamily)",
+        })
+    }
 }
 
 impl TargetSpec {
+    /// The format the target prefers: the scenario's, else the one its families need.
+    pub fn exposition(&self) -> Exposition {
+        self.exposition.unwrap_or_else(|| {
+            let families = self.families();
+            if families.contains(&Family::NativeHistogram) {
+                Exposition::Protobuf
+            } else if families.iter().any(|f| matches!(f, Family::Exemplars | Family::Unit)) {
+                Exposition::OpenMetrics
+            } else {
+                Exposition::Text
+            }
+        })
+    }
+
+    /// A family the chosen format cannot carry, with the reason (scenario validation reports it).
+    pub fn unsupported(&self) -> Option<String> {
+        let format = self.exposition();
+        let need = |f: Family| match f {
+            Family::NativeHistogram => Some(Exposition::Protobuf),
+            Family::Exemplars | Family::Unit => Some(Exposition::OpenMetrics),
+            _ => None,
+        };
+        self.families().into_iter().find_map(|f| {
+            let want = need(f)?;
+            (want != format)
+                .then(|| format!("family {f:?} needs exposition {want:?}, but the target serves {format:?}"))
+        })
+    }
+
     /// The preset's families followed by the listed ones, each once.
     pub fn families(&self) -> Vec<Family> {
         let mut out: Vec<Family> = self.preset.map(TargetPreset::families).unwrap_or_default().to_vec();
@@ -315,6 +405,12 @@ pub enum Family {
     LongLabelValue,
     /// Label names `azrw_case` and `AZRW_CASE`: distinct for Prometheus, duplicates for Azure.
     CaseDuplicateLabels,
+    /// `azrw_native`: an integer native histogram (protobuf exposition) whose buckets grow each scrape.
+    NativeHistogram,
+    /// `azrw_exemplar_total` and `azrw_exemplar_hist` with exemplars (OpenMetrics), a new one every other scrape.
+    Exemplars,
+    /// `azrw_latency_seconds` with `# UNIT azrw_latency_seconds seconds` (OpenMetrics).
+    Unit,
 }
 
 /// Azure cloud names, spelled exactly as Prometheus expects them.

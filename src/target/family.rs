@@ -1,6 +1,7 @@
 //! What each metric family serves on the `n`-th scrape: the series as the target exposes them (before Prometheus
 //! adds target labels) and their exposition text. Everything is a pure function of the scrape number.
 
+use crate::remote_write::{Exemplar, HistogramCount, NativeHistogram};
 use crate::scenario::Family;
 
 /// Prometheus' stale marker: a NaN with this exact bit pattern, used for nothing else.
@@ -16,16 +17,47 @@ pub struct RawSeries {
     pub value: f64,
 }
 
-/// A metric family's `# TYPE`/`# HELP` lines, as Prometheus must forward them as metadata.
+/// A native histogram as the target serves it: labels as exposed and the histogram (timestamp 0: the agent stamps
+/// it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawHistogram {
+    /// Labels as exposed.
+    pub labels: Vec<(String, String)>,
+    /// The histogram on this scrape.
+    pub histogram: NativeHistogram,
+}
+
+/// A metric family's `# TYPE`/`# HELP`/`# UNIT` lines, as Prometheus must forward them as metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FamilyMeta {
-    /// Family name as in the `# TYPE` line.
+    /// Family name as in the text format's `# TYPE` line (OpenMetrics drops a counter's `_total`).
     pub name: &'static str,
     /// Remote-write type name (`COUNTER`, `GAUGE`, `HISTOGRAM`, `SUMMARY`).
     pub kind: &'static str,
     /// HELP text, unescaped.
     pub help: &'static str,
+    /// Unit (OpenMetrics `# UNIT`), empty when none.
+    pub unit: &'static str,
 }
+
+impl FamilyMeta {
+    /// Whether a series named `series` belongs to this family (`_bucket`, `_sum`, `_count` of histograms and
+    /// summaries).
+    pub fn owns(&self, series: &str) -> bool {
+        series == self.name
+            || (matches!(self.kind, "HISTOGRAM" | "SUMMARY")
+                && ["_bucket", "_sum", "_count"].iter().any(|sfx| series.strip_suffix(sfx) == Some(self.name)))
+    }
+
+    /// The family name in OpenMetrics, where a counter's name has no `_total`.
+    pub fn openmetrics_name(&self) -> &'static str {
+        if self.kind == "COUNTER" { self.name.strip_suffix("_total").unwrap_or(self.name) } else { self.name }
+    }
+}
+
+/// Where exemplar timestamps start: fixed, so each exemplar is known before the agent runs (ms, a whole second
+/// plus 500 ms, so OpenMetrics' seconds parse back to the same milliseconds).
+pub const EXEMPLAR_BASE_MS: i64 = 1_764_000_000_500;
 
 /// Gauge values, one per scrape in turn: negative, zero, fractional, integral, scientific, large with a fraction.
 const GAUGE_VALUES: [f64; 6] = [-15.5, 0.0, 123.45, 42.0, 1.23e-4, 1.0e10 + 0.5];
@@ -67,9 +99,35 @@ pub fn breaks_azure_limits(family: Family) -> bool {
     )
 }
 
-/// The family's metadata lines (`None` for the scrape-failing families).
-pub fn meta(family: Family) -> Option<FamilyMeta> {
-    let m = |name, kind, help| Some(FamilyMeta { name, kind, help });
+/// The family's metadata lines (none for the scrape-failing families); some families serve two.
+pub fn metas(family: Family) -> Vec<FamilyMeta> {
+    match family {
+        Family::Exemplars => vec![
+            FamilyMeta {
+                name: "azrw_exemplar_total",
+                kind: "COUNTER",
+                help: "A counter with an exemplar that changes every other scrape.",
+                unit: "",
+            },
+            FamilyMeta {
+                name: "azrw_exemplar_hist",
+                kind: "HISTOGRAM",
+                help: "A classic histogram with exemplars on two buckets.",
+                unit: "",
+            },
+        ],
+        Family::Unit => vec![FamilyMeta {
+            name: "azrw_latency_seconds",
+            kind: "GAUGE",
+            help: "A gauge with a unit.",
+            unit: "seconds",
+        }],
+        _ => meta(family).into_iter().collect(),
+    }
+}
+
+fn meta(family: Family) -> Option<FamilyMeta> {
+    let m = |name, kind, help| Some(FamilyMeta { name, kind, help, unit: "" });
     match family {
         Family::Counter => m("azrw_counter_total", "COUNTER", "Counts scrapes from zero: 0, 1, 2, …"),
         Family::Gauge => m("azrw_gauge", "GAUGE", "A gauge cycling through six values, with a \\ backslash."),
@@ -83,7 +141,8 @@ pub fn meta(family: Family) -> Option<FamilyMeta> {
         Family::LongLabelName => m("azrw_long_name", "GAUGE", "A 512-character label name."),
         Family::LongLabelValue => m("azrw_long_value", "GAUGE", "A 1024-character label value."),
         Family::CaseDuplicateLabels => m("azrw_case", "GAUGE", "Two label names differing only by case."),
-        Family::Invalid | Family::RepeatedLabels => None,
+        Family::NativeHistogram => m("azrw_native", "HISTOGRAM", "An integer native histogram growing each scrape."),
+        Family::Invalid | Family::RepeatedLabels | Family::Exemplars | Family::Unit => None,
     }
 }
 
@@ -146,8 +205,65 @@ pub fn raw_series(family: Family, n: u64) -> Vec<RawSeries> {
             vec![series("azrw_long_value", &[("long", value.as_str())], 1.0)]
         }
         Family::CaseDuplicateLabels => vec![series("azrw_case", &[("AZRW_CASE", "b"), ("azrw_case", "a")], 1.0)],
-        Family::Invalid | Family::RepeatedLabels => vec![],
+        Family::Exemplars => vec![
+            series("azrw_exemplar_total", &[], k),
+            series("azrw_exemplar_hist_bucket", &[("le", "1.0")], k),
+            series("azrw_exemplar_hist_bucket", &[("le", "+Inf")], 2.0 * k),
+            series("azrw_exemplar_hist_sum", &[], 2.75 * k),
+            series("azrw_exemplar_hist_count", &[], 2.0 * k),
+        ],
+        Family::Unit => vec![series("azrw_latency_seconds", &[], 0.25 * k)],
+        Family::Invalid | Family::RepeatedLabels | Family::NativeHistogram => vec![],
     }
+}
+
+/// The native histograms a family serves on scrape `n`: `azrw_native` has a zero bucket, one negative and three
+/// positive buckets in two spans (a gap of two), counts `n, n | n, 2n, n` (deltas `n, n, -n`), sum `3.75 n`.
+pub fn native_histograms(family: Family, n: u64) -> Vec<RawHistogram> {
+    if family != Family::NativeHistogram {
+        return Vec::new();
+    }
+    let k = n as i64;
+    let histogram = NativeHistogram {
+        count: Some(HistogramCount::Int(6 * n)),
+        sum: 3.75 * n as f64,
+        schema: 0,
+        zero_threshold: 0.001,
+        zero_count: Some(HistogramCount::Int(n)),
+        negative_spans: vec![(0, 1)],
+        negative_deltas: vec![k],
+        positive_spans: vec![(0, 2), (2, 1)],
+        positive_deltas: vec![k, k, -k],
+        ..NativeHistogram::empty(0)
+    };
+    vec![RawHistogram { labels: vec![("__name__".into(), "azrw_native".into())], histogram }]
+}
+
+/// Which exemplar of a series a scrape carries: the `e`-th from scrape `2e - 1` on, so each one is served twice
+/// and the agent's exemplar storage must keep it once.
+pub fn exemplar_number(n: u64) -> u64 {
+    n.div_ceil(2)
+}
+
+/// The exemplar the target attaches to a series on scrape `n` (`None` for series without one): the counter and
+/// the `le="1.0"` and `+Inf` buckets of `azrw_exemplar_hist`.
+pub fn exemplar(family: Family, n: u64, labels: &[(String, String)]) -> Option<Exemplar> {
+    if family != Family::Exemplars {
+        return None;
+    }
+    let e = exemplar_number(n);
+    let name = crate::remote_write::label(labels, "__name__")?;
+    let le = crate::remote_write::label(labels, "le");
+    let l = |pairs: &[(&str, String)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+    let (labels, value, offset) = match (name, le) {
+        ("azrw_exemplar_total", None) => (l(&[("trace_id", format!("c{e:04}"))]), 1.0, 0),
+        ("azrw_exemplar_hist_bucket", Some("1.0")) => (l(&[("trace_id", format!("h{e:04}"))]), 0.5, 100),
+        ("azrw_exemplar_hist_bucket", Some("+Inf")) => {
+            (l(&[("span_id", format!("s{e}")), ("trace_id", format!("i{e:04}"))]), 7.25, 200)
+        }
+        _ => return None,
+    };
+    Some(Exemplar { labels, value, timestamp: EXEMPLAR_BASE_MS + 1000 * e as i64 + offset })
 }
 
 /// A float as the exposition format writes it, so that parsing it back gives the same bits.
@@ -162,40 +278,6 @@ pub fn format_value(v: f64) -> String {
         // Shortest representation that round-trips; exponent form keeps huge and tiny values short.
         format!("{v:e}")
     }
-}
-
-fn escape_value(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
-}
-
-fn escape_help(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('\n', "\\n")
-}
-
-/// The text exposition (format 0.0.4) of a family on scrape `n`.
-pub fn exposition(family: Family, n: u64) -> String {
-    match family {
-        Family::Invalid => return "azrw_invalid{ this is not exposition format\n".into(),
-        Family::RepeatedLabels => {
-            return format!("# TYPE azrw_repeated gauge\nazrw_repeated{{a=\"1\",a=\"1\"}} {n}\n");
-        }
-        _ => {}
-    }
-    let mut out = String::new();
-    if let Some(m) = meta(family) {
-        let type_name = m.kind.to_ascii_lowercase();
-        out.push_str(&format!("# HELP {} {}\n# TYPE {} {type_name}\n", m.name, escape_help(m.help), m.name));
-    }
-    for s in raw_series(family, n) {
-        let name = &s.labels[0].1;
-        let rest: Vec<String> = s.labels[1..].iter().map(|(k, v)| format!("{k}=\"{}\"", escape_value(v))).collect();
-        if rest.is_empty() {
-            out.push_str(&format!("{name} {}\n", format_value(s.value)));
-        } else {
-            out.push_str(&format!("{name}{{{}}} {}\n", rest.join(","), format_value(s.value)));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -217,9 +299,33 @@ mod tests {
     }
 
     #[test]
-    fn exposition_escapes_label_values() {
-        let text = exposition(Family::Labels, 3);
-        assert!(text.contains(r#"escaped="quote \" backslash \\ newline \n end""#), "{text}");
-        assert!(text.contains("azrw_labels{empty=\"\","), "{text}");
+    fn native_histogram_counts_add_up() {
+        let h = &native_histograms(Family::NativeHistogram, 3)[0].histogram;
+        let mut buckets = 0i64;
+        for deltas in [&h.negative_deltas, &h.positive_deltas] {
+            let mut c = 0;
+            for d in deltas {
+                c += d;
+                buckets += c;
+            }
+        }
+        let zero = match h.zero_count {
+            Some(HistogramCount::Int(z)) => z as i64,
+            _ => 0,
+        };
+        assert_eq!(Some(HistogramCount::Int((buckets + zero) as u64)), h.count);
+    }
+
+    #[test]
+    fn each_exemplar_is_served_on_two_scrapes() {
+        let counter = |n| {
+            let s = &raw_series(Family::Exemplars, n)[0];
+            exemplar(Family::Exemplars, n, &s.labels).unwrap()
+        };
+        assert_eq!(counter(1), counter(2));
+        assert_ne!(counter(2), counter(3));
+        assert_eq!(counter(3).timestamp - counter(1).timestamp, 1000);
+        let sum = &raw_series(Family::Exemplars, 1)[3];
+        assert!(exemplar(Family::Exemplars, 1, &sum.labels).is_none());
     }
 }

@@ -2,10 +2,12 @@
 //! so that what each scrape must have produced is known. It logs when it served each scrape, which is how the
 //! payload checks tie a sample's timestamp to the scrape that produced it.
 
+pub mod exposition;
 pub mod family;
 pub mod model;
+pub mod proto;
 
-pub use model::{Expected, ExpectedSample, TargetModel};
+pub use model::{Expected, ExpectedExemplar, ExpectedSample, TargetModel};
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -21,6 +23,8 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::task::JoinSet;
 
+use crate::scenario::Exposition;
+
 /// Name of the counter that counts scrapes of the target.
 pub const SCRAPES_METRIC: &str = "azrw_target_scrapes_total";
 
@@ -31,12 +35,23 @@ pub const JOB: &str = "azrw-target";
 pub const LOAD_METRIC: &str = "azrw_load_series";
 
 /// One scrape the target served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Scrape {
     /// Scrape number, from 1.
     pub n: u64,
     /// When the response was built, in milliseconds since the Unix epoch (the clock Prometheus stamps samples with).
     pub served_at_ms: i64,
+    /// The format it was served in.
+    pub format: Exposition,
+    /// The agent's `Accept` header, which chose the format.
+    pub accept: String,
+}
+
+impl Scrape {
+    /// A scrape served in the classic text format (what fake senders and older tests assume).
+    pub fn text(n: u64, served_at_ms: i64) -> Scrape {
+        Scrape { n, served_at_ms, format: Exposition::Text, accept: String::new() }
+    }
 }
 
 /// The scrapes served so far, shared between the server and the checks.
@@ -54,28 +69,14 @@ impl ScrapeLog {
     }
 }
 
-/// What the target serves: the harness's own families plus the scenario's.
-#[derive(Debug, Clone, Default)]
+/// What the target serves: the harness's own families plus the scenario's, in the format it prefers.
+#[derive(Debug, Clone)]
 struct Content {
     families: Vec<crate::scenario::Family>,
     /// Extra series of [`LOAD_METRIC`] in every scrape (load scenarios).
     load_series: usize,
-}
-
-impl Content {
-    fn exposition(&self, n: u64) -> String {
-        if let Some(f) = self.families.iter().find(|f| family::fails_scrape(**f)) {
-            return family::exposition(*f, n);
-        }
-        let mut out = exposition(n);
-        for f in &self.families {
-            out.push_str(&family::exposition(*f, n));
-        }
-        if self.load_series > 0 {
-            load_exposition(&mut out, n, self.load_series);
-        }
-        out
-    }
+    /// The format served when the agent's `Accept` offers it (else text 0.0.4).
+    preferred: Exposition,
 }
 
 /// A running scrape target.
@@ -120,7 +121,17 @@ impl ScrapeTarget {
         families: &[crate::scenario::Family],
         load_series: usize,
     ) -> std::io::Result<ScrapeTarget> {
-        let content = Arc::new(Content { families: families.to_vec(), load_series });
+        ScrapeTarget::serving_as(listener, families, load_series, Exposition::Text)
+    }
+
+    /// Like [`ScrapeTarget::serving_with_load`], answering in `preferred` whenever the agent's `Accept` offers it.
+    pub fn serving_as(
+        listener: std::net::TcpListener,
+        families: &[crate::scenario::Family],
+        load_series: usize,
+        preferred: Exposition,
+    ) -> std::io::Result<ScrapeTarget> {
+        let content = Arc::new(Content { families: families.to_vec(), load_series, preferred });
         let log = ScrapeLog::default();
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -172,13 +183,12 @@ fn respond(req: &Request<Incoming>, scrapes: &AtomicU64, content: &Content, log:
     if req.uri().path() != "/metrics" {
         return Response::builder().status(404).body(Full::new(Bytes::from_static(b"not found\n"))).unwrap();
     }
+    let accept = req.headers().get("accept").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let format = if content.preferred.offered_by(&accept) { content.preferred } else { Exposition::Text };
     let n = scrapes.fetch_add(1, Ordering::SeqCst) + 1;
-    log.push(Scrape { n, served_at_ms: unix_ms() });
-    let body = content.exposition(n);
-    Response::builder()
-        .header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-        .body(Full::new(Bytes::from(body)))
-        .unwrap()
+    log.push(Scrape { n, served_at_ms: unix_ms(), format, accept });
+    let body = exposition::render(format, &content.families, n, content.load_series);
+    Response::builder().header("Content-Type", format.content_type()).body(Full::new(Bytes::from(body))).unwrap()
 }
 
 fn unix_ms() -> i64 {
@@ -192,18 +202,6 @@ pub fn builtin_series(n: u64) -> Vec<family::RawSeries> {
         family::RawSeries { labels: l(&[("__name__", SCRAPES_METRIC)]), value: n as f64 },
         family::RawSeries { labels: l(&[("__name__", "azrw_target_info"), ("harness", "azrw")]), value: 1.0 },
     ]
-}
-
-/// The exposition of the harness's own series on the `n`-th scrape.
-pub fn exposition(n: u64) -> String {
-    format!(
-        "# HELP {SCRAPES_METRIC} Scrapes served by the azrw target.\n\
-         # TYPE {SCRAPES_METRIC} counter\n\
-         {SCRAPES_METRIC} {n}\n\
-         # HELP azrw_target_info Constant series with a label, to check labels arrive.\n\
-         # TYPE azrw_target_info gauge\n\
-         azrw_target_info{{harness=\"azrw\"}} 1\n"
-    )
 }
 
 /// Appends `series` gauges of [`LOAD_METRIC`], each valued `n` (the scrape count), to an exposition.

@@ -2,15 +2,18 @@
 //! (empty values dropped, `job`/`instance` added or `exported_*` on conflict, external labels, sorted), the
 //! series Prometheus itself adds per scrape (`up` …), and the stale markers for series that disappeared.
 
-use super::family::{self, FamilyMeta, RawSeries, STALE_NAN};
-use crate::scenario::{Family, TargetSpec};
+use super::family::{self, FamilyMeta, RawHistogram, RawSeries, STALE_NAN};
+use crate::remote_write::{Exemplar, NativeHistogram};
+use crate::scenario::{Exposition, Family, TargetSpec};
 
 /// Scrapes that must arrive complete when the scenario does not say.
 pub const DEFAULT_SCRAPES: u64 = 4;
 
 /// The value a sample must carry.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Expected {
+    /// This native histogram (every field but the timestamp and the counter-reset hint, which Prometheus sets).
+    Histogram(Box<NativeHistogram>),
     /// Exactly these bits.
     Bits(u64),
     /// A NaN that is not the stale marker.
@@ -26,13 +29,25 @@ impl Expected {
         if v.is_nan() { Expected::NaN } else { Expected::Bits(v.to_bits()) }
     }
 
-    /// Whether `v` is this value.
-    pub fn matches(self, v: f64) -> bool {
+    /// Whether the float `v` is this value.
+    pub fn matches(&self, v: f64) -> bool {
         match self {
-            Expected::Bits(b) => v.to_bits() == b,
+            Expected::Bits(b) => v.to_bits() == *b,
             Expected::NaN => v.is_nan() && v.to_bits() != STALE_NAN,
             Expected::Stale => v.to_bits() == STALE_NAN,
             Expected::Any => true,
+            Expected::Histogram(_) => false,
+        }
+    }
+
+    /// Whether the native histogram `h` is this value (a histogram's stale marker is one whose sum is the stale
+    /// NaN).
+    pub fn matches_histogram(&self, h: &NativeHistogram) -> bool {
+        match self {
+            Expected::Histogram(want) => want.shape() == h.shape(),
+            Expected::Stale => h.sum.to_bits() == STALE_NAN,
+            Expected::Any => true,
+            Expected::Bits(_) | Expected::NaN => false,
         }
     }
 }
@@ -44,6 +59,7 @@ impl std::fmt::Display for Expected {
             Expected::NaN => f.write_str("NaN (not the stale marker)"),
             Expected::Stale => write!(f, "the stale marker (bits {STALE_NAN:#018x})"),
             Expected::Any => f.write_str("any value"),
+            Expected::Histogram(h) => write!(f, "the native histogram {}", h.shape()),
         }
     }
 }
@@ -55,6 +71,17 @@ pub struct ExpectedSample {
     pub labels: Vec<(String, String)>,
     /// Its value.
     pub value: Expected,
+}
+
+/// An exemplar the agent must send once, attached to one series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpectedExemplar {
+    /// The complete, sorted labels of the series it belongs to.
+    pub series: Vec<(String, String)>,
+    /// The exemplar as served.
+    pub exemplar: Exemplar,
+    /// The first scrape that served it.
+    pub scrape: u64,
 }
 
 /// The scrape target of one case as the agent sees it, and the labels Prometheus must attach. Kept in a capture
@@ -75,6 +102,8 @@ pub struct TargetModel {
     pub scrapes: u64,
     /// Scrape interval in milliseconds.
     pub interval_ms: i64,
+    /// The format the target serves (when the agent offers it).
+    pub exposition: Exposition,
 }
 
 impl TargetModel {
@@ -88,6 +117,7 @@ impl TargetModel {
             external_labels,
             scrapes: spec.scrapes.unwrap_or(DEFAULT_SCRAPES),
             interval_ms,
+            exposition: spec.exposition(),
         }
     }
 
@@ -96,12 +126,48 @@ impl TargetModel {
         self.families.iter().any(|f| family::fails_scrape(*f))
     }
 
-    /// Metadata of the families served (empty when scrapes fail).
+    /// Metadata of the families served, as the agent must forward it (empty when scrapes fail): OpenMetrics names
+    /// counters without `_total` and is the only format here that carries units.
     pub fn metadata(&self) -> Vec<FamilyMeta> {
         if self.scrape_fails() {
             return Vec::new();
         }
-        self.families.iter().filter_map(|f| family::meta(*f)).collect()
+        let om = self.exposition == Exposition::OpenMetrics;
+        self.families
+            .iter()
+            .flat_map(|f| family::metas(*f))
+            .map(|m| if om { FamilyMeta { name: m.openmetrics_name(), ..m } } else { FamilyMeta { unit: "", ..m } })
+            .collect()
+    }
+
+    /// The native histograms served on scrape `n`.
+    fn raw_histograms(&self, n: u64) -> Vec<RawHistogram> {
+        if self.scrape_fails() || n == 0 {
+            return Vec::new();
+        }
+        self.families.iter().flat_map(|f| family::native_histograms(*f, n)).collect()
+    }
+
+    /// Every exemplar scrapes 1..=`upto` served, each once (the agent keeps an exemplar served again unchanged
+    /// once), with the series it must be attached to. Only OpenMetrics carries them here.
+    pub fn exemplars(&self, upto: u64) -> Vec<ExpectedExemplar> {
+        if self.exposition != Exposition::OpenMetrics || self.scrape_fails() {
+            return Vec::new();
+        }
+        let mut out: Vec<ExpectedExemplar> = Vec::new();
+        for n in 1..=upto {
+            for f in &self.families {
+                for s in family::raw_series(*f, n) {
+                    let Some(exemplar) = family::exemplar(*f, n, &s.labels) else { continue };
+                    let series = self.labels(&s.labels);
+                    let last = out.iter().rev().find(|e| e.series == series);
+                    if last.is_none_or(|l| l.exemplar != exemplar) {
+                        out.push(ExpectedExemplar { series, exemplar, scrape: n });
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Every series served on scrape `n`, as exposed, including the harness's own scrape counter.
@@ -141,25 +207,34 @@ impl TargetModel {
     /// Every sample the agent must send for scrape `n` (from 1).
     pub fn expected(&self, n: u64) -> Vec<ExpectedSample> {
         let now = self.raw(n);
+        let histograms = self.raw_histograms(n);
         let mut out: Vec<ExpectedSample> = now
             .iter()
             .map(|s| ExpectedSample { labels: self.labels(&s.labels), value: Expected::of(s.value) })
             .collect();
+        out.extend(histograms.iter().map(|h| ExpectedSample {
+            labels: self.labels(&h.labels),
+            value: Expected::Histogram(Box::new(h.histogram.clone())),
+        }));
         // Series served last scrape but not this one get a stale marker at this scrape's timestamp.
-        for gone in self.raw(n - 1).iter().filter(|p| !now.iter().any(|s| s.labels == p.labels)) {
-            out.push(ExpectedSample { labels: self.labels(&gone.labels), value: Expected::Stale });
+        let before = self.raw(n - 1).into_iter().map(|s| s.labels);
+        let before = before.chain(self.raw_histograms(n - 1).into_iter().map(|h| h.labels));
+        for gone in before.filter(|l| !now.iter().any(|s| s.labels == *l) && !histograms.iter().any(|h| h.labels == *l))
+        {
+            out.push(ExpectedSample { labels: self.labels(&gone), value: Expected::Stale });
         }
         let failed = self.scrape_fails();
-        let count = if failed { Expected::Any } else { Expected::of(now.len() as f64) };
+        // A native histogram is one sample of the scrape.
+        let count = if failed { Expected::Any } else { Expected::of((now.len() + histograms.len()) as f64) };
         for (name, value) in [
             ("up", Expected::of(if failed { 0.0 } else { 1.0 })),
             ("scrape_duration_seconds", Expected::Any),
-            ("scrape_samples_scraped", count),
+            ("scrape_samples_scraped", count.clone()),
             ("scrape_samples_post_metric_relabeling", count),
             ("scrape_series_added", Expected::Any),
         ] {
             let raw = [("__name__".to_owned(), name.to_owned())];
-            out.push(ExpectedSample { labels: self.labels(&raw), value });
+            out.push(ExpectedSample { labels: self.labels(&raw), value: value.clone() });
         }
         out
     }
@@ -207,6 +282,30 @@ mod tests {
         assert_eq!(find(&m.expected(3), "azrw_stale")[0].value, Expected::Stale);
         assert!(find(&m.expected(4), "azrw_stale").is_empty());
         assert_eq!(find(&m.expected(5), "azrw_stale")[0].value, Expected::of(5.0));
+    }
+
+    #[test]
+    fn native_histograms_are_one_sample_each() {
+        let spec = TargetSpec { families: vec![Family::NativeHistogram], ..Default::default() };
+        let m = TargetModel::new(&spec, "127.0.0.1:9", vec![], 1000);
+        let e = m.expected(2);
+        assert!(matches!(&find(&e, "azrw_native")[0].value, Expected::Histogram(h) if h.zero_count.is_some()));
+        assert_eq!(find(&e, "scrape_samples_scraped")[0].value, Expected::of(3.0));
+        assert_eq!(m.metadata()[0].kind, "HISTOGRAM");
+    }
+
+    #[test]
+    fn each_exemplar_is_expected_once_on_its_series() {
+        let spec = TargetSpec { families: vec![Family::Counter, Family::Exemplars], ..Default::default() };
+        let m = TargetModel::new(&spec, "127.0.0.1:9", vec![], 1000);
+        assert_eq!(m.exposition, Exposition::OpenMetrics);
+        let ex = m.exemplars(4);
+        // Three series with exemplars, a new exemplar on scrapes 1 and 3.
+        assert_eq!(ex.len(), 6);
+        assert_eq!(ex.iter().filter(|e| e.scrape == 3).count(), 3);
+        assert!(ex[0].series.contains(&("job".into(), "azrw-target".into())));
+        let names: Vec<&str> = m.metadata().iter().map(|m| m.name).collect();
+        assert_eq!(names, ["azrw_counter", "azrw_exemplar", "azrw_exemplar_hist"]);
     }
 
     #[test]

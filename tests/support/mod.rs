@@ -324,15 +324,15 @@ pub fn batch(ts: i64, omit_up: bool) -> DecodedWrite {
     let mut series = vec![Series {
         labels: labels(azrw::target::SCRAPES_METRIC),
         samples: vec![Sample { timestamp: ts, value: ((ts / 1000) % 1000) as f64 }],
-        histograms: 0,
-        exemplars: 0,
+        histograms: vec![],
+        exemplars: vec![],
     }];
     if !omit_up {
         series.push(Series {
             labels: labels("up"),
             samples: vec![Sample { timestamp: ts, value: 1.0 }],
-            histograms: 0,
-            exemplars: 0,
+            histograms: vec![],
+            exemplars: vec![],
         });
     }
     DecodedWrite { version: Some(RwVersion::V1), series, metadata: Vec::new(), uncompressed_len: 0 }
