@@ -1,7 +1,7 @@
 //! One `azrw run` over planted secrets, then every artefact is scanned: stdout, stderr, the out directory with its
 //! capture bundles, JUnit and Markdown. Planted: the scenario's client secrets (the agent's and the one the mock
 //! knows), every issued access token, federated token and client assertion (all JWTs, so no `eyJ` may appear), and
-//! the client certificate's private key PEM. Then `azrw replay` of the failing case's bundle must reach the same
+//! the client certificate's private key PEM — the reference sidecar's environment and log included. Then `azrw replay` of the failing case's bundle must reach the same
 //! verdict without the agent. Needs root (network namespaces) and the agents from `ci/setup.sh`.
 
 use std::path::{Path, PathBuf};
@@ -29,6 +29,18 @@ fn scenarios(dir: &Path) {
             "certificate.yaml",
             "name: artefacts/certificate\nagents: [prometheus@latest]\nauth:\n  certificate:\n    \
              client_id: 5b0c3e6e-1f7a-4c53-9a8e-7d1f2a3b4c5d\n    tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47\ndeadline: 30s\n"
+                .to_owned(),
+        ),
+        // The reference sidecar holds the client secret (AZURE_CLIENT_SECRET) and logs every token failure.
+        (
+            "sidecar.yaml",
+            oauth("sidecar", &format!("sidecars:\n  - name: remote-write\ncloud:\n  client_secret: {PLANTED_OTHER}\nexpect:\n  outcome: auth-failed\n")),
+        ),
+        (
+            "sidecar-certificate.yaml",
+            "name: artefacts/sidecar-certificate\nagents: [prometheus@3.5]\nauth:\n  certificate:\n    \
+             client_id: 5b0c3e6e-1f7a-4c53-9a8e-7d1f2a3b4c5d\n    tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47\n\
+             sidecars:\n  - name: remote-write\ndeadline: 30s\n"
                 .to_owned(),
         ),
         (
@@ -101,7 +113,7 @@ fn no_artefact_of_a_run_holds_a_secret_and_replay_reproduces_the_failing_verdict
         "exactly the no-role case fails:\n{stdout}\n{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    assert!(stdout.contains("4 passed, 1 failed"), "{stdout}");
+    assert!(stdout.contains("6 passed, 1 failed"), "{stdout}");
 
     let mut found: Vec<String> = Vec::new();
     for (name, bytes) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {

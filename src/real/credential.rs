@@ -1,6 +1,7 @@
 //! Tokens the harness obtains itself with azure_identity: for the agent's identity (doctor's probe write) and for
 //! the reader identity (workspace queries). Reports name the identity a token is for, never the token.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use azure_core::credentials::TokenCredential;
@@ -47,41 +48,22 @@ pub struct AgentCredential {
 /// A credential for the agent's auth block: `Ok(None)` for a method the harness leaves to the agent's own run
 /// (`sdk` via workload identity), `Err` when the set-up is broken (a credential file missing or unreadable).
 pub fn for_auth(auth: &AuthSpec, client: &reqwest::Client) -> Result<Option<AgentCredential>, String> {
-    let mut client_options = super::http::client_options(client);
-    client_options.cloud = Some(cloud_configuration(auth.cloud));
+    let cloud = auth.cloud;
     if let Some(o) = &auth.oauth {
-        let credential = secret_credential(&o.tenant_id, &o.client_id, &o.client_secret, auth.cloud, client)?;
+        let credential = client_secret(&o.tenant_id, &o.client_id, &o.client_secret, cloud, client)?;
         return Ok(Some(AgentCredential { credential, source: None }));
     }
     if let Some(c) = &auth.certificate {
         let path = c.certificate_file.as_deref().unwrap_or_default();
-        let certificate = load_certificate(path)?;
-        let source = Some(format!("certificate {path} ({})", describe_certificate(&certificate)));
-        let assertion = CertificateAssertion {
-            certificate,
-            client_id: c.client_id.clone(),
-            token_endpoint: format!("https://{}/{}/oauth2/v2.0/token", auth.cloud.authority_host(), c.tenant_id),
-        };
-        let credential = ClientAssertionCredential::new(
-            c.tenant_id.clone(),
-            c.client_id.clone(),
-            assertion,
-            Some(ClientAssertionCredentialOptions { client_options }),
-        )
-        .map_err(|e| format!("certificate credential: {e}"))?;
+        let loaded = load_certificate(path)?;
+        let source = Some(format!("certificate {path} ({})", describe_certificate(&loaded)));
+        let credential = certificate(&c.tenant_id, &c.client_id, loaded, cloud, client)?;
         return Ok(Some(AgentCredential { credential, source }));
     }
     if let Some(w) = &auth.workload_identity {
         let path = w.token_file.as_deref().unwrap_or_default();
         let source = Some(format!("federated token {path} ({})", describe_federated_token(path)?));
-        let options = WorkloadIdentityCredentialOptions {
-            credential_options: ClientAssertionCredentialOptions { client_options },
-            client_id: Some(w.client_id.clone()),
-            tenant_id: Some(w.tenant_id.clone()),
-            token_file_path: Some(path.into()),
-        };
-        let credential =
-            WorkloadIdentityCredential::new(Some(options)).map_err(|e| format!("workload identity credential: {e}"))?;
+        let credential = workload_identity(&w.tenant_id, &w.client_id, Path::new(path), cloud, client)?;
         return Ok(Some(AgentCredential { credential, source }));
     }
     let mi_client = auth.managed_identity.as_ref().map(|m| m.client_id.clone()).or_else(|| {
@@ -91,13 +73,74 @@ pub fn for_auth(auth: &AuthSpec, client: &reqwest::Client) -> Result<Option<Agen
         })
     });
     let Some(client_id) = mi_client else { return Ok(None) };
-    let options = ManagedIdentityCredentialOptions {
-        user_assigned_id: (!client_id.is_empty()).then_some(UserAssignedId::ClientId(client_id)),
-        client_options,
-    };
-    let credential =
-        ManagedIdentityCredential::new(Some(options)).map_err(|e| format!("managed identity credential: {e}"))?;
+    let credential = managed_identity((!client_id.is_empty()).then_some(client_id), cloud, client)?;
     Ok(Some(AgentCredential { credential, source: None }))
+}
+
+// One builder per kind of identity, over the harness's own transport (`client`: its route and trust): shared by
+// the harness's token checks and the reference sidecar (`crate::sidecar`).
+
+fn options(cloud: AzureCloud, client: &reqwest::Client) -> azure_core::http::ClientOptions {
+    let mut options = super::http::client_options(client);
+    options.cloud = Some(cloud_configuration(cloud));
+    options
+}
+
+/// A managed identity: user-assigned by client id, or the system-assigned one (`None`).
+pub fn managed_identity(
+    client_id: Option<String>,
+    cloud: AzureCloud,
+    client: &reqwest::Client,
+) -> Result<Arc<dyn TokenCredential>, String> {
+    let options = ManagedIdentityCredentialOptions {
+        user_assigned_id: client_id.map(UserAssignedId::ClientId),
+        client_options: options(cloud, client),
+    };
+    ManagedIdentityCredential::new(Some(options))
+        .map(|c| c as Arc<dyn TokenCredential>)
+        .map_err(|e| format!("managed identity credential: {e}"))
+}
+
+/// An Entra app with a certificate: client assertions signed as Prometheus' MSAL signs them.
+pub fn certificate(
+    tenant: &str,
+    client_id: &str,
+    certificate: ClientCertificate,
+    cloud: AzureCloud,
+    client: &reqwest::Client,
+) -> Result<Arc<dyn TokenCredential>, String> {
+    let assertion = CertificateAssertion {
+        certificate,
+        client_id: client_id.to_owned(),
+        token_endpoint: format!("https://{}/{tenant}/oauth2/v2.0/token", cloud.authority_host()),
+    };
+    ClientAssertionCredential::new(
+        tenant.to_owned(),
+        client_id.to_owned(),
+        assertion,
+        Some(ClientAssertionCredentialOptions { client_options: options(cloud, client) }),
+    )
+    .map(|c| c as Arc<dyn TokenCredential>)
+    .map_err(|e| format!("certificate credential: {e}"))
+}
+
+/// A workload identity: the federated token in `token_file` exchanged at Entra.
+pub fn workload_identity(
+    tenant: &str,
+    client_id: &str,
+    token_file: &Path,
+    cloud: AzureCloud,
+    client: &reqwest::Client,
+) -> Result<Arc<dyn TokenCredential>, String> {
+    let options = WorkloadIdentityCredentialOptions {
+        credential_options: ClientAssertionCredentialOptions { client_options: options(cloud, client) },
+        client_id: Some(client_id.to_owned()),
+        tenant_id: Some(tenant.to_owned()),
+        token_file_path: Some(token_file.to_owned()),
+    };
+    WorkloadIdentityCredential::new(Some(options))
+        .map(|c| c as Arc<dyn TokenCredential>)
+        .map_err(|e| format!("workload identity credential: {e}"))
 }
 
 /// The certificate and key of the PEM file at `path`; the error names the file, never its content.
@@ -169,23 +212,22 @@ pub fn for_reader(
     cloud: AzureCloud,
     client: &reqwest::Client,
 ) -> Result<Arc<dyn TokenCredential>, String> {
-    secret_credential(&reader.tenant_id, &reader.client_id, &reader.client_secret, cloud, client)
+    client_secret(&reader.tenant_id, &reader.client_id, &reader.client_secret, cloud, client)
 }
 
-fn secret_credential(
+/// An Entra app with a client secret.
+pub fn client_secret(
     tenant: &str,
     client_id: &str,
     secret: &str,
     cloud: AzureCloud,
     client: &reqwest::Client,
 ) -> Result<Arc<dyn TokenCredential>, String> {
-    let mut client_options = super::http::client_options(client);
-    client_options.cloud = Some(cloud_configuration(cloud));
     ClientSecretCredential::new(
         tenant,
         client_id.to_owned(),
         secret.to_owned().into(),
-        Some(ClientSecretCredentialOptions { client_options }),
+        Some(ClientSecretCredentialOptions { client_options: options(cloud, client) }),
     )
     .map(|c| c as Arc<dyn TokenCredential>)
     .map_err(|e| format!("client secret credential: {e}"))

@@ -17,10 +17,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use azure_core::credentials::TokenCredential;
-use azure_identity::{
-    ClientAssertionCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions, ManagedIdentityCredential,
-    ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
-};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -232,39 +228,22 @@ pub fn http_client_from_env() -> Result<reqwest::Client, String> {
 }
 
 fn credential(config: &SidecarConfig, client: &reqwest::Client) -> Result<Arc<dyn TokenCredential>, String> {
-    let mut client_options = crate::real::http::client_options(client);
-    client_options.cloud = Some(crate::real::credential::cloud_configuration(config.cloud));
-    let made: azure_core::Result<Arc<dyn TokenCredential>> = match &config.identity {
-        SidecarIdentity::ManagedIdentity { client_id } => {
-            ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
-                user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
-                client_options,
-            }))
-            .map(|c| c as Arc<dyn TokenCredential>)
+    use crate::real::credential as build;
+    let cloud = config.cloud;
+    match &config.identity {
+        SidecarIdentity::ManagedIdentity { client_id } => build::managed_identity(client_id.clone(), cloud, client),
+        SidecarIdentity::ClientSecret { tenant_id, client_id, secret } => {
+            build::client_secret(tenant_id, client_id, secret, cloud, client)
         }
-        SidecarIdentity::ClientSecret { tenant_id, client_id, secret } => ClientSecretCredential::new(
-            tenant_id,
-            client_id.clone(),
-            secret.clone().into(),
-            Some(ClientSecretCredentialOptions { client_options }),
-        )
-        .map(|c| c as Arc<dyn TokenCredential>),
+        SidecarIdentity::Certificate { tenant_id, client_id, path } => {
+            let certificate = build::load_certificate(&path.display().to_string())?;
+            build::certificate(tenant_id, client_id, certificate, cloud, client)
+        }
         SidecarIdentity::WorkloadIdentity { tenant_id, client_id, token_file } => {
-            WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
-                credential_options: ClientAssertionCredentialOptions { client_options },
-                client_id: Some(client_id.clone()),
-                tenant_id: Some(tenant_id.clone()),
-                token_file_path: Some(token_file.clone()),
-            }))
-            .map(|c| c as Arc<dyn TokenCredential>)
+            build::workload_identity(tenant_id, client_id, token_file, cloud, client)
         }
-        SidecarIdentity::Certificate { .. } => {
-            return Err("aadApplication with a certificate is not implemented by the reference sidecar yet; use \
-                        AZURE_CLIENT_SECRET or Azure's image"
-                .into());
-        }
-    };
-    made.map_err(|e| format!("{}: {}", config.identity.describe(), flatten(&e.to_string())))
+    }
+    .map_err(|e| format!("{}: {}", config.identity.describe(), flatten(&e)))
 }
 
 fn flatten(s: &str) -> String {
