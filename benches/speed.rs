@@ -21,9 +21,9 @@ use azrw::cloud::recorder::{Detail, Exchange, RecordMode, Recorder, Service, Wri
 use azrw::cloud::{MockCloud, MockData};
 use azrw::remote_write::proto::WriteRequest;
 use azrw::remote_write::{DecodedWrite, RwVersion, Sample, Series, decode, encode};
-use prost::Message;
 use azrw::runner::{RunOptions, Timings, run_case, run_cases, slug};
 use azrw::scenario::{self, MatrixOptions, RuntimeKind};
+use prost::Message;
 
 /// Counts live heap bytes, so recorder memory is measured exactly rather than through RSS.
 struct Counting;
@@ -220,7 +220,9 @@ fn ingest() {
     let samples = samples_per_round * rounds as f64;
     let ceiling = samples / started.elapsed().as_secs_f64();
     let ceiling_cpu = samples / (thread_cpu() - cpu_started);
-    println!("pure snappy+prost decode (1 thread): {ceiling:.0} samples/s wall, {ceiling_cpu:.0} samples per CPU-second");
+    println!(
+        "pure snappy+prost decode (1 thread): {ceiling:.0} samples/s wall, {ceiling_cpu:.0} samples per CPU-second"
+    );
 
     // The mock cloud runs on its own runtime (threads named azrw-cloud) so its CPU time can be told apart from the
     // client's, which shares the machine.
