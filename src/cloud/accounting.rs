@@ -4,9 +4,12 @@
 
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use std::hash::Hasher;
 
-use crate::remote_write::Series;
+use hashbrown::HashTable;
+use rustc_hash::FxHasher;
+
+use crate::remote_write::Sample;
 
 /// The bit pattern Prometheus uses for stale markers (a NaN with a payload).
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
@@ -17,7 +20,7 @@ const RECENT: usize = 8;
 /// How many timestamps one series received, and what was wrong with them.
 #[derive(Debug, Clone)]
 pub struct SeriesTally {
-    /// Labels in the order first sent (shared with the accounting's index: stored once).
+    /// Labels in the order first sent.
     pub labels: Arc<[(String, String)]>,
     /// Samples accepted, duplicates included.
     pub samples: u64,
@@ -107,8 +110,9 @@ impl SeriesTally {
 /// Every accepted series, folded.
 #[derive(Debug, Clone, Default)]
 pub struct Accounting {
-    // Fx: label sets are hashed for every accepted sample, and SipHash was the fold's largest cost.
-    series: FxHashMap<Arc<[(String, String)]>, SeriesTally>,
+    // Found by the labels' own hash (Fx: label sets are hashed for every accepted series, SipHash was the fold's
+    // largest cost), so borrowed labels can be looked up without building an owned key.
+    series: HashTable<SeriesTally>,
     /// Accepted writes folded in.
     pub writes: u64,
     /// Samples folded in.
@@ -119,24 +123,52 @@ pub struct Accounting {
     pub last_write_ms: Option<u64>,
 }
 
+/// The hash of a label set, the same whether its strings are owned or borrowed.
+fn labels_hash<N: AsRef<str>, V: AsRef<str>>(labels: &[(N, V)]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write_usize(labels.len());
+    for (n, v) in labels {
+        h.write(n.as_ref().as_bytes());
+        h.write_u8(0xff);
+        h.write(v.as_ref().as_bytes());
+        h.write_u8(0xff);
+    }
+    h.finish()
+}
+
 impl Accounting {
-    /// Folds the series of accepted write `seq`, received at `at_ms` on the mock clock; takes them to avoid copies.
-    pub fn fold(&mut self, seq: usize, at_ms: u64, series: Vec<Series>) {
+    /// Folds the series of accepted write `seq`, received at `at_ms` on the mock clock: `(labels, samples)` per
+    /// series, labels owned or borrowed; only a series seen for the first time has its labels copied.
+    pub fn fold<'s, N, V>(
+        &mut self,
+        seq: usize,
+        at_ms: u64,
+        series: impl IntoIterator<Item = (&'s [(N, V)], &'s [Sample])>,
+    ) where
+        N: AsRef<str> + 's,
+        V: AsRef<str> + 's,
+    {
         self.writes += 1;
         self.first_write_ms.get_or_insert(at_ms);
         self.last_write_ms = Some(at_ms);
-        for s in series {
-            let Some(first) = s.samples.first() else { continue };
-            self.samples += s.samples.len() as u64;
-            let tally = match self.series.get_mut(s.labels.as_slice()) {
+        for (labels, samples) in series {
+            let Some(first) = samples.first() else { continue };
+            self.samples += samples.len() as u64;
+            let hash = labels_hash(labels);
+            let same = |t: &SeriesTally| {
+                t.labels.len() == labels.len()
+                    && t.labels.iter().zip(labels).all(|((a, b), (n, v))| a == n.as_ref() && b == v.as_ref())
+            };
+            let tally = match self.series.find_mut(hash, same) {
                 Some(t) => t,
                 None => {
-                    let labels: Arc<[(String, String)]> = s.labels.into();
-                    let t = SeriesTally::new(labels.clone(), first.timestamp, first.value);
-                    self.series.entry(labels).or_insert(t)
+                    let owned: Arc<[(String, String)]> =
+                        labels.iter().map(|(n, v)| (n.as_ref().to_owned(), v.as_ref().to_owned())).collect();
+                    let t = SeriesTally::new(owned, first.timestamp, first.value);
+                    self.series.insert_unique(hash, t, |t| labels_hash(&t.labels)).into_mut()
                 }
             };
-            for p in &s.samples {
+            for p in samples {
                 tally.add(p.timestamp, p.value, seq);
             }
         }
@@ -144,7 +176,7 @@ impl Accounting {
 
     /// Every series, in no particular order.
     pub fn series(&self) -> impl Iterator<Item = &SeriesTally> {
-        self.series.values()
+        self.series.iter()
     }
 
     /// Number of distinct series.
@@ -154,19 +186,23 @@ impl Accounting {
 
     /// Duplicates over every series.
     pub fn duplicates(&self) -> u64 {
-        self.series.values().map(|t| t.duplicates).sum()
+        self.series.iter().map(|t| t.duplicates).sum()
     }
 
     /// The last value of the first series whose labels include all of `want`.
     pub fn last_value(&self, want: &[(&str, &str)]) -> Option<f64> {
-        self.series.values().find(|t| want.iter().all(|(k, v)| t.label(k) == Some(v))).map(|t| t.last_value)
+        self.series.iter().find(|t| want.iter().all(|(k, v)| t.label(k) == Some(v))).map(|t| t.last_value)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::remote_write::Sample;
+    use crate::remote_write::Series;
+
+    fn fold(a: &mut Accounting, seq: usize, at_ms: u64, series: Vec<Series>) {
+        a.fold(seq, at_ms, series.iter().map(|s| (s.labels.as_slice(), s.samples.as_slice())));
+    }
 
     fn series(name: &str, points: &[(i64, f64)]) -> Series {
         Series {
@@ -180,8 +216,8 @@ mod tests {
     #[test]
     fn counts_gaps_duplicates_and_stale_markers() {
         let mut a = Accounting::default();
-        a.fold(1, 10, vec![series("a", &[(1000, 1.0), (2000, 2.0)]), series("b", &[(1000, 1.0)])]);
-        a.fold(2, 20, vec![series("a", &[(2000, 2.0), (5000, f64::from_bits(STALE_NAN_BITS))])]);
+        fold(&mut a, 1, 10, vec![series("a", &[(1000, 1.0), (2000, 2.0)]), series("b", &[(1000, 1.0)])]);
+        fold(&mut a, 2, 20, vec![series("a", &[(2000, 2.0), (5000, f64::from_bits(STALE_NAN_BITS))])]);
         assert_eq!((a.writes, a.samples, a.series_count()), (2, 5, 2));
         let t = a.series().find(|t| t.label("__name__") == Some("a")).unwrap();
         assert_eq!((t.samples, t.duplicates, t.stale, t.first, t.last), (4, 1, 1, 1000, 5000));
@@ -197,7 +233,7 @@ mod tests {
     fn in_order_contiguous_series_miss_nothing() {
         let mut a = Accounting::default();
         for i in 0..100 {
-            a.fold(i, i as u64, vec![series("c", &[(i as i64 * 1000 + (i as i64 % 3), i as f64)])]);
+            fold(&mut a, i, i as u64, vec![series("c", &[(i as i64 * 1000 + (i as i64 % 3), i as f64)])]);
         }
         let t = a.series().next().unwrap();
         assert_eq!((t.missing(1000), t.duplicates, t.out_of_order), (0, 0, 0));

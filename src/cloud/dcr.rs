@@ -1,7 +1,7 @@
 //! The DCR ingestion endpoint: decodes every remote-write body, judges the bearer token and the role assignment.
 
 use super::State;
-use super::recorder::{Detail, IssuedToken, WriteAuth};
+use super::recorder::{Detail, IssuedToken, RecordMode, WriteAuth};
 use super::wire::{Outcome, Reply, Request, error_vars};
 use crate::remote_write::{self, RwVersion};
 use crate::scenario::model::RoleScope;
@@ -82,35 +82,48 @@ fn problem_with(state: &State, token: &IssuedToken) -> (Option<String>, Option<R
 
 /// Azure refuses a series that breaks its label limits. The docs say such a sample is dropped; the mock answers
 /// the whole request 400 with a body naming the series, so a sender's log (and the harness) shows which one.
-fn limit_refusal(write: Option<&remote_write::DecodedWrite>) -> Option<Refusal> {
-    write?.series.iter().find_map(|s| {
-        let violation = remote_write::limits::violation(s)?;
-        Some(("dcr_label_limit", vec![("series", remote_write::limits::short_describe(s)), ("violation", violation)]))
+fn limit_refusal<'s, N: AsRef<str> + 's, V: AsRef<str> + 's>(
+    mut series: impl Iterator<Item = &'s [(N, V)]>,
+) -> Option<Refusal> {
+    series.find_map(|labels| {
+        let violation = remote_write::limits::labels_violation(labels)?;
+        Some((
+            "dcr_label_limit",
+            vec![("series", remote_write::limits::short_describe_labels(labels)), ("violation", violation)],
+        ))
     })
 }
 
-/// Answers one request to the DCR host.
-pub(crate) fn serve(state: &State, req: &Request) -> Outcome {
+/// What the DCR holds against a request, in the order Azure checks: route, token, RW 2.0 refusal, body, limits.
+/// `body` is the first label-limit refusal of a decoded body, or why it could not be decoded.
+fn refusal(
+    state: &State,
+    req: &Request,
+    token: Option<Refusal>,
+    body: Result<Option<Refusal>, &str>,
+) -> Option<Refusal> {
     let dcr = &state.config.dcr;
     let expected_path = format!("/dataCollectionRules/{}{STREAM_SUFFIX}", dcr.dcr_id);
     let routed = req.method == "POST" && req.path == expected_path && req.host.eq_ignore_ascii_case(&dcr.host);
-    // Decode even when refusing: evidence can then name the samples the agent dropped.
     let content_type = req.header("content-type");
-    let body = remote_write::decode(&req.body, content_type).map_err(|e| e.0);
-    let judgement = judge(state, req.header("authorization"));
-
-    let refusal: Option<Refusal> = if !routed {
+    if !routed {
         Some(("dcr_not_found", vec![("path", req.path.clone())]))
-    } else if judgement.refusal.is_some() {
-        judgement.refusal
+    } else if token.is_some() {
+        token
     } else if dcr.refuse_rw2 && remote_write::version_of(content_type) == RwVersion::V2 {
         Some(("dcr_unsupported_media_type", vec![("content_type", content_type.unwrap_or_default().to_owned())]))
-    } else if let Err(reason) = &body {
-        Some(("dcr_bad_request", vec![("reason", reason.clone())]))
     } else {
-        limit_refusal(body.as_ref().ok())
-    };
-    let reply = match refusal {
+        match body {
+            Err(reason) => Some(("dcr_bad_request", vec![("reason", reason.to_owned())])),
+            Ok(limits) => limits,
+        }
+    }
+}
+
+/// The answer: the mock's error body for a refusal, else 200 (with RW 2.0's written counts when given).
+fn reply(state: &State, refusal: Option<Refusal>, written: Option<[usize; 3]>) -> Reply {
+    let dcr = &state.config.dcr;
+    match refusal {
         Some((name, vars)) => {
             let common = error_vars();
             let arm = dcr_arm_id(&dcr.dcr_id);
@@ -123,21 +136,72 @@ pub(crate) fn serve(state: &State, req: &Request) -> Outcome {
         }
         None => {
             let mut reply = Reply { status: 200, headers: Vec::new(), body: Vec::new() };
-            if let Ok(write) = &body
-                && remote_write::version_of(content_type) == RwVersion::V2
-            {
-                let histograms = write.histogram_count();
-                let exemplars = write.exemplar_count();
+            if let Some([samples, histograms, exemplars]) = written {
                 reply.headers = vec![
-                    ("X-Prometheus-Remote-Write-Samples-Written".into(), write.sample_count().to_string()),
+                    ("X-Prometheus-Remote-Write-Samples-Written".into(), samples.to_string()),
                     ("X-Prometheus-Remote-Write-Histograms-Written".into(), histograms.to_string()),
                     ("X-Prometheus-Remote-Write-Exemplars-Written".into(), exemplars.to_string()),
                 ];
             }
             reply
         }
-    };
-    Outcome { reply, detail: Detail::Write { auth: judgement.auth, body } }
+    }
+}
+
+/// Answers one request to the DCR host.
+pub(crate) fn serve(state: &State, req: &Request) -> Outcome {
+    // Decode even when refusing: evidence can then name the samples the agent dropped.
+    let content_type = req.header("content-type");
+    let body = remote_write::decode(&req.body, content_type).map_err(|e| e.0);
+    let judgement = judge(state, req.header("authorization"));
+    let limits = body.as_ref().map(|w| limit_refusal(w.series.iter().map(|s| s.labels.as_slice())));
+    let refusal = refusal(state, req, judgement.refusal, limits.map_err(String::as_str));
+    let written = body
+        .as_ref()
+        .ok()
+        .filter(|_| remote_write::version_of(content_type) == RwVersion::V2)
+        .map(|w| [w.sample_count(), w.histogram_count(), w.exemplar_count()]);
+    Outcome { reply: reply(state, refusal, written), detail: Detail::Write { auth: judgement.auth, body } }
+}
+
+/// Answers one request to the DCR host and records it through `record` (status, detail, and the accepted write
+/// still borrowed from its body, if any). In accounting mode an accepted RW 1.0 write is read in place and folded
+/// from labels borrowed from its uncompressed body: nothing is allocated per label, and only a series seen for
+/// the first time is copied. Anything else (full mode, RW 2.0, refusals) goes through [`serve`].
+pub(crate) fn serve_and_record(
+    state: &State,
+    req: &Request,
+    record: impl FnOnce(u16, Detail, Option<&remote_write::WriteView<'_>>),
+) -> Reply {
+    let content_type = req.header("content-type");
+    if state.recorder.mode() != RecordMode::Accounting || remote_write::version_of(content_type) != RwVersion::V1 {
+        let Outcome { reply, detail } = serve(state, req);
+        record(reply.status, detail, None);
+        return reply;
+    }
+    remote_write::with_view(&req.body, |view| {
+        let judgement = judge(state, req.header("authorization"));
+        let limits = match &view {
+            Ok(v) => Ok(limit_refusal(v.series().map(|s| s.labels))),
+            Err(e) => Err(e.0.as_str()),
+        };
+        let refusal = refusal(state, req, judgement.refusal, limits);
+        let auth = judgement.auth;
+        match (refusal, view) {
+            (None, Ok(view)) => {
+                let reply = reply(state, None, None);
+                record(reply.status, Detail::Write { auth, body: Ok(view.without_series()) }, Some(view));
+                reply
+            }
+            // Refused: the exchange keeps the owned write, as in full mode (the checks on refused batches read it).
+            (refusal, view) => {
+                let body = view.map(|v| v.to_owned()).map_err(|e| e.0);
+                let reply = reply(state, refusal, None);
+                record(reply.status, Detail::Write { auth, body }, None);
+                reply
+            }
+        }
+    })
 }
 
 /// The ids of tokens in an `Authorization` header, for redaction: `Bearer [token #N]` or `[unrecognised token]`.

@@ -192,9 +192,9 @@ async fn handle(
             // threads, and on the thread that decoded, so the body is freed where it was allocated.
             return Ok(
                 match tokio::task::spawn_blocking(move || {
-                    let Outcome { reply, detail } = dcr::serve(&state, &request);
-                    record(&state, Service::Dcr, &request, tls, reply.status, detail, None);
-                    reply
+                    dcr::serve_and_record(&state, &request, |status, detail, accepted| {
+                        record_write(&state, &request, tls, status, detail, accepted)
+                    })
                 })
                 .await
                 {
@@ -379,7 +379,27 @@ fn redacted_headers(state: &State, headers: &[(String, String)]) -> Vec<(String,
         .collect()
 }
 
-fn record(
+/// Records a DCR exchange: an accepted write still borrowed from its body is folded by the recorder (no body kept),
+/// anything else recorded as [`record`] does.
+fn record_write(
+    state: &State,
+    request: &wire::Request,
+    tls: bool,
+    status: u16,
+    detail: Detail,
+    accepted: Option<&crate::remote_write::WriteView<'_>>,
+) {
+    match accepted {
+        None => record(state, Service::Dcr, request, tls, status, detail, None),
+        Some(view) => {
+            let seq =
+                state.recorder.record_folded(exchange(state, Service::Dcr, request, tls, status, detail, None), view);
+            tracing::debug!(seq, host = %request.host, status, "mock cloud write folded");
+        }
+    }
+}
+
+fn exchange(
     state: &State,
     service: Service,
     request: &wire::Request,
@@ -387,8 +407,8 @@ fn record(
     status: u16,
     detail: Detail,
     fault: Option<super::FaultMark>,
-) {
-    let exchange = Exchange {
+) -> Exchange {
+    Exchange {
         seq: 0,
         at: Default::default(),
         service,
@@ -400,7 +420,19 @@ fn record(
         status,
         detail,
         fault,
-    };
+    }
+}
+
+fn record(
+    state: &State,
+    service: Service,
+    request: &wire::Request,
+    tls: bool,
+    status: u16,
+    detail: Detail,
+    fault: Option<super::FaultMark>,
+) {
+    let exchange = exchange(state, service, request, tls, status, detail, fault);
     let seq = state.recorder.record_with_body(exchange, redacted_body(request));
     tracing::debug!(seq, ?service, host = %request.host, status, "mock cloud exchange");
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use super::accounting::Accounting;
-use crate::remote_write::DecodedWrite;
+use crate::remote_write::{DecodedWrite, WriteView};
 
 /// What the recorder keeps of each remote-write body.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, Serialize)]
@@ -314,11 +314,7 @@ impl Recorder {
     /// the body first (form fields such as `client_secret`); bearer tokens live in headers, which are redacted.
     /// In [`RecordMode::Accounting`] the raw body of an accepted or throttled write is not kept either.
     pub fn record_with_body(&self, mut exchange: Exchange, mut raw: bytes::Bytes) -> usize {
-        let (seq, at, accepted) = {
-            let mut state = self.state.lock().expect("recorder poisoned");
-            exchange.seq = state.exchanges.len() + 1;
-            exchange.at = self.now();
-            let (seq, at) = (exchange.seq, exchange.at);
+        let (seq, at, accepted) = self.push(|state| {
             let mut accepted = None;
             if state.mode == RecordMode::Accounting
                 && let Detail::Write { body: Ok(body), .. } = &mut exchange.detail
@@ -333,15 +329,50 @@ impl Recorder {
                     raw = bytes::Bytes::new();
                 }
             }
-            state.exchanges.push(exchange);
-            state.bodies.push(raw);
-            (seq, at, accepted)
-        };
+            (exchange, raw, accepted)
+        });
         if let Some(accepted) = accepted {
-            self.accounting.lock().expect("recorder poisoned").fold(seq, at.as_millis() as u64, accepted);
+            let series = accepted.iter().map(|s| (s.labels.as_slice(), s.samples.as_slice()));
+            self.accounting.lock().expect("recorder poisoned").fold(seq, at.as_millis() as u64, series);
         }
         self.version.send_modify(|v| *v += 1);
         seq
+    }
+
+    /// Records an accepted write whose series are still in `view` (borrowed from its body): in
+    /// [`RecordMode::Accounting`] they are folded straight from the view, exactly as [`Recorder::record_with_body`]
+    /// folds an owned write, and neither body nor series is kept. In any other mode, or for a status that is not
+    /// 2xx, the exchange keeps the series as owned, as it would have.
+    pub fn record_folded(&self, mut exchange: Exchange, view: &WriteView<'_>) -> usize {
+        let (seq, at, fold) = self.push(|state| {
+            let fold = state.mode == RecordMode::Accounting && (200..300).contains(&exchange.status);
+            if !fold && let Detail::Write { body: Ok(body), .. } = &mut exchange.detail {
+                body.series = view.to_owned().series;
+            }
+            (exchange, bytes::Bytes::new(), fold.then_some(()))
+        });
+        if fold.is_some() {
+            let series = view.series().map(|s| (s.labels, s.samples));
+            self.accounting.lock().expect("recorder poisoned").fold(seq, at.as_millis() as u64, series);
+        }
+        self.version.send_modify(|v| *v += 1);
+        seq
+    }
+
+    /// Numbers and stamps an exchange under the lock; `prepare` sees the state (its mode) and hands back what is
+    /// stored, plus what the caller folds after the lock is released.
+    fn push<T>(
+        &self,
+        prepare: impl FnOnce(&State) -> (Exchange, bytes::Bytes, Option<T>),
+    ) -> (usize, Duration, Option<T>) {
+        let mut state = self.state.lock().expect("recorder poisoned");
+        let (mut exchange, raw, fold) = prepare(&state);
+        exchange.seq = state.exchanges.len() + 1;
+        exchange.at = self.now();
+        let (seq, at) = (exchange.seq, exchange.at);
+        state.exchanges.push(exchange);
+        state.bodies.push(raw);
+        (seq, at, fold)
     }
 
     /// Registers an issued token and returns its id.

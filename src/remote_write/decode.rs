@@ -43,54 +43,43 @@ pub fn version_of(content_type: Option<&str>) -> RwVersion {
 /// assert_eq!(write.sample_count(), 0);
 /// ```
 pub fn decode(body: &[u8], content_type: Option<&str>) -> Result<DecodedWrite, DecodeError> {
+    match version_of(content_type) {
+        // One RW 1.0 parser: the borrowed view, copied out.
+        RwVersion::V1 => super::view::with_view(body, |view| view.map(|v| v.to_owned())),
+        RwVersion::V2 => {
+            let mut raw = Vec::new();
+            uncompressed(body, &mut raw)?;
+            let mut write = decode_v2(&raw)?;
+            write.uncompressed_len = raw.len();
+            Ok(write)
+        }
+    }
+}
+
+/// Snappy-block decompresses `body` into `raw` (its allocation reused), naming the framed format if sent.
+pub(super) fn uncompressed(body: &[u8], raw: &mut Vec<u8>) -> Result<(), DecodeError> {
     if body.starts_with(&SNAPPY_FRAMED_MAGIC) {
         return Err(DecodeError(
             "body is snappy *framed* (stream format); remote-write requires snappy block format".into(),
         ));
     }
-    let raw = snap::raw::Decoder::new()
-        .decompress_vec(body)
-        .map_err(|e| DecodeError(format!("body is not snappy block-compressed: {e}")))?;
-    let mut write = match version_of(content_type) {
-        RwVersion::V1 => decode_v1(&raw)?,
-        RwVersion::V2 => decode_v2(&raw)?,
-    };
-    write.uncompressed_len = raw.len();
-    Ok(write)
+    let not_snappy = |e: snap::Error| DecodeError(format!("body is not snappy block-compressed: {e}"));
+    let len = snap::raw::decompress_len(body).map_err(not_snappy)?;
+    raw.clear();
+    raw.resize(len, 0);
+    let n = snap::raw::Decoder::new().decompress(body, raw).map_err(not_snappy)?;
+    raw.truncate(n);
+    Ok(())
 }
 
-fn decode_v1(raw: &[u8]) -> Result<DecodedWrite, DecodeError> {
-    let req =
-        proto::WriteRequest::decode(raw).map_err(|e| DecodeError(format!("not a prometheus.WriteRequest: {e}")))?;
-    let series = req
-        .timeseries
-        .into_iter()
-        .map(|ts| Series {
-            labels: ts.labels.into_iter().map(|l| (l.name, l.value)).collect(),
-            samples: ts.samples.iter().map(|s| Sample { timestamp: s.timestamp, value: s.value }).collect(),
-            histograms: ts.histograms.iter().map(histogram_of).collect(),
-            exemplars: ts
-                .exemplars
-                .into_iter()
-                .map(|e| Exemplar {
-                    labels: e.labels.into_iter().map(|l| (l.name, l.value)).collect(),
-                    value: e.value,
-                    timestamp: e.timestamp,
-                })
-                .collect(),
-        })
-        .collect();
-    let metadata = req
-        .metadata
-        .into_iter()
-        .map(|m| Metadata {
-            family: m.metric_family_name,
-            kind: MetricType::name_of(m.r#type).to_owned(),
-            help: m.help,
-            unit: m.unit,
-        })
-        .collect();
-    Ok(DecodedWrite { version: Some(RwVersion::V1), series, metadata, uncompressed_len: 0 })
+/// The normalised form of a metadata entry.
+pub(super) fn metadata_of(m: proto::MetricMetadata) -> Metadata {
+    Metadata {
+        family: m.metric_family_name,
+        kind: MetricType::name_of(m.r#type).to_owned(),
+        help: m.help,
+        unit: m.unit,
+    }
 }
 
 fn decode_v2(raw: &[u8]) -> Result<DecodedWrite, DecodeError> {
@@ -157,7 +146,7 @@ fn decode_v2(raw: &[u8]) -> Result<DecodedWrite, DecodeError> {
     Ok(DecodedWrite { version: Some(RwVersion::V2), series, metadata, uncompressed_len: 0 })
 }
 
-fn histogram_of(h: &proto::Histogram) -> NativeHistogram {
+pub(super) fn histogram_of(h: &proto::Histogram) -> NativeHistogram {
     use proto::histogram::{Count, ZeroCount};
     let spans = |s: &[proto::BucketSpan]| s.iter().map(|s| (s.offset, s.length)).collect();
     NativeHistogram {

@@ -23,24 +23,32 @@ pub const MAX_VALUE_CHARS: usize = 1023;
 /// assert!(limits::violation(&s).unwrap().contains("differ only by case"));
 /// ```
 pub fn violation(series: &Series) -> Option<String> {
-    if series.labels.len() > MAX_LABELS {
-        return Some(format!("{} labels (Azure allows at most {MAX_LABELS} per series)", series.labels.len()));
+    labels_violation(&series.labels)
+}
+
+/// The first Azure rule a label set breaks (whoever holds the labels: owned, or borrowed from a body).
+pub fn labels_violation<N: AsRef<str>, V: AsRef<str>>(labels: &[(N, V)]) -> Option<String> {
+    if labels.len() > MAX_LABELS {
+        return Some(format!("{} labels (Azure allows at most {MAX_LABELS} per series)", labels.len()));
     }
-    for (i, (name, value)) in series.labels.iter().enumerate() {
-        let name_chars = name.chars().count();
+    for (i, (name, value)) in labels.iter().enumerate() {
+        let (name, value) = (name.as_ref(), value.as_ref());
+        // A string has at most as many characters as bytes: count them only when the bytes could be too many.
+        let name_chars = if name.len() > MAX_NAME_CHARS { name.chars().count() } else { name.len() };
         if name_chars > MAX_NAME_CHARS {
             let short: String = name.chars().take(16).collect();
             return Some(format!(
                 "label name {short}… has {name_chars} characters (Azure allows at most {MAX_NAME_CHARS})"
             ));
         }
-        let value_chars = value.chars().count();
+        let value_chars = if value.len() > MAX_VALUE_CHARS { value.chars().count() } else { value.len() };
         if value_chars > MAX_VALUE_CHARS {
             return Some(format!(
                 "label {name} has a value of {value_chars} characters (Azure allows at most {MAX_VALUE_CHARS})"
             ));
         }
-        if let Some((other, _)) = series.labels[..i].iter().find(|(o, _)| o.eq_ignore_ascii_case(name) && o != name) {
+        let mut earlier = labels[..i].iter().map(|(o, _)| o.as_ref());
+        if let Some(other) = earlier.find(|o| o.eq_ignore_ascii_case(name) && *o != name) {
             return Some(format!(
                 "label names {other} and {name} differ only by case (Azure's label names are case-insensitive)"
             ));
@@ -51,6 +59,11 @@ pub fn violation(series: &Series) -> Option<String> {
 
 /// A short, bounded description of a series for evidence and error bodies (long names and values cut).
 pub fn short_describe(series: &Series) -> String {
-    let d = series.describe();
+    short_describe_labels(&series.labels)
+}
+
+/// [`short_describe`] of a label set.
+pub fn short_describe_labels<N: AsRef<str>, V: AsRef<str>>(labels: &[(N, V)]) -> String {
+    let d = super::describe_labels(labels);
     if d.chars().count() <= 200 { d } else { format!("{}…", d.chars().take(200).collect::<String>()) }
 }

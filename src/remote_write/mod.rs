@@ -3,8 +3,10 @@
 mod decode;
 pub mod limits;
 pub mod proto;
+mod view;
 
 pub use decode::{DecodeError, decode, encode, version_of};
+pub use view::{SeriesView, WriteView, with_view};
 
 use serde::Serialize;
 
@@ -73,14 +75,18 @@ impl Series {
 }
 
 /// Value of a label in a label set.
-pub fn label<'a>(labels: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    labels.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+pub fn label<'a, N: AsRef<str>, V: AsRef<str>>(labels: &'a [(N, V)], name: &str) -> Option<&'a str> {
+    labels.iter().find(|(k, _)| k.as_ref() == name).map(|(_, v)| v.as_ref())
 }
 
 /// `name{a="b",…}`: how evidence names a series, whoever holds its labels.
-pub fn describe_labels(labels: &[(String, String)]) -> String {
+pub fn describe_labels<N: AsRef<str>, V: AsRef<str>>(labels: &[(N, V)]) -> String {
     let name = label(labels, "__name__").unwrap_or("");
-    let rest: Vec<String> = labels.iter().filter(|(k, _)| k != "__name__").map(|(k, v)| format!("{k}={v:?}")).collect();
+    let rest: Vec<String> = labels
+        .iter()
+        .filter(|(k, _)| k.as_ref() != "__name__")
+        .map(|(k, v)| format!("{}={:?}", k.as_ref(), v.as_ref()))
+        .collect();
     format!("{name}{{{}}}", rest.join(","))
 }
 
