@@ -121,18 +121,34 @@ impl Sandbox {
         }
     }
 
-    /// `GET path` on the agent's own web listener (its `/metrics`), from where the agent's network reaches it.
-    pub async fn agent_http_get(&self, path: &str) -> io::Result<String> {
-        let request = format!("GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n", self.listen_address());
-        let addr: SocketAddr = self.listen_address().parse().map_err(io::Error::other)?;
-        match self {
+    /// Where the harness reaches `agent`'s web listener ([`Sandbox::listen_address`]): in the namespace, or at
+    /// the container's address on the case network.
+    pub async fn agent_web_address(&self, agent: &RunningAgent) -> io::Result<SocketAddr> {
+        let listen: SocketAddr = self.listen_address().parse().map_err(io::Error::other)?;
+        match (self, agent) {
+            (Sandbox::Process { .. }, _) => Ok(listen),
+            (Sandbox::Docker { .. }, RunningAgent::Docker(d)) => Ok(SocketAddr::new(d.address().await?, listen.port())),
+            (Sandbox::Docker { .. }, RunningAgent::Process(_)) => {
+                Err(io::Error::other("a process agent cannot run in a docker sandbox"))
+            }
+        }
+    }
+
+    /// `GET path` on `agent`'s own web listener (its `/metrics`), from where the harness reaches it; errors name
+    /// the address.
+    pub async fn agent_http_get(&self, agent: &RunningAgent, path: &str) -> io::Result<String> {
+        let addr = self.agent_web_address(agent).await?;
+        let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+        let got = match self {
             // The socket must be created inside the namespace: on its thread.
             Sandbox::Process { network, .. } => network.run(move || http_get(addr, &request)).await?,
-            Sandbox::Docker { .. } => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "reading the agent's /metrics is not implemented for the docker runtime yet",
-            )),
-        }
+            // From the host, which routes to the bridge: the case firewall accepts the replies to a connection the
+            // host opened (conntrack ESTABLISHED), while the container still cannot open one to the host itself.
+            Sandbox::Docker { .. } => {
+                tokio::task::spawn_blocking(move || http_get(addr, &request)).await.map_err(io::Error::other)?
+            }
+        };
+        got.map_err(|e| io::Error::new(e.kind(), format!("GET http://{addr}{path}: {e}")))
     }
 
     /// Starts the agent.
