@@ -126,6 +126,7 @@ pub const CHECKS: &[&str] = &[
     "tokens.not-expired",
     "tokens.refresh",
     "tokens.revoked-replaced",
+    "tokens.retry-after",
     "agent.metrics",
     "series.present",
     "verdict.reason",
