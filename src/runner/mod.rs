@@ -400,8 +400,8 @@ fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
-/// The agent's own view of its remote-write queue (shards, send latency), scraped from its listen address inside
-/// the sandbox; reported, not judged.
+/// The agent's own view of its remote-write queue (shards, send latency), scraped from its web listener
+/// ([`Sandbox::agent_http_get`]); reported, not judged.
 fn load_agent_finding(
     scraped: &std::io::Result<String>,
     parsed: Option<&crate::expect::metrics::AgentMetrics>,
