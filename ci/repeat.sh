@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Runs a suite N times and compares verdicts case by case: prints a summary, exits non-zero if any case's verdict
-# (pass/fail and observed outcome) differed between runs. Usage: ci/repeat.sh N PATH… [-- extra azrw run flags]
-# AZRW selects the binary (default: target/release/azrw); --jobs 2 unless given after `--`.
+# Runs a suite N times and compares verdicts case by case. Exits non-zero if any case's verdict (pass/FAIL and
+# observed outcome) differed between runs, or if a run produced no complete verdict table. The last line says which:
+#   REPEAT OK: identical verdicts in N runs (C cases: P pass, F FAIL each time)
+#   REPEAT FAILED: …
+# Usage: ci/repeat.sh N PATH… [-- extra azrw run flags]
+# AZRW selects the binary (default: target/release/azrw); --jobs 2 unless given after `--`. Run logs and bundles
+# are kept (and their directory printed) when the verdicts differ; AZRW_REPEAT_KEEP=1 keeps them anyway.
 set -euo pipefail
 n=${1:?usage: ci/repeat.sh N PATH… [-- azrw run flags]}
 shift
@@ -9,23 +13,50 @@ paths=()
 while [[ $# -gt 0 && $1 != -- ]]; do paths+=("$1"); shift; done
 [[ ${1:-} == -- ]] && shift
 extra=("$@")
+[[ ${#paths[@]} -gt 0 ]] || { echo "usage: ci/repeat.sh N PATH… [-- azrw run flags]" >&2; exit 2; }
 [[ " ${extra[*]} " == *" --jobs "* ]] || extra+=(--jobs 2)
 azrw=${AZRW:-target/release/azrw}
+[[ -x $azrw ]] || { echo "REPEAT FAILED: $azrw is not an executable (build it, or set AZRW)" >&2; exit 2; }
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+keep=${AZRW_REPEAT_KEEP:-0}
+trap '[[ $keep == 1 ]] || rm -rf "$work"' EXIT
+
+fail() {
+  keep=1
+  echo "REPEAT FAILED: $* (logs in $work)"
+  exit 1
+}
+
 for i in $(seq 1 "$n"); do
-  # One line per case: "case-id<TAB>result<TAB>observed", from the console table.
+  started=$SECONDS
   "$azrw" run "${paths[@]}" --no-provision --out "$work/out-$i" "${extra[@]}" >"$work/run-$i.log" 2>&1 || true
+  # The console table: "CASE  EXPECTED  OBSERVED  RESULT  EVIDENCE", columns separated by two or more spaces.
+  # One line per case: "case-id<TAB>result<TAB>observed". The per-case progress lines ("pass …", "FAIL …") and
+  # the details printed after the table are not rows.
   awk -F'  +' '/\[prometheus@/ && NF >= 4 && $0 !~ /^(pass|FAIL) / {print $1 "\t" $4 "\t" $3}' "$work/run-$i.log" \
     | sort >"$work/verdicts-$i.tsv"
-  echo "run $i: $(grep -c $'\tpass\t' "$work/verdicts-$i.tsv" || true) pass, $(grep -vc $'\tpass\t' "$work/verdicts-$i.tsv" || true) not pass"
+  rows=$(wc -l <"$work/verdicts-$i.tsv")
+  # The run's own count ("63 passed, 0 failed") must match the rows read, or the table format has changed.
+  summary=$(grep -Eo '^[0-9]+ passed, [0-9]+ failed' "$work/run-$i.log" | tail -1 || true)
+  [[ -n $summary ]] || fail "run $i printed no verdict summary; its log ends with: $(tail -3 "$work/run-$i.log" | tr '\n' ' ')"
+  read -r passed _ failed _ <<<"$summary"
+  (( rows == passed + failed )) || fail "run $i: read $rows table rows but azrw reported \"$summary\""
+  (( rows > 0 )) || fail "run $i ran no case"
+  echo "run $i/$n: $passed pass, $failed FAIL ($((SECONDS - started))s)"
 done
+
 status=0
 for i in $(seq 2 "$n"); do
   if ! diff -u "$work/verdicts-1.tsv" "$work/verdicts-$i.tsv" >"$work/diff-$i"; then
-    echo "run $i differs from run 1:"; sed -n '3,$p' "$work/diff-$i" | grep '^[-+]'; status=1
+    echo "run $i differs from run 1 (- run 1, + run $i):"
+    sed -n '3,$p' "$work/diff-$i" | grep '^[-+]' || true
+    status=1
   fi
 done
 cases=$(wc -l <"$work/verdicts-1.tsv")
-if [[ $status == 0 ]]; then echo "identical verdicts in $n runs ($cases cases)"; else echo "verdicts differ between runs"; fi
-exit $status
+pass=$(grep -c $'\tpass\t' "$work/verdicts-1.tsv" || true)
+if [[ $status == 0 ]]; then
+  echo "REPEAT OK: identical verdicts in $n runs ($cases cases: $pass pass, $((cases - pass)) FAIL each time)"
+else
+  fail "verdicts differ between runs ($cases cases; see the lines above)"
+fi

@@ -49,6 +49,10 @@ pub enum Command {
     /// Try TCP connections and print what each gave (used inside containers by the isolation tests).
     #[command(hide = true)]
     Probe {
+        /// Afterwards, answer one HTTP request on this address with the results, as an agent serves its /metrics
+        /// (readiness announced with the agent's own log line).
+        #[arg(long)]
+        serve: Option<String>,
         /// `host:port` addresses.
         addresses: Vec<String>,
     },
@@ -205,7 +209,7 @@ pub async fn main(cli: Cli) -> i32 {
         Command::List(args) => list(&args).await,
         Command::Agents { action } => agents(action.unwrap_or(AgentsAction::List)).await,
         Command::Gc { all } => gc(all).await,
-        Command::Probe { addresses } => Ok(probe(&addresses).await),
+        Command::Probe { serve, addresses } => probe(&addresses, serve.as_deref()).await,
         Command::Doctor(args) => doctor(args).await,
         Command::Replay(args) => replay(args).await,
         Command::Mock(args) => mock(args).await,
@@ -566,15 +570,32 @@ async fn gc(all: bool) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// Per address, one line: `ADDRESS reached` or `ADDRESS unreachable: WHY`.
-async fn probe(addresses: &[String]) -> i32 {
+/// Per address, one line: `ADDRESS reached` or `ADDRESS unreachable: WHY`; with `serve`, the same lines are then
+/// the body of the answer to one HTTP request on that address.
+async fn probe(addresses: &[String], serve: Option<&str>) -> anyhow::Result<i32> {
+    let mut results = String::new();
     for address in addresses {
         let attempt = tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(address.as_str()));
-        match attempt.await {
-            Ok(Ok(_)) => println!("{address} reached"),
-            Ok(Err(e)) => println!("{address} unreachable: {e}"),
-            Err(_) => println!("{address} unreachable: no answer within 3s"),
-        }
+        let line = match attempt.await {
+            Ok(Ok(_)) => format!("{address} reached"),
+            Ok(Err(e)) => format!("{address} unreachable: {e}"),
+            Err(_) => format!("{address} unreachable: no answer within 3s"),
+        };
+        println!("{line}");
+        results.push_str(&line);
+        results.push('\n');
     }
-    0
+    if let Some(serve) = serve {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind(serve).await?;
+        println!(r#"level=info msg="Server is ready to receive web requests." address={serve}"#);
+        let (mut stream, peer) = listener.accept().await?;
+        // The request head is all a GET sends; its content does not matter.
+        let mut head = [0u8; 1024];
+        let _ = stream.read(&mut head).await?;
+        stream.write_all(format!("HTTP/1.0 200 OK\r\n\r\n{results}").as_bytes()).await?;
+        stream.shutdown().await?;
+        println!("served {peer}");
+    }
+    Ok(0)
 }

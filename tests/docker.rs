@@ -1,6 +1,7 @@
 //! The Docker runtime against the real daemon: an agent container reaches the mock cloud's gateway listener and
-//! nothing else (not even the host's own addresses); a real case passes and leaves nothing behind; SIGINT mid-run still cleans up; `gc` removes what a
-//! dead run left and spares a live one.
+//! nothing else (not even the host's own addresses), while the host reads the container's own listener; a real
+//! case passes and leaves nothing behind; SIGINT mid-run still cleans up; `gc` removes what a dead run left and
+//! spares a live one.
 //!
 //! Without a daemon these tests say so and return — unless `AZRW_REQUIRE_DOCKER=1` (CI), where that is a failure.
 
@@ -20,6 +21,7 @@ use azrw::runtime::engine::bollard::query_parameters::{EventsOptions, ListContai
 use azrw::runtime::engine::{Engine, LABEL_CASE, LABEL_PID, LABEL_RUN};
 use azrw::runtime::firewall;
 use azrw::runtime::image::{self, ImageSpec, agent_image};
+use azrw::runtime::sandbox::{RunningAgent, Sandbox};
 use azrw::scenario::{self, MatrixOptions, RuntimeKind};
 use futures_util::StreamExt;
 
@@ -100,17 +102,20 @@ async fn wait_exited(agent: &DockerAgent) -> AgentState {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_agent_container_reaches_the_mock_cloud_and_nothing_else() {
+async fn an_agent_container_reaches_the_mock_cloud_and_nothing_else_while_the_host_reaches_it() {
     let Some(engine) = docker().await else { return };
     let owner = Owner { run: new_run_id(), case: "isolation".into() };
-    let mut network = CaseNetwork::create(&engine, &owner).await.unwrap();
+    let sandbox = Sandbox::docker(&engine, owner.clone()).await.unwrap();
+    let Sandbox::Docker { network, .. } = &sandbox else { unreachable!("a docker sandbox") };
     let gateway = network.gateway();
+    let network_name = network.name().to_owned();
 
-    // The mock cloud's side: a listener on the gateway address that counts who connected, its port opened in the
-    // case's firewall as Sandbox::bind does.
-    let listener = tokio::net::TcpListener::bind((gateway, 0)).await.unwrap();
+    // The mock cloud's side: a listener on the gateway address that counts who connected, bound (and its port
+    // opened in the case's firewall) as every mock service is.
+    let listener = sandbox.bind().await.unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
     let mock = listener.local_addr().unwrap();
-    network.allow_port(mock.port()).await.unwrap();
     let accepted = tokio::spawn(async move { listener.accept().await.map(|(_, peer)| peer) });
     // A host service bound on loopback only: the container must not reach it.
     let loopback = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
@@ -134,29 +139,46 @@ async fn an_agent_container_reaches_the_mock_cloud_and_nothing_else() {
         format!("{docker0}:{any_port}"),          // the host, on docker0's address
         format!("{gateway}:{any_port}"),          // the host, on the case's own gateway but not a mock port
     ];
+    // Then, like an agent, it serves on the sandbox's listen address and says it is ready: the harness reads it
+    // from the host (as it reads an agent's /metrics) through the same firewall.
+    let serve = ["probe", "--serve", sandbox.listen_address()].map(str::to_owned);
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("probe.log");
-    let mut probe = DockerAgent::start(
+    let probe = DockerAgent::start(
         &engine,
         &ContainerSpec {
             image: probe_image.into(),
             name: owner.name("probe"),
-            cmd: std::iter::once("probe".to_owned()).chain(targets.iter().cloned()).collect(),
+            cmd: serve.into_iter().chain(targets.iter().cloned()).collect(),
             env: Vec::new(),
             labels: owner.labels(),
-            network: network.name().to_owned(),
+            network: network_name,
             input_dir: None,
         },
         &log,
     )
     .await
     .unwrap();
-    let exited = wait_exited(&probe).await;
+    let mut probe = RunningAgent::Docker(probe);
+    let mut state = probe.state();
+    let ready = tokio::time::timeout(
+        Duration::from_secs(60),
+        state.wait_for(|s| matches!(s, AgentState::Ready | AgentState::Exited { .. })),
+    )
+    .await
+    .expect("the probe is ready or gone within 60s")
+    .expect("state channel open")
+    .clone();
+    let served = sandbox.agent_http_get(&probe, "/").await;
+    let web = sandbox.agent_web_address(&probe).await;
+    let RunningAgent::Docker(container) = &probe else { unreachable!("a container") };
+    let exited = wait_exited(container).await;
     probe.stop().await;
-    network.remove().await;
+    sandbox.close().await;
 
     let lines: Vec<String> = BufReader::new(std::fs::File::open(&log).unwrap()).lines().map(Result::unwrap).collect();
     eprintln!("probe output:\n{}", lines.join("\n"));
+    assert_eq!(ready, AgentState::Ready, "the probe never served; exit {exited:?}");
     let said = |target: &str| {
         lines.iter().find(|l| l.starts_with(&format!("{target} "))).cloned().unwrap_or_else(|| {
             panic!("the probe said nothing about {target}; exit {exited:?}; output:\n{}", lines.join("\n"))
@@ -169,6 +191,11 @@ async fn an_agent_container_reaches_the_mock_cloud_and_nothing_else() {
         let line = said(target);
         assert!(line.contains("unreachable"), "{target} must be unreachable from an agent container, got: {line}");
     }
+    // The host opened a connection into the container and the firewall let its replies in.
+    let served = served.unwrap_or_else(|e| panic!("the host could not read the container's listener: {e}"));
+    assert!(served.starts_with(&format!("{} reached\n", targets[0])), "served: {served}");
+    assert_eq!(web.unwrap().ip(), peer.ip(), "the harness reads the container at its address on the case network");
+    assert!(lines.iter().any(|l| l.starts_with("served ")), "the probe answered the host");
     assert!(leftovers(&engine, LABEL_RUN, &owner.run).await.is_empty());
     assert_eq!(firewall_leftovers(&owner.run), Vec::<String>::new(), "the network's firewall rules are gone");
     drop(host_service);

@@ -107,3 +107,29 @@ async fn agent_metrics_that_disagree_with_the_mock_are_caught() {
     assert_eq!(f.status, Status::Fail, "{f:#?}");
     assert!(f.message.contains("samples_failed_total 9 but the DCR refused 2"), "{f:#?}");
 }
+
+#[tokio::test]
+async fn waiting_out_a_token_services_retry_after_passes() {
+    let stage = stage(&scenario("  rules: [{service: imds, times: 1, status: 429, retry_after: 1s}]\n")).await;
+    send(&stage, &Knobs { token_attempts: 3, ..knobs(3) }).await;
+    let eval = stage.evaluate(CLAIMED_VERSION);
+    let f = finding(&eval, "tokens.retry-after");
+    assert_eq!(f.status, Status::Pass, "{f:#?}");
+    support::assert_clean(&eval);
+}
+
+#[tokio::test]
+async fn asking_imds_again_before_its_retry_after_is_caught() {
+    let stage = stage(&scenario("  rules: [{service: imds, times: 2, status: 429, retry_after: 2s}]\n")).await;
+    send(&stage, &Knobs { token_attempts: 3, ignore_token_retry_after: true, ..knobs(3) }).await;
+    let eval = stage.evaluate(CLAIMED_VERSION);
+    assert_violation(
+        &eval,
+        "tokens.retry-after",
+        &[
+            "IMDS answered 429 with Retry-After 2s",
+            "refused: request #1 GET http://169.254.169.254",
+            "asked again: request #2",
+        ],
+    );
+}

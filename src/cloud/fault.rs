@@ -321,6 +321,8 @@ pub(crate) const EMBEDDED_PROFILES: &[(&str, &str)] = &[
     ("dcr-outage", include_str!("../../mocks/faults/dcr-outage.yaml")),
     ("dcr-throttled", include_str!("../../mocks/faults/dcr-throttled.yaml")),
     ("imds-flaky", include_str!("../../mocks/faults/imds-flaky.yaml")),
+    ("imds-404", include_str!("../../mocks/faults/imds-404.yaml")),
+    ("imds-throttled", include_str!("../../mocks/faults/imds-throttled.yaml")),
     ("entra-outage", include_str!("../../mocks/faults/entra-outage.yaml")),
 ];
 

@@ -154,6 +154,7 @@ pub const CHECKS: &[&str] = &[
     "tokens.not-expired",
     "tokens.refresh",
     "tokens.revoked-replaced",
+    "tokens.retry-after",
     "agent.metrics",
     "sidecar.running",
     "series.present",

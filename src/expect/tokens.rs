@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use super::{CaseFacts, DEFAULT_MIN_WRITES, Finding, Observed, pending, skipped};
 use crate::agent::Version;
-use crate::cloud::recorder::{Detail, Exchange, IssuedToken, TokenId, WriteAuth};
+use crate::cloud::recorder::{Detail, Exchange, IssuedToken, Service, TokenId, WriteAuth};
+use crate::scenario::FaultService;
 
 /// MSAL treats a cached token with less than this left as expired (and never caches such tokens).
 pub const MSAL_EXPIRY_WINDOW: Duration = Duration::from_secs(300);
@@ -15,6 +16,8 @@ pub const MSAL_EXPIRY_WINDOW: Duration = Duration::from_secs(300);
 pub const REFRESH_IN_SINCE: Version = Version::new(3, 4, 0);
 /// The agent computes expiry from whole seconds in the response; allow for that and for scheduling.
 const SCHEDULE_SLACK: Duration = Duration::from_millis(1500);
+/// Slack for "asked again sooner than Retry-After": the agent counts from the answer, the mock from the request.
+const RETRY_AFTER_SLACK: Duration = Duration::from_millis(10);
 
 /// When, after issue, the agent's first network refresh of a token with this lifetime may happen: the first point
 /// of Prometheus' halving schedule at which MSAL no longer serves it from its cache.
@@ -43,7 +46,12 @@ pub fn earliest_refresh(lifetime: Duration, refresh_in: Option<Duration>, versio
 
 pub(super) fn checks(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Vec<Finding> {
     let writes: Vec<&Exchange> = seen.writes().collect();
-    vec![not_expired(facts, seen, &writes), refresh(facts, seen, &writes), revoked_replaced(facts, seen, &writes)]
+    vec![
+        not_expired(facts, seen, &writes),
+        refresh(facts, seen, &writes),
+        revoked_replaced(facts, seen, &writes),
+        retry_after(facts, seen),
+    ]
 }
 
 fn token_of(w: &Exchange) -> Option<(TokenId, Option<&str>)> {
@@ -214,5 +222,71 @@ fn revoked_replaced(facts: &CaseFacts<'_>, seen: &Observed<'_>, writes: &[&Excha
                 at.as_secs_f64()
             ),
         ),
+    }
+}
+
+/// After a token service refuses with `Retry-After` (IMDS or Entra throttling), the agent's next token request to
+/// it comes no sooner: azcore's retry policy waits the header's value before its own retry (azure-protocols.md
+/// §2.0), and a fetch that gave up is only repeated by a later write. Decided once every such answer was followed.
+fn retry_after(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Finding {
+    let check = "tokens.retry-after";
+    let token_request = |e: &Exchange| matches!(e.detail, Detail::Token { .. });
+    let throttled: Vec<(&Exchange, Duration)> = seen
+        .exchanges
+        .iter()
+        .filter(|e| token_request(e))
+        .filter_map(|e| Some((e, e.fault.as_ref()?.retry_after?)))
+        .collect();
+    if throttled.is_empty() {
+        let planned = facts.faults.rules.iter().any(|r| {
+            r.rule.service != FaultService::Dcr && (r.rule.retry_after.is_some() || r.rule.retry_after_date.is_some())
+        });
+        return if planned {
+            pending(check, "no token request answered with Retry-After yet")
+        } else {
+            skipped(check, "no token-service fault answers with Retry-After")
+        };
+    }
+    for (refused, after) in &throttled {
+        let next =
+            seen.exchanges.iter().find(|e| e.seq > refused.seq && e.service == refused.service && token_request(e));
+        let Some(next) = next else {
+            return pending(check, format!("no token request after {} yet", refused.describe()));
+        };
+        let waited = next.at.saturating_sub(refused.at);
+        if waited + RETRY_AFTER_SLACK < *after {
+            return Finding::fail(
+                check,
+                format!(
+                    "{} answered {} with Retry-After {}s, but the agent asked again {:.2}s later; it must wait",
+                    service_name(refused.service),
+                    refused.status,
+                    after.as_secs(),
+                    waited.as_secs_f64()
+                ),
+            )
+            .with_evidence(format!(
+                "refused: {} at +{:.2}s → {}",
+                refused.describe(),
+                refused.at.as_secs_f64(),
+                refused.status
+            ))
+            .with_evidence(format!("asked again: {} at +{:.2}s", next.describe(), next.at.as_secs_f64()));
+        }
+    }
+    Finding::pass(
+        check,
+        format!(
+            "{} token answers carried Retry-After; each next token request waited at least that long",
+            throttled.len()
+        ),
+    )
+}
+
+fn service_name(service: Service) -> &'static str {
+    match service {
+        Service::Imds => "IMDS",
+        Service::Entra => "Entra",
+        _ => "the token service",
     }
 }

@@ -22,7 +22,8 @@ use super::engine::bollard::container::LogOutput;
 use super::engine::bollard::errors::Error as DockerError;
 use super::engine::bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest};
 use super::engine::bollard::query_parameters::{
-    CreateContainerOptions, LogsOptions, RemoveContainerOptions, StopContainerOptions, UploadToContainerOptions,
+    CreateContainerOptions, InspectContainerOptions, LogsOptions, RemoveContainerOptions, StopContainerOptions,
+    UploadToContainerOptions,
 };
 use super::engine::{Engine, LABEL_CASE, LABEL_PID, LABEL_RUN, blocking_cleanup};
 use super::firewall::{self, CaseFirewall};
@@ -222,6 +223,7 @@ pub struct DockerAgent {
     engine: Engine,
     name: String,
     id: Option<String>,
+    network: String,
     state: watch::Receiver<AgentState>,
     supervisor: Option<JoinHandle<()>>,
 }
@@ -246,6 +248,7 @@ impl DockerAgent {
             engine: engine.clone(),
             name: spec.name.clone(),
             id: Some(id.clone()),
+            network: spec.network.clone(),
             state: rx,
             supervisor: None,
         };
@@ -271,6 +274,20 @@ impl DockerAgent {
     /// The container's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The container's address on its case network, where the host reaches its listeners (nothing publishes
+    /// them). Asked of the daemon when needed: an exited container no longer has one.
+    pub async fn address(&self) -> std::io::Result<IpAddr> {
+        let id = self.id.as_deref().ok_or_else(|| std::io::Error::other(format!("{} was stopped", self.name)))?;
+        let inspect = self.engine.docker().inspect_container(id, None::<InspectContainerOptions>).await.map_err(io)?;
+        inspect
+            .network_settings
+            .and_then(|settings| settings.networks)
+            .and_then(|mut networks| networks.remove(&self.network))
+            .and_then(|endpoint| endpoint.ip_address)
+            .and_then(|ip| ip.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("{} has no address on network {}", self.name, self.network)))
     }
 
     /// Stops the container (SIGTERM, SIGKILL after a grace period), waits for its output to end and removes it.

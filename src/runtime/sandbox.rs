@@ -64,12 +64,20 @@ pub enum Sandbox {
     Docker {
         /// The pause container whose network namespace the agent and its sidecars join, as a pod's containers
         /// share one ([`Sandbox::start_pod`]). First, so that `Drop` removes it before the network.
-        pod: std::sync::Mutex<Option<(String, DockerAgent)>>,
+        pod: std::sync::Mutex<Option<Box<Pod>>>,
         /// The case's network (boxed: a Docker client is large).
         network: Box<CaseNetwork>,
         /// Run and case, for names and labels.
         owner: Owner,
     },
+}
+
+/// A Docker case's pause container: the agent and its sidecars share its network namespace and address.
+#[derive(Debug)]
+pub struct Pod {
+    name: String,
+    address: std::net::IpAddr,
+    container: DockerAgent,
 }
 
 /// A started agent.
@@ -141,18 +149,42 @@ impl Sandbox {
         }
     }
 
-    /// `GET path` on the agent's own web listener (its `/metrics`), from where the agent's network reaches it.
-    pub async fn agent_http_get(&self, path: &str) -> io::Result<String> {
-        let request = format!("GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n", self.listen_address());
-        let addr: SocketAddr = self.listen_address().parse().map_err(io::Error::other)?;
-        match self {
+    /// Where the harness reaches `agent`'s web listener ([`Sandbox::listen_address`]): in the namespace, or at
+    /// the container's address on the case network.
+    pub async fn agent_web_address(&self, agent: &RunningAgent) -> io::Result<SocketAddr> {
+        let listen: SocketAddr = self.listen_address().parse().map_err(io::Error::other)?;
+        match (self, agent) {
+            (Sandbox::Process { .. }, _) => Ok(listen),
+            // In a pod the agent has no address of its own: it is the pause container's.
+            (Sandbox::Docker { pod, .. }, RunningAgent::Docker(d)) => {
+                let pod_address = pod.lock().expect("pod lock").as_ref().map(|p| p.address);
+                let address = match pod_address {
+                    Some(a) => a,
+                    None => d.address().await?,
+                };
+                Ok(SocketAddr::new(address, listen.port()))
+            }
+            (Sandbox::Docker { .. }, RunningAgent::Process(_)) => {
+                Err(io::Error::other("a process agent cannot run in a docker sandbox"))
+            }
+        }
+    }
+
+    /// `GET path` on `agent`'s own web listener (its `/metrics`), from where the harness reaches it; errors name
+    /// the address.
+    pub async fn agent_http_get(&self, agent: &RunningAgent, path: &str) -> io::Result<String> {
+        let addr = self.agent_web_address(agent).await?;
+        let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+        let got = match self {
             // The socket must be created inside the namespace: on its thread.
             Sandbox::Process { network, .. } => network.run(move || http_get(addr, &request)).await?,
-            Sandbox::Docker { .. } => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "reading the agent's /metrics is not implemented for the docker runtime yet",
-            )),
-        }
+            // From the host, which routes to the bridge: the case firewall accepts the replies to a connection the
+            // host opened (conntrack ESTABLISHED), while the container still cannot open one to the host itself.
+            Sandbox::Docker { .. } => {
+                tokio::task::spawn_blocking(move || http_get(addr, &request)).await.map_err(io::Error::other)?
+            }
+        };
+        got.map_err(|e| io::Error::new(e.kind(), format!("GET http://{addr}{path}: {e}")))
     }
 
     /// Starts the agent.
@@ -205,8 +237,15 @@ impl Sandbox {
             network: network.name().to_owned(),
             input_dir: None,
         };
-        let container = DockerAgent::start(network.engine(), &spec, log_path).await?;
-        *pod.lock().expect("pod lock") = Some((spec.name, container));
+        let mut container = DockerAgent::start(network.engine(), &spec, log_path).await?;
+        let address = match container.address().await {
+            Ok(a) => a,
+            Err(e) => {
+                container.stop().await;
+                return Err(e);
+            }
+        };
+        *pod.lock().expect("pod lock") = Some(Box::new(Pod { name: spec.name, address, container }));
         Ok(())
     }
 
@@ -261,7 +300,7 @@ impl Sandbox {
             return Err(io::Error::other("not a docker sandbox"));
         };
         let name = owner.name(role);
-        let pod_name = pod.lock().expect("pod lock").as_ref().map(|(name, _)| name.clone());
+        let pod_name = pod.lock().expect("pod lock").as_ref().map(|p| p.name.clone());
         let network_mode = match pod_name {
             Some(pod) => format!("container:{pod}"),
             None => network.name().to_owned(),
@@ -285,8 +324,8 @@ impl Sandbox {
             Sandbox::Process { .. } => {}
             Sandbox::Docker { mut network, pod, .. } => {
                 let pod = pod.into_inner().ok().flatten();
-                if let Some((_, mut container)) = pod {
-                    container.stop().await;
+                if let Some(mut pod) = pod {
+                    pod.container.stop().await;
                 }
                 network.remove().await
             }

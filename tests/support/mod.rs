@@ -238,6 +238,10 @@ pub struct Knobs {
     pub force_secret: Option<String>,
     /// Fetch a fresh token before every write.
     pub token_per_write: bool,
+    /// Token requests per fetch before giving up (a refused request is asked again).
+    pub token_attempts: usize,
+    /// Ask the token service again at once, whatever `Retry-After` it answered.
+    pub ignore_token_retry_after: bool,
     /// What goes in `Authorization`.
     pub bearer: Bearer,
     /// `Content-Encoding`.
@@ -282,6 +286,8 @@ impl Default for Knobs {
             grant_type: "client_credentials".into(),
             force_secret: None,
             token_per_write: false,
+            token_attempts: 1,
+            ignore_token_retry_after: false,
             bearer: Bearer::Token,
             content_encoding: Some("snappy".into()),
             content_type: Some("application/x-protobuf".into()),
@@ -472,8 +478,22 @@ pub async fn send_retrying(stage: &Stage, knobs: &Knobs, retry: &Retry) {
     }
 }
 
-/// Fetches a token the way the scenario's auth type does, bent by the knobs. None when refused.
+/// Fetches a token the way the scenario's auth type does, bent by the knobs: up to `token_attempts` requests,
+/// waiting the `Retry-After` of a refusal (the sender's behaviour under test) unless told to ignore it. None when
+/// every request was refused.
 pub async fn fetch_token(stage: &Stage, knobs: &Knobs) -> Option<String> {
+    for _ in 1..knobs.token_attempts.max(1) {
+        match request_token(stage, knobs).await {
+            Ok(token) => return Some(token),
+            Err(Some(after)) if !knobs.ignore_token_retry_after => tokio::time::sleep(after).await,
+            Err(_) => {}
+        }
+    }
+    request_token(stage, knobs).await.ok()
+}
+
+/// One token request; a refusal gives its `Retry-After`, if any.
+async fn request_token(stage: &Stage, knobs: &Knobs) -> Result<String, Option<Duration>> {
     let auth = &stage.scenario.auth;
     if let Some(mi) = &auth.managed_identity {
         let resource = knobs.imds_resource.clone().unwrap_or_else(|| auth.cloud.ingestion_audience().to_owned());
@@ -485,12 +505,7 @@ pub async fn fetch_token(stage: &Stage, knobs: &Knobs) -> Option<String> {
         if let Some(m) = &knobs.imds_metadata {
             req = req.header("Metadata", m);
         }
-        let resp = req.send().await.ok()?;
-        if !resp.status().is_success() {
-            return None;
-        }
-        let json: serde_json::Value = resp.json().await.ok()?;
-        return json["access_token"].as_str().map(str::to_owned);
+        return token_from(req.send().await).await;
     }
     let (tenant, client_id, credential) = if let Some(o) = &auth.oauth {
         (o.tenant_id.clone(), o.client_id.clone(), vec![("client_secret".to_owned(), o.client_secret.clone())])
@@ -534,13 +549,19 @@ pub async fn fetch_token(stage: &Stage, knobs: &Knobs) -> Option<String> {
         .header("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
         .body(body)
         .send()
-        .await
-        .ok()?;
+        .await;
+    token_from(resp).await
+}
+
+/// The access token of a token service's answer, or the `Retry-After` of a refusal.
+async fn token_from(resp: reqwest::Result<reqwest::Response>) -> Result<String, Option<Duration>> {
+    let resp = resp.map_err(|_| None)?;
     if !resp.status().is_success() {
-        return None;
+        let after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+        return Err(after.map(Duration::from_secs));
     }
-    let json: serde_json::Value = resp.json().await.ok()?;
-    json["access_token"].as_str().map(str::to_owned)
+    let json: serde_json::Value = resp.json().await.map_err(|_| None)?;
+    json["access_token"].as_str().map(str::to_owned).ok_or(None)
 }
 
 fn assertion_form(assertion: String) -> Vec<(String, String)> {
