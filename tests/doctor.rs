@@ -175,6 +175,23 @@ async fn workload_identity_exchanges_the_federated_token_file() {
 }
 
 #[tokio::test]
+async fn sdk_via_workload_identity_exchanges_the_same_token_file() {
+    let r = doctor_on("sdk-workload-identity", |_| {}, |_| {}).await;
+    assert!(r.ok(), "{}", r.render());
+    let token = r.step(steps::AGENT_TOKEN).unwrap();
+    assert!(
+        token.detail.contains("sdk via workload identity, client_id 00000000-0000-4000-8000-0000000a2b02"),
+        "{}",
+        r.render()
+    );
+    assert!(token.detail.contains("subject system:serviceaccount:monitoring:prometheus"), "{}", r.render());
+    assert!(token.detail.contains("token for app 00000000-0000-4000-8000-0000000a2b02"), "{}", r.render());
+    let r =
+        doctor_on("sdk-workload-identity", |_| {}, |env| env.retain(|(k, _)| k != "AZURE_FEDERATED_TOKEN_FILE")).await;
+    assert_named(&r, steps::ENVIRONMENT, "AZURE_FEDERATED_TOKEN_FILE (for auth.sdk.via.workload_identity.token_file)");
+}
+
+#[tokio::test]
 async fn workload_identity_wrong_subject() {
     // The app trusts another service account than the one the cluster's token is for.
     let r = doctor_on(

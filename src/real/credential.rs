@@ -45,8 +45,8 @@ pub struct AgentCredential {
     pub source: Option<String>,
 }
 
-/// A credential for the agent's auth block: `Ok(None)` for a method the harness leaves to the agent's own run
-/// (`sdk` via workload identity), `Err` when the set-up is broken (a credential file missing or unreadable).
+/// A credential for the agent's auth block (every method), `Err` when the set-up is broken (a credential file
+/// missing or unreadable).
 pub fn for_auth(auth: &AuthSpec, client: &reqwest::Client) -> Result<Option<AgentCredential>, String> {
     let cloud = auth.cloud;
     if let Some(o) = &auth.oauth {
@@ -60,10 +60,18 @@ pub fn for_auth(auth: &AuthSpec, client: &reqwest::Client) -> Result<Option<Agen
         let credential = certificate(&c.tenant_id, &c.client_id, loaded, cloud, client)?;
         return Ok(Some(AgentCredential { credential, source }));
     }
-    if let Some(w) = &auth.workload_identity {
-        let path = w.token_file.as_deref().unwrap_or_default();
+    // Native workload identity, or DefaultAzureCredential's workload-identity credential (`sdk`): the same exchange.
+    let federated = match (&auth.workload_identity, auth.sdk.as_ref().map(|s| (&s.via, &s.tenant_id))) {
+        (Some(w), _) => Some((&w.tenant_id, &w.client_id, &w.token_file)),
+        (None, Some((SdkVia::WorkloadIdentity { client_id, token_file, .. }, tenant))) => {
+            Some((tenant, client_id, token_file))
+        }
+        _ => None,
+    };
+    if let Some((tenant, client_id, token_file)) = federated {
+        let path = token_file.as_deref().unwrap_or_default();
         let source = Some(format!("federated token {path} ({})", describe_federated_token(path)?));
-        let credential = workload_identity(&w.tenant_id, &w.client_id, Path::new(path), cloud, client)?;
+        let credential = workload_identity(tenant, client_id, Path::new(path), cloud, client)?;
         return Ok(Some(AgentCredential { credential, source }));
     }
     let mi_client = auth.managed_identity.as_ref().map(|m| m.client_id.clone()).or_else(|| {
@@ -195,7 +203,11 @@ impl ClientAssertion for CertificateAssertion {
 /// Points the agent of a real run at the credential files: the federated token file where it is (the kubelet
 /// rotates it in place), the certificate PEM split into the certificate and key files Prometheus reads.
 pub fn place_files(auth: &AuthSpec, paths: &mut AgentPaths) -> Result<(), String> {
-    if let Some(path) = auth.workload_identity.as_ref().and_then(|w| w.token_file.as_deref()) {
+    let sdk_token_file = auth.sdk.as_ref().and_then(|s| match &s.via {
+        SdkVia::WorkloadIdentity { token_file, .. } => token_file.as_deref(),
+        SdkVia::ManagedIdentity { .. } => None,
+    });
+    if let Some(path) = auth.workload_identity.as_ref().and_then(|w| w.token_file.as_deref()).or(sdk_token_file) {
         paths.federated_token = path.into();
     }
     if let Some(path) = auth.certificate.as_ref().and_then(|c| c.certificate_file.as_deref()) {

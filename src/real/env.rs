@@ -75,6 +75,9 @@ fn with_default_files(auth: &AuthSpec) -> AuthSpec {
     if let Some(c) = &mut auth.certificate {
         c.certificate_file.get_or_insert_with(|| format!("${{{CERTIFICATE_FILE_ENV}}}"));
     }
+    if let Some(crate::scenario::SdkVia::WorkloadIdentity { token_file, .. }) = auth.sdk.as_mut().map(|s| &mut s.via) {
+        token_file.get_or_insert_with(|| format!("${{{FEDERATED_TOKEN_FILE_ENV}}}"));
+    }
     auth
 }
 

@@ -53,7 +53,7 @@ fn principal(auth: &AuthSpec) -> (Principal, String, Option<String>) {
         );
     }
     match auth.sdk.as_ref().map(|s| (&s.via, s.tenant_id.clone())) {
-        Some((SdkVia::WorkloadIdentity { client_id, service_account }, tenant)) => {
+        Some((SdkVia::WorkloadIdentity { client_id, service_account, .. }, tenant)) => {
             (Principal::App { client_id: client_id.clone() }, tenant, Some(service_account.clone()))
         }
         Some((SdkVia::ManagedIdentity { client_id }, _)) => mi_principal(client_id),

@@ -580,6 +580,10 @@ pub enum SdkVia {
         /// Kubernetes service account, `namespace/name`.
         #[serde(default = "default_service_account")]
         service_account: String,
+        /// Real target only: the federated token file, as for `workload_identity`. Default
+        /// `${AZURE_FEDERATED_TOKEN_FILE}`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token_file: Option<String>,
     },
     /// IMDS (the chain falls through to ManagedIdentityCredential).
     ManagedIdentity {
