@@ -50,7 +50,37 @@ async fn ignoring_retry_after_is_caught() {
     let stage = stage(&scenario("  rules: [{service: dcr, times: 1, status: 503, retry_after: 2s}]\n")).await;
     send_retrying(&stage, &knobs(4), &Retry { ignore_retry_after: true, ..Retry::default() }).await;
     let eval = stage.evaluate(CLAIMED_VERSION);
-    assert_violation(&eval, "retry.retry-after", &["Retry-After 2s", "it must wait", "retried: request #"]);
+    assert_violation(
+        &eval,
+        "retry.retry-after",
+        &["Retry-After 2s", "it must wait", "Retry-After: 2", "retried: request #"],
+    );
+}
+
+#[tokio::test]
+async fn honouring_an_http_date_retry_after_passes() {
+    let stage = stage(&scenario(
+        "  rules: [{service: dcr, times: 1, status: 503, retry_after_date: 2s}]
+",
+    ))
+    .await;
+    send_retrying(&stage, &knobs(2), &Retry::default()).await;
+    let eval = stage.evaluate(CLAIMED_VERSION);
+    for check in ["retry.retry-after", "retry.backoff"] {
+        assert_eq!(finding(&eval, check).status, Status::Pass, "{:#?}", finding(&eval, check));
+    }
+}
+
+#[tokio::test]
+async fn ignoring_an_http_date_retry_after_is_caught() {
+    let stage = stage(&scenario(
+        "  rules: [{service: dcr, times: 1, status: 503, retry_after_date: 2s}]
+",
+    ))
+    .await;
+    send_retrying(&stage, &knobs(2), &Retry { ignore_retry_after: true, ..Retry::default() }).await;
+    let eval = stage.evaluate(CLAIMED_VERSION);
+    assert_violation(&eval, "retry.retry-after", &["it must wait", "with Retry-After: ", " GMT (2.", "s ahead)"]);
 }
 
 #[tokio::test]

@@ -131,7 +131,7 @@ async fn a_throttling_fault_answers_every_nth_write_429_and_throttled_samples_ar
         assert_eq!(finding(&eval, check).status, azrw::expect::Status::Skipped, "{check}");
     }
     let throttled = stage.exchanges().into_iter().find(|e| e.status == 429).unwrap();
-    assert_eq!(throttled.fault.unwrap().retry_after, Some(std::time::Duration::from_secs(1)));
+    assert_eq!(throttled.fault.unwrap().retry_after.map(|r| r.wait), Some(std::time::Duration::from_secs(1)));
 }
 
 #[test]

@@ -157,11 +157,57 @@ pub(crate) fn parse_profile(path: &std::path::Path, text: &str) -> Result<FaultS
 pub struct FaultMark {
     /// The rule's name.
     pub rule: String,
-    /// The `Retry-After` the answer carried, as a wait from the answer's time.
+    /// The `Retry-After` the answer carried.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_after: Option<Duration>,
+    pub retry_after: Option<RetryAfter>,
     /// The agent got no answer it could use: the connection was reset, or the answer came after its timeout.
     pub unanswered: bool,
+}
+
+/// A `Retry-After` header as the mock sent it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RetryAfter {
+    /// The value, exactly as sent: delta-seconds (`3`) or an HTTP-date (`Wed, 25 Nov 2026 20:59:10 GMT`).
+    pub header: String,
+    /// The wait it asks for, from the moment of the answer. An HTTP-date has whole seconds and is rounded up, so
+    /// this is never less than the rule's value (and less than a second more).
+    pub wait: Duration,
+}
+
+impl RetryAfter {
+    /// Whether the header is the HTTP-date form.
+    pub fn is_date(&self) -> bool {
+        self.header.ends_with(" GMT")
+    }
+
+    /// The wait asked for, in words: `2s`, or `3.42s` for an HTTP-date.
+    pub fn asked(&self) -> String {
+        if self.is_date() { format!("{:.2}s", self.wait.as_secs_f64()) } else { format!("{}s", self.wait.as_secs()) }
+    }
+
+    /// `Retry-After: <value> (<wait>s ahead)`, for evidence.
+    pub fn describe(&self) -> String {
+        if self.is_date() {
+            format!("Retry-After: {} ({:.2}s ahead)", self.header, self.wait.as_secs_f64())
+        } else {
+            format!("Retry-After: {}", self.header)
+        }
+    }
+
+    fn seconds(d: Duration) -> RetryAfter {
+        RetryAfter { header: d.as_secs().to_string(), wait: d }
+    }
+
+    /// The date `ahead` from `now`, rounded up to the next whole second: rounding down would ask for less than
+    /// the rule says, and an agent that floors the remaining time (Prometheus does) would then be told a second
+    /// less again, which made `retry.retry-after` flaky when an answer fell just before a second's boundary.
+    fn date(now: SystemTime, ahead: Duration) -> RetryAfter {
+        let due = now + ahead;
+        let since_epoch = due.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        let rounded = if since_epoch.subsec_nanos() == 0 { since_epoch.as_secs() } else { since_epoch.as_secs() + 1 };
+        let date = SystemTime::UNIX_EPOCH + Duration::from_secs(rounded);
+        RetryAfter { header: http_date(date), wait: date.duration_since(now).unwrap_or(ahead) }
+    }
 }
 
 /// What to do with one request.
@@ -187,8 +233,8 @@ impl Hit {
         self.status.is_some() || self.error.is_some()
     }
 
-    /// The replacement answer, with `Retry-After` if the rule sets one.
-    pub(crate) fn reply(&self, mocks: &MockData, vars: &[(&str, &str)]) -> Reply {
+    /// The replacement answer, with `Retry-After` if the rule sets one, and the mark to record with it.
+    pub(crate) fn reply(&self, mocks: &MockData, vars: &[(&str, &str)]) -> (Reply, FaultMark) {
         let (status, body) = match &self.error {
             Some(name) => {
                 let (status, body) = mocks.error(name, vars);
@@ -203,22 +249,20 @@ impl Hit {
             }
         };
         let mut reply = Reply::json(status, body);
-        if let Some(d) = self.retry_after {
-            reply.headers.push(("Retry-After".into(), d.as_secs().to_string()));
+        let retry_after = match (self.retry_after, self.retry_after_date) {
+            (Some(d), _) => Some(RetryAfter::seconds(d)),
+            (None, Some(d)) => Some(RetryAfter::date(SystemTime::now(), d)),
+            (None, None) => None,
+        };
+        if let Some(r) = &retry_after {
+            reply.headers.push(("Retry-After".into(), r.header.clone()));
         }
-        if let Some(d) = self.retry_after_date {
-            reply.headers.push(("Retry-After".into(), http_date(SystemTime::now() + d)));
-        }
-        reply
+        (reply, FaultMark { rule: self.rule.clone(), retry_after, unanswered: false })
     }
 
-    /// The mark recorded with the exchange.
-    pub(crate) fn mark(&self, unanswered: bool) -> FaultMark {
-        FaultMark {
-            rule: self.rule.clone(),
-            retry_after: if unanswered { None } else { self.retry_after.or(self.retry_after_date) },
-            unanswered,
-        }
+    /// The mark recorded with an exchange the agent got no usable answer to.
+    pub(crate) fn unanswered_mark(&self) -> FaultMark {
+        FaultMark { rule: self.rule.clone(), retry_after: None, unanswered: true }
     }
 }
 
@@ -398,11 +442,28 @@ mod tests {
             "{service: dcr, status: 503, retry_after_date: 2s}",
         ]);
         let h = p.consult(Service::Dcr, &dcr(), Duration::ZERO).unwrap();
-        let r = h.reply(&MockData::embedded(), &[]);
+        let (r, mark) = h.reply(&MockData::embedded(), &[]);
         assert_eq!((r.status, r.headers.last().unwrap().1.as_str()), (429, "3"));
+        assert_eq!(mark.retry_after.map(|r| r.wait), Some(Duration::from_secs(3)));
         let p = plan(&["{service: dcr, status: 503, retry_after_date: 2s}"]);
-        let r = p.consult(Service::Dcr, &dcr(), Duration::ZERO).unwrap().reply(&MockData::embedded(), &[]);
-        assert!(r.headers.last().unwrap().1.ends_with(" GMT"), "{:?}", r.headers);
+        let (r, mark) = p.consult(Service::Dcr, &dcr(), Duration::ZERO).unwrap().reply(&MockData::embedded(), &[]);
+        let sent = mark.retry_after.unwrap();
+        assert!(sent.is_date() && r.headers.last().unwrap().1 == sent.header, "{:?} {sent:?}", r.headers);
+        assert!(sent.wait >= Duration::from_secs(2) && sent.wait < Duration::from_secs(3), "{sent:?}");
+    }
+
+    #[test]
+    fn an_http_date_rounds_up_so_it_never_asks_for_less_than_the_rule() {
+        let at = |secs: u64, nanos: u32| SystemTime::UNIX_EPOCH + Duration::new(secs, nanos);
+        // Just before a second's boundary: rounding down would have asked for 2.001s instead of 3s.
+        let r = RetryAfter::date(at(1_795_640_346, 999_000_000), Duration::from_secs(3));
+        assert_eq!(r.header, "Wed, 25 Nov 2026 20:59:10 GMT");
+        assert_eq!(r.wait, Duration::from_millis(3001));
+        assert!(r.describe().contains("(3.00s ahead)"), "{}", r.describe());
+        // On the boundary nothing is added.
+        let r = RetryAfter::date(at(1_795_640_346, 0), Duration::from_secs(3));
+        assert_eq!((r.header.as_str(), r.wait), ("Wed, 25 Nov 2026 20:59:09 GMT", Duration::from_secs(3)));
+        assert!(!RetryAfter::seconds(Duration::from_secs(2)).is_date());
     }
 
     #[test]

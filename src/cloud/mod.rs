@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use ca::{CertificateAuthority, ClientCertificate, ClusterIssuer, FederatedClaims, TOKEN_EXCHANGE_AUDIENCE};
-pub use fault::{FaultConfig, FaultMark};
+pub use fault::{FaultConfig, FaultMark, RetryAfter};
 pub use mockdata::{ErrorTemplate, MockData};
 pub use query::{Matcher, parse_selector};
 pub use recorder::{Exchange, Recorder, Service};

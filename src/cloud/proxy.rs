@@ -211,7 +211,7 @@ async fn handle(
     if hit.reset || hit.times_out(state.faults.client_timeout()) {
         // The agent gets nothing it can use: record now (its retry clock starts from here), answer late or never.
         let Outcome { detail, .. } = serve(&state, route, &request, false).await;
-        record(&state, route.service(), &request, tls, 0, detail, Some(hit.mark(true)));
+        record(&state, route.service(), &request, tls, 0, detail, Some(hit.unanswered_mark()));
         if hit.reset {
             return Err(Reset(hit.rule));
         }
@@ -223,17 +223,18 @@ async fn handle(
         tokio::time::sleep(delay).await;
     }
     let mut outcome = serve(&state, route, &request, !hit.answers()).await;
+    let mut mark = super::FaultMark { rule: hit.rule.clone(), retry_after: None, unanswered: false };
     if hit.answers() {
         let vars = wire::error_vars();
         let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        outcome.reply = hit.reply(&state.config.mocks, &vars);
+        (outcome.reply, mark) = hit.reply(&state.config.mocks, &vars);
         if let Detail::Token { issued, error, .. } = &mut outcome.detail {
             *issued = None;
             *error = Some(hit.error.clone().unwrap_or_else(|| format!("fault {}", hit.rule)));
         }
     }
     let Outcome { reply, detail } = outcome;
-    record(&state, route.service(), &request, tls, reply.status, detail, Some(hit.mark(false)));
+    record(&state, route.service(), &request, tls, reply.status, detail, Some(mark));
     Ok(respond(reply))
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::outcome::batch_key;
 use super::{CaseFacts, Finding, Observed, pending, skipped};
 use crate::agent::Version;
+use crate::cloud::RetryAfter;
 use crate::cloud::recorder::{Detail, Exchange};
 use crate::scenario::FaultService;
 
@@ -82,14 +83,21 @@ pub fn answer(facts: &CaseFacts<'_>, w: &Exchange) -> Answer {
 }
 
 /// The `Retry-After` the agent must honour after this answer, if any.
-fn honoured_retry_after(facts: &CaseFacts<'_>, w: &Exchange) -> Option<Duration> {
-    let after = w.fault.as_ref()?.retry_after?;
+fn honoured_retry_after<'a>(facts: &CaseFacts<'_>, w: &'a Exchange) -> Option<&'a RetryAfter> {
+    let after = w.fault.as_ref()?.retry_after.as_ref()?;
     let honours = match w.status {
         429 => facts.retry.retry_on_429,
         500..=599 => facts.version >= RETRY_AFTER_5XX_SINCE,
         _ => false,
     };
     honours.then_some(after)
+}
+
+/// The shortest wait that still honours `r`. Prometheus turns an HTTP-date into whole seconds from the moment it
+/// reads it, rounded down (storage/remote/client.go `retryAfterDuration`), so it may come back up to a second
+/// before the date; delta-seconds it takes as they are.
+fn shortest_honouring_wait(r: &RetryAfter) -> Duration {
+    if r.is_date() { r.wait.saturating_sub(Duration::from_secs(1)) } else { r.wait }
 }
 
 fn plan_has(facts: &CaseFacts<'_>, pred: impl Fn(&crate::scenario::FaultRule) -> bool) -> bool {
@@ -235,22 +243,23 @@ fn dropped(facts: &CaseFacts<'_>, writes: &[&Exchange], seen: &Observed<'_>) -> 
     Finding::pass(check, format!("{refused} non-recoverably refused batches were dropped and never resent"))
 }
 
-/// After an honoured `Retry-After: R`, the same batch comes back no sooner than R (1s earlier for the HTTP-date
-/// form, which has whole seconds) and not much later; versions that ignore it come back sooner.
+/// After an honoured `Retry-After: R`, the same batch comes back no sooner than R (up to a second earlier for the
+/// HTTP-date form, see [`shortest_honouring_wait`]) and not much later; versions that ignore it come back sooner.
 fn retry_after(facts: &CaseFacts<'_>, chains: &[Vec<&Exchange>]) -> Finding {
     let check = "retry.retry-after";
     let mut seen_pairs = Vec::new();
     for chain in chains {
         for pair in chain.windows(2) {
             let (a, b) = (pair[0], pair[1]);
-            let Some(r) = a.fault.as_ref().and_then(|f| f.retry_after) else { continue };
+            let Some(r) = a.fault.as_ref().and_then(|f| f.retry_after.as_ref()) else { continue };
             if answer(facts, a) != Answer::Recoverable {
                 continue;
             }
             let gap = b.at.saturating_sub(a.at);
-            let low = r.saturating_sub(Duration::from_secs(1) + EARLY_SLACK);
+            let low = shortest_honouring_wait(r).saturating_sub(EARLY_SLACK);
+            let asked = r.asked();
             let evidence = |f: Finding| {
-                f.with_evidence(format!("answered: {} with Retry-After {}s", describe_answer(a), r.as_secs()))
+                f.with_evidence(format!("answered: {} with {}", describe_answer(a), r.describe()))
                     .with_evidence(format!("retried: {} after {:.2}s", describe_answer(b), gap.as_secs_f64()))
             };
             match honoured_retry_after(facts, a) {
@@ -258,25 +267,23 @@ fn retry_after(facts: &CaseFacts<'_>, chains: &[Vec<&Exchange>]) -> Finding {
                     return evidence(Finding::fail(
                         check,
                         format!(
-                            "prometheus {} retried {:.2}s after Retry-After {}s (it must wait)",
+                            "prometheus {} retried {:.2}s after Retry-After {asked} (it must wait)",
                             facts.version,
                             gap.as_secs_f64(),
-                            r.as_secs()
                         ),
                     ));
                 }
-                Some(_) if gap > r + r / 2 + LATE_SLACK => {
+                Some(_) if gap > r.wait + r.wait / 2 + LATE_SLACK => {
                     return evidence(Finding::fail(
                         check,
                         format!(
-                            "prometheus {} waited {:.2}s after Retry-After {}s (far longer than asked)",
+                            "prometheus {} waited {:.2}s after Retry-After {asked} (far longer than asked)",
                             facts.version,
                             gap.as_secs_f64(),
-                            r.as_secs()
                         ),
                     ));
                 }
-                None if gap >= low && r > facts.retry.max_backoff => {
+                None if gap >= low && r.wait > facts.retry.max_backoff => {
                     return evidence(Finding::fail(
                         check,
                         format!(
@@ -285,7 +292,7 @@ fn retry_after(facts: &CaseFacts<'_>, chains: &[Vec<&Exchange>]) -> Finding {
                         ),
                     ));
                 }
-                _ => seen_pairs.push(format!("{}s asked, {:.2}s waited", r.as_secs(), gap.as_secs_f64())),
+                _ => seen_pairs.push(format!("{asked} asked, {:.2}s waited", gap.as_secs_f64())),
             }
         }
     }
@@ -321,7 +328,8 @@ fn backoff(facts: &CaseFacts<'_>, seen: &Observed<'_>, chains: &[Vec<&Exchange>]
             if answer(facts, a) != Answer::Recoverable {
                 break;
             }
-            let sleep = honoured_retry_after(facts, a).unwrap_or(next_backoff);
+            let honoured = honoured_retry_after(facts, a);
+            let sleep = honoured.map_or(next_backoff, |r| r.wait);
             next_backoff = (sleep * 2).min(p.max_backoff);
             if token_failure_between(seen, a, b) {
                 continue; // it tried in between without reaching the DCR
@@ -330,13 +338,11 @@ fn backoff(facts: &CaseFacts<'_>, seen: &Observed<'_>, chains: &[Vec<&Exchange>]
             // an answer that never came in time (the exchange is recorded on arrival).
             let started = a.at + timed_out_after(facts, a);
             let gap = b.at.saturating_sub(started);
-            let low = sleep.mul_f64(0.9).saturating_sub(EARLY_SLACK);
-            // The HTTP-date form has whole seconds.
-            let low = if a.fault.as_ref().and_then(|f| f.retry_after).is_some() {
-                low.saturating_sub(Duration::from_secs(1))
-            } else {
-                low
-            };
+            let low = match honoured {
+                Some(r) => shortest_honouring_wait(r),
+                None => sleep.mul_f64(0.9),
+            }
+            .saturating_sub(EARLY_SLACK);
             let high = sleep + sleep / 2 + LATE_SLACK;
             let ev = |f: Finding| {
                 f.with_evidence(format!("refused: {}", describe_answer(a))).with_evidence(format!(

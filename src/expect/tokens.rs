@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::{CaseFacts, DEFAULT_MIN_WRITES, Finding, Observed, pending, skipped};
 use crate::agent::Version;
+use crate::cloud::RetryAfter;
 use crate::cloud::recorder::{Detail, Exchange, IssuedToken, Service, TokenId, WriteAuth};
 use crate::scenario::FaultService;
 
@@ -231,11 +232,11 @@ fn revoked_replaced(facts: &CaseFacts<'_>, seen: &Observed<'_>, writes: &[&Excha
 fn retry_after(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Finding {
     let check = "tokens.retry-after";
     let token_request = |e: &Exchange| matches!(e.detail, Detail::Token { .. });
-    let throttled: Vec<(&Exchange, Duration)> = seen
+    let throttled: Vec<(&Exchange, &RetryAfter)> = seen
         .exchanges
         .iter()
         .filter(|e| token_request(e))
-        .filter_map(|e| Some((e, e.fault.as_ref()?.retry_after?)))
+        .filter_map(|e| Some((e, e.fault.as_ref()?.retry_after.as_ref()?)))
         .collect();
     if throttled.is_empty() {
         let planned = facts.faults.rules.iter().any(|r| {
@@ -254,22 +255,24 @@ fn retry_after(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Finding {
             return pending(check, format!("no token request after {} yet", refused.describe()));
         };
         let waited = next.at.saturating_sub(refused.at);
-        if waited + RETRY_AFTER_SLACK < *after {
+        // azcore reads an HTTP-date to the nanosecond (time.Until), so both forms mean the full wait.
+        if waited + RETRY_AFTER_SLACK < after.wait {
             return Finding::fail(
                 check,
                 format!(
-                    "{} answered {} with Retry-After {}s, but the agent asked again {:.2}s later; it must wait",
+                    "{} answered {} with Retry-After {}, but the agent asked again {:.2}s later; it must wait",
                     service_name(refused.service),
                     refused.status,
-                    after.as_secs(),
+                    after.asked(),
                     waited.as_secs_f64()
                 ),
             )
             .with_evidence(format!(
-                "refused: {} at +{:.2}s → {}",
+                "refused: {} at +{:.2}s → {} with {}",
                 refused.describe(),
                 refused.at.as_secs_f64(),
-                refused.status
+                refused.status,
+                after.describe()
             ))
             .with_evidence(format!("asked again: {} at +{:.2}s", next.describe(), next.at.as_secs_f64()));
         }

@@ -363,14 +363,14 @@ async fn post(stage: &Stage, knobs: &Knobs, token: Option<&str>, write: &Decoded
     post_with(stage, knobs, token, write, None).await.0
 }
 
-/// Posts one write, with `Retry-Attempt` if given; returns the status (0: no answer) and any `Retry-After` seconds.
+/// Posts one write, with `Retry-Attempt` if given; returns the status (0: no answer) and any `Retry-After` wait.
 async fn post_with(
     stage: &Stage,
     knobs: &Knobs,
     token: Option<&str>,
     write: &DecodedWrite,
     attempt: Option<usize>,
-) -> (u16, Option<u64>) {
+) -> (u16, Option<Duration>) {
     let mut body = encode(write, write.version.unwrap_or(RwVersion::V1));
     if knobs.framed_snappy {
         let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
@@ -400,11 +400,21 @@ async fn post_with(
     }
     match req.send().await {
         Ok(r) => {
-            let after = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+            let after = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(prometheus_retry_after);
             (r.status().as_u16(), after)
         }
         Err(_) => (0, None),
     }
+}
+
+/// `Retry-After` as Prometheus reads it: delta-seconds, or an HTTP-date turned into whole seconds from now,
+/// rounded down (storage/remote/client.go `retryAfterDuration`).
+fn prometheus_retry_after(value: &str) -> Option<Duration> {
+    if let Ok(date) = httpdate::parse_http_date(value) {
+        let ahead = date.duration_since(std::time::SystemTime::now()).unwrap_or_default();
+        return Some(Duration::from_secs(ahead.as_secs()));
+    }
+    value.parse().ok().map(Duration::from_secs)
 }
 
 /// How a fake sender retries; the default is what Prometheus does (with `min`/`max` backoff).
@@ -467,7 +477,7 @@ pub async fn send_retrying(stage: &Stage, knobs: &Knobs, retry: &Retry) {
                 break;
             }
             let sleep = match after {
-                Some(s) if s > 0 && !retry.ignore_retry_after => Duration::from_secs(s),
+                Some(after) if !after.is_zero() && !retry.ignore_retry_after => after,
                 _ => backoff,
             };
             if !retry.tight_loop {
