@@ -177,8 +177,9 @@ pub fn all_checks() -> Vec<&'static str> {
     CHECKS.iter().chain(payload::CHECKS).copied().collect()
 }
 
-/// Minimum writes before per-write rules (token reuse) are decided, unless the scenario says otherwise.
-pub const DEFAULT_MIN_WRITES: usize = 3;
+/// Minimum writes before per-write rules (token reuse) are decided, unless the scenario says otherwise: two are the
+/// fewest that show a token reused, and every further one costs a case a whole send interval.
+pub const DEFAULT_MIN_WRITES: usize = 2;
 
 /// Runs every check against what was observed.
 pub fn evaluate(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Evaluation {

@@ -770,7 +770,8 @@ pub struct ExpectSpec {
     /// Text the verdict's explanation must contain (for negative cases: "lacks Monitoring Metrics Publisher").
     #[serde(default)]
     pub reason: Option<String>,
-    /// How many authenticated writes to see before the token-reuse rule is decided. Default 3.
+    /// How many authenticated writes to see before the token-reuse rule is decided. Default 2: the fewest that show
+    /// a token reused.
     #[serde(default)]
     pub min_writes: Option<usize>,
     /// Checks that must fail: the cause a negative scenario provokes (e.g. `write.bearer` for a token with the
