@@ -123,6 +123,32 @@ async fn refreshing_before_the_refresh_point_is_caught() {
     assert_violation(&eval, "tokens.refresh", &["token #2", "before token #1's refresh point", "request #"]);
 }
 
+/// A 12-minute token: Prometheus asks again at 6 min, MSAL still serves it from its cache (6 min remain, more than
+/// its 5-minute window), so the first new token is due at 9 min.
+const LONG_LIVED: &str = "cloud:\n  token_lifetime: 12m\nexpect:\n  token_refreshes: 1\n";
+
+#[tokio::test]
+async fn a_long_lived_token_is_judged_only_after_its_refresh() {
+    let stage = stage(&format!("{}{LONG_LIVED}", scenario("  rules: []\n"))).await;
+    send(&stage, &knobs(3)).await;
+    let eval = stage.evaluate(CLAIMED_VERSION);
+    let f = finding(&eval, "tokens.refresh");
+    assert_eq!(f.status, Status::Undecided, "{f:#?}");
+    assert!(f.message.contains("0 of 1 token refreshes seen (the first is due +540."), "{f:#?}");
+}
+
+#[tokio::test]
+async fn bypassing_the_sdk_token_cache_is_caught() {
+    let stage = stage(&format!("{}{LONG_LIVED}", scenario("  rules: []\n"))).await;
+    send(&stage, &Knobs { token_per_write: true, ..knobs(3) }).await;
+    let eval = stage.evaluate(CLAIMED_VERSION);
+    assert_violation(
+        &eval,
+        "tokens.refresh",
+        &["token #2", "before token #1's refresh point +540.", "lifetime 720s", "MSAL serves its cache", "request #"],
+    );
+}
+
 #[tokio::test]
 async fn agent_metrics_that_disagree_with_the_mock_are_caught() {
     let stage = stage(&scenario("  rules: [{service: dcr, times: 1, status: 400}]\n")).await;

@@ -147,3 +147,25 @@ fn sidecars_that_cannot_run_or_collide() {
     );
     assert_error(&path, &err, "8:5", "sidecars[1].remote_write", "only one sidecar can take the agent's remote-write");
 }
+
+/// Every scenario shipped in `scenarios/` loads, the directories that run only when named (`.explicit`) included:
+/// a typo in a nightly-only file must not wait for the nightly to be found.
+#[test]
+fn every_shipped_scenario_loads() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut dirs = vec![root.clone()];
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let path = entry.unwrap().path();
+        if path.join(load::EXPLICIT_MARKER).exists() {
+            dirs.push(path);
+        }
+    }
+    let files = load::discover(&dirs).unwrap();
+    assert!(files.iter().any(|f| f.starts_with(root.join("lifecycle"))), "explicit directories are walked");
+    assert!(files.len() > 50, "{} scenario files", files.len());
+    for file in &files {
+        if let Err(e) = load(file) {
+            panic!("{e}");
+        }
+    }
+}

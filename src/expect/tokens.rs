@@ -179,6 +179,12 @@ fn refresh(facts: &CaseFacts<'_>, seen: &Observed<'_>, writes: &[&Exchange]) -> 
             format!("{} is past its refresh point +{:.1}s; waiting for the refresh", first.id, due.as_secs_f64()),
         );
     }
+    if let Some(n) = facts.expect.token_refreshes.filter(|n| fetches.len() <= *n) {
+        return pending(
+            check,
+            format!("{} of {n} token refreshes seen (the first is due +{:.1}s)", fetches.len() - 1, due.as_secs_f64()),
+        );
+    }
     if fetches.len() < 2 && life < MSAL_EXPIRY_WINDOW {
         return pending(check, format!("waiting for {} to be refreshed (due +{:.1}s)", first.id, due.as_secs_f64()));
     }

@@ -774,6 +774,11 @@ pub struct ExpectSpec {
     /// a token reused.
     #[serde(default)]
     pub min_writes: Option<usize>,
+    /// How many token refreshes `tokens.refresh` waits for, each on schedule, before it is decided. Without it a
+    /// token that outlives MSAL's 5-minute cache window is judged on its first writes; with it the case runs until
+    /// the refresh, which shows that window (and Prometheus' half-life schedule on top) at work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_refreshes: Option<usize>,
     /// Checks that must fail: the cause a negative scenario provokes (e.g. `write.bearer` for a token with the
     /// wrong audience). The case fails if one of them holds instead.
     #[serde(default)]
