@@ -108,6 +108,34 @@ async fn losing_samples_across_an_outage_is_caught() {
 }
 
 #[tokio::test]
+async fn reconnecting_after_failed_tls_handshakes_passes() {
+    let stage = stage(&scenario("  rules: [{name: dcr-tls, service: dcr, times: 2, tls_failure: true}]\n")).await;
+    send_retrying(&stage, &knobs(4), &Retry::default()).await;
+    let failed: Vec<String> = stage
+        .cloud
+        .recorder()
+        .exchanges()
+        .iter()
+        .filter(|e| e.fault.as_ref().is_some_and(|f| f.rule == "dcr-tls" && f.unanswered))
+        .map(|e| format!("{} {}", e.method, e.target))
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(failed[0].starts_with("CONNECT ") && failed[0].ends_with(":443"), "{failed:?}");
+    let eval = stage.evaluate(CLAIMED_VERSION);
+    assert_eq!(finding(&eval, "retry.no-loss").status, Status::Pass, "{:#?}", finding(&eval, "retry.no-loss"));
+    support::assert_clean(&eval);
+}
+
+#[tokio::test]
+async fn giving_up_after_a_failed_tls_handshake_is_caught() {
+    // Three handshakes fail, so the sender abandons its first three batches (counter values 0, 1 and 2).
+    let stage = stage(&scenario("  rules: [{service: dcr, times: 3, tls_failure: true}]\n")).await;
+    send_retrying(&stage, &knobs(5), &Retry { give_up_on_5xx: true, ..Retry::default() }).await;
+    let eval = stage.evaluate(CLAIMED_VERSION);
+    assert_violation(&eval, "retry.no-loss", &["samples lost", "azrw_target_scrapes_total values 1..2", "request #"]);
+}
+
+#[tokio::test]
 async fn reusing_an_expired_token_is_caught() {
     let stage = stage(&scenario("  tokens: {expired: 1}\n")).await;
     send(&stage, &knobs(3)).await;

@@ -169,3 +169,18 @@ fn every_shipped_scenario_loads() {
         }
     }
 }
+
+#[test]
+fn a_tls_failure_cannot_also_answer_nor_apply_to_imds() {
+    let auth = "auth:\n  managed_identity: {client_id: \"\"}\n";
+    let (_d, path, err) = load_err(
+        "tls-status.yaml",
+        &format!("{HEAD}{auth}faults:\n  rules:\n    - {{service: dcr, tls_failure: true, status: 503}}\n"),
+    );
+    assert_error(&path, &err, "8:22", "faults.rules[0].tls_failure", "cannot also set `status`");
+    let (_d, path, err) = load_err(
+        "tls-imds.yaml",
+        &format!("{HEAD}{auth}faults:\n  rules:\n    - {{service: imds, tls_failure: true}}\n"),
+    );
+    assert_error(&path, &err, "8:23", "faults.rules[0].tls_failure", "IMDS is plain HTTP");
+}

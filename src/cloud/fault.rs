@@ -315,12 +315,38 @@ impl FaultPlan {
             Service::Entra if req.method == "POST" && req.path.ends_with("/oauth2/v2.0/token") => FaultService::Entra,
             _ => return None,
         };
+        let rule = &self.config.rules[self.pick(kind, now, false)?];
+        Some(Hit {
+            rule: rule.name.clone(),
+            status: rule.rule.status,
+            error: rule.rule.error.clone(),
+            retry_after: rule.rule.retry_after,
+            retry_after_date: rule.rule.retry_after_date,
+            delay: rule.rule.delay,
+            reset: rule.rule.reset,
+        })
+    }
+
+    /// The `tls_failure` rule that fails this new TLS connection to `service`'s host, if any (its name).
+    pub(crate) fn consult_handshake(&self, service: Service, now: Duration) -> Option<String> {
+        let kind = match service {
+            Service::Dcr => FaultService::Dcr,
+            Service::Entra => FaultService::Entra,
+            _ => return None,
+        };
+        Some(self.config.rules[self.pick(kind, now, true)?].name.clone())
+    }
+
+    /// Counts one request (or, for `handshake`, one new TLS connection) against every rule of its kind and returns
+    /// the first that answers it. Requests and handshakes are counted by different rules: `tls_failure` ones count
+    /// connections.
+    fn pick(&self, kind: FaultService, now: Duration, handshake: bool) -> Option<usize> {
         let mut c = self.counters.lock().expect("fault plan poisoned");
         let mut hit = None;
         for (i, r) in self.config.rules.iter().enumerate() {
             let rule = &r.rule;
             let in_window = rule.from.is_none_or(|f| now >= f) && rule.until.is_none_or(|u| now < u);
-            if rule.service != kind || !in_window {
+            if rule.service != kind || rule.tls_failure != handshake || !in_window {
                 continue;
             }
             c.matched[i] += 1;
@@ -330,15 +356,7 @@ impl FaultPlan {
                 && rule.times.is_none_or(|n| c.answered[i] < n);
             if hit.is_none() && eligible {
                 c.answered[i] += 1;
-                hit = Some(Hit {
-                    rule: r.name.clone(),
-                    status: rule.status,
-                    error: rule.error.clone(),
-                    retry_after: rule.retry_after,
-                    retry_after_date: rule.retry_after_date,
-                    delay: rule.delay,
-                    reset: rule.reset,
-                });
+                hit = Some(i);
             }
         }
         hit

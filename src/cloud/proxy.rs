@@ -280,23 +280,25 @@ fn unrouted(host: &str) -> Outcome {
     }
 }
 
-/// `CONNECT host:port`: refuse unknown hosts at once, else tunnel and terminate TLS with a leaf for that host.
+/// `CONNECT host:port`: refuse unknown hosts at once, else tunnel and terminate TLS with a leaf for that host (or
+/// fail the handshake, if a `tls_failure` rule says so).
 fn connect(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let authority = req.uri().authority().map(|a| a.as_str().to_owned()).unwrap_or_default();
     let host = bare_host(&authority);
-    if route(&host) == Route::Unrouted {
-        let request = wire::Request {
-            method: "CONNECT".into(),
-            host: host.clone(),
-            path: authority.clone(),
-            query: None,
-            headers: req
-                .headers()
-                .iter()
-                .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-                .collect(),
-            body: Bytes::new(),
-        };
+    let request = wire::Request {
+        method: "CONNECT".into(),
+        host: host.clone(),
+        path: authority,
+        query: None,
+        headers: req
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect(),
+        body: Bytes::new(),
+    };
+    let service = route(&host).service();
+    if service == Service::Unrouted {
         let Outcome { reply, detail } = unrouted(&host);
         record(&ctx.state, Service::Unrouted, &request, false, reply.status, detail, None);
         return respond(reply);
@@ -308,6 +310,11 @@ fn connect(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Full<Bytes>> {
                 Ok(u) => u,
                 Err(e) => return tracing::debug!(error = %e, "CONNECT upgrade failed"),
             };
+            if let Some(rule) = ctx.state.faults.consult_handshake(service, ctx.state.recorder.now()) {
+                let mark = super::FaultMark { rule, retry_after: None, unanswered: true };
+                record(&ctx.state, service, &request, true, 0, Detail::Other, Some(mark));
+                return fail_handshake(TokioIo::new(upgraded)).await;
+            }
             let acceptor = TlsAcceptor::from(ctx.ca.server_config(Some(host.clone())));
             match acceptor.accept(TokioIo::new(upgraded)).await {
                 Ok(tls) => serve_http(tls, ctx, Some(host)).await,
@@ -322,6 +329,17 @@ fn connect(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Full<Bytes>> {
         }
     });
     Response::builder().status(StatusCode::OK).body(Full::new(Bytes::new())).expect("valid response parts")
+}
+
+/// Answers a ClientHello with a fatal `handshake_failure` alert and closes: what the client's TLS stack reports
+/// as "remote error: tls: handshake failure". The hello is read first so the alert is not lost to a reset.
+async fn fail_handshake(mut io: impl AsyncRead + AsyncWrite + Unpin) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut hello = [0u8; 2048];
+    let _ = io.read(&mut hello).await;
+    // One TLS record: content type alert (21), version TLS 1.2 (3, 3), length 2; level fatal (2), handshake_failure (40).
+    let _ = io.write_all(&[21, 3, 3, 0, 2, 2, 40]).await;
+    let _ = io.shutdown().await;
 }
 
 /// Query parameters whose values are secrets, in case a client puts them in a URL.

@@ -103,9 +103,10 @@ impl SidecarExit {
 }
 
 impl Observed<'_> {
-    /// DCR write exchanges.
+    /// DCR write exchanges: the HTTP requests that reached the DCR host, not the tunnels whose TLS handshake a
+    /// `tls_failure` rule failed (recorded as `CONNECT` exchanges).
     pub fn writes(&self) -> impl Iterator<Item = &Exchange> {
-        self.exchanges.iter().filter(|e| e.service == Service::Dcr)
+        self.exchanges.iter().filter(|e| e.service == Service::Dcr && e.method != "CONNECT")
     }
 
     /// A token by id.

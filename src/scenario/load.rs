@@ -321,11 +321,29 @@ pub fn validate_faults(
         {
             return Err(at(&field("status"), format!("{status} is not an HTTP status (100–599)")));
         }
-        if r.status.is_none() && r.error.is_none() && r.delay.is_none() && !r.reset {
+        if r.status.is_none() && r.error.is_none() && r.delay.is_none() && !r.reset && !r.tls_failure {
             return Err(at(
                 &format!("{prefix}.rules[{i}]"),
-                "the rule does nothing: give it a status, an error, a delay or reset: true".into(),
+                "the rule does nothing: give it a status, an error, a delay, reset: true or tls_failure: true".into(),
             ));
+        }
+        if r.tls_failure {
+            if r.service == crate::scenario::FaultService::Imds {
+                return Err(at(&field("tls_failure"), "IMDS is plain HTTP: there is no TLS handshake to fail".into()));
+            }
+            let answers = [
+                ("status", r.status.is_some()),
+                ("error", r.error.is_some()),
+                ("retry_after", r.retry_after.is_some() || r.retry_after_date.is_some()),
+                ("delay", r.delay.is_some()),
+                ("reset", r.reset),
+            ];
+            if let Some((name, _)) = answers.iter().find(|(_, set)| *set) {
+                return Err(at(
+                    &field("tls_failure"),
+                    format!("a failed handshake comes before any request: it cannot also set `{name}`"),
+                ));
+            }
         }
         if r.reset && (r.status.is_some() || r.error.is_some()) {
             return Err(at(&field("reset"), "a reset connection cannot also answer a status or error".into()));

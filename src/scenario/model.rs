@@ -876,6 +876,11 @@ pub struct FaultRule {
     /// Close the connection without answering.
     #[serde(default)]
     pub reset: bool,
+    /// Fail the TLS handshake of a new connection to the service's host: the mock answers the ClientHello with a
+    /// fatal `handshake_failure` alert, as a broken TLS-inspecting middlebox would. Counts connections, not
+    /// requests (a kept-alive connection is not handshaken again); `dcr` and `entra` only (IMDS is plain HTTP).
+    #[serde(default)]
+    pub tls_failure: bool,
 }
 
 impl FaultRule {
