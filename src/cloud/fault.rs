@@ -164,6 +164,13 @@ pub struct FaultMark {
     pub unanswered: bool,
 }
 
+impl FaultMark {
+    /// The mark of rule `rule`, without `Retry-After` (a replaced answer adds the one it sent).
+    pub(crate) fn new(rule: String, unanswered: bool) -> FaultMark {
+        FaultMark { rule, retry_after: None, unanswered }
+    }
+}
+
 /// A `Retry-After` header as the mock sent it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RetryAfter {
@@ -233,8 +240,8 @@ impl Hit {
         self.status.is_some() || self.error.is_some()
     }
 
-    /// The replacement answer, with `Retry-After` if the rule sets one, and the mark to record with it.
-    pub(crate) fn reply(&self, mocks: &MockData, vars: &[(&str, &str)]) -> (Reply, FaultMark) {
+    /// The replacement answer, with `Retry-After` if the rule sets one (also returned, for the exchange's mark).
+    pub(crate) fn reply(&self, mocks: &MockData, vars: &[(&str, &str)]) -> (Reply, Option<RetryAfter>) {
         let (status, body) = match &self.error {
             Some(name) => {
                 let (status, body) = mocks.error(name, vars);
@@ -257,12 +264,7 @@ impl Hit {
         if let Some(r) = &retry_after {
             reply.headers.push(("Retry-After".into(), r.header.clone()));
         }
-        (reply, FaultMark { rule: self.rule.clone(), retry_after, unanswered: false })
-    }
-
-    /// The mark recorded with an exchange the agent got no usable answer to.
-    pub(crate) fn unanswered_mark(&self) -> FaultMark {
-        FaultMark { rule: self.rule.clone(), retry_after: None, unanswered: true }
+        (reply, retry_after)
     }
 }
 
@@ -460,12 +462,12 @@ mod tests {
             "{service: dcr, status: 503, retry_after_date: 2s}",
         ]);
         let h = p.consult(Service::Dcr, &dcr(), Duration::ZERO).unwrap();
-        let (r, mark) = h.reply(&MockData::embedded(), &[]);
+        let (r, sent) = h.reply(&MockData::embedded(), &[]);
         assert_eq!((r.status, r.headers.last().unwrap().1.as_str()), (429, "3"));
-        assert_eq!(mark.retry_after.map(|r| r.wait), Some(Duration::from_secs(3)));
+        assert_eq!(sent.map(|r| r.wait), Some(Duration::from_secs(3)));
         let p = plan(&["{service: dcr, status: 503, retry_after_date: 2s}"]);
-        let (r, mark) = p.consult(Service::Dcr, &dcr(), Duration::ZERO).unwrap().reply(&MockData::embedded(), &[]);
-        let sent = mark.retry_after.unwrap();
+        let (r, sent) = p.consult(Service::Dcr, &dcr(), Duration::ZERO).unwrap().reply(&MockData::embedded(), &[]);
+        let sent = sent.unwrap();
         assert!(sent.is_date() && r.headers.last().unwrap().1 == sent.header, "{:?} {sent:?}", r.headers);
         assert!(sent.wait >= Duration::from_secs(2) && sent.wait < Duration::from_secs(3), "{sent:?}");
     }

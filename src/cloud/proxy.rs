@@ -211,7 +211,7 @@ async fn handle(
     if hit.reset || hit.times_out(state.faults.client_timeout()) {
         // The agent gets nothing it can use: record now (its retry clock starts from here), answer late or never.
         let Outcome { detail, .. } = serve(&state, route, &request, false).await;
-        record(&state, route.service(), &request, tls, 0, detail, Some(hit.unanswered_mark()));
+        record(&state, route.service(), &request, tls, 0, detail, Some(super::FaultMark::new(hit.rule.clone(), true)));
         if hit.reset {
             return Err(Reset(hit.rule));
         }
@@ -223,11 +223,11 @@ async fn handle(
         tokio::time::sleep(delay).await;
     }
     let mut outcome = serve(&state, route, &request, !hit.answers()).await;
-    let mut mark = super::FaultMark { rule: hit.rule.clone(), retry_after: None, unanswered: false };
+    let mut mark = super::FaultMark::new(hit.rule.clone(), false);
     if hit.answers() {
         let vars = wire::error_vars();
         let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        (outcome.reply, mark) = hit.reply(&state.config.mocks, &vars);
+        (outcome.reply, mark.retry_after) = hit.reply(&state.config.mocks, &vars);
         if let Detail::Token { issued, error, .. } = &mut outcome.detail {
             *issued = None;
             *error = Some(hit.error.clone().unwrap_or_else(|| format!("fault {}", hit.rule)));
@@ -311,7 +311,7 @@ fn connect(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Full<Bytes>> {
                 Err(e) => return tracing::debug!(error = %e, "CONNECT upgrade failed"),
             };
             if let Some(rule) = ctx.state.faults.consult_handshake(service, ctx.state.recorder.now()) {
-                let mark = super::FaultMark { rule, retry_after: None, unanswered: true };
+                let mark = super::FaultMark::new(rule, true);
                 record(&ctx.state, service, &request, true, 0, Detail::Other, Some(mark));
                 return fail_handshake(TokioIo::new(upgraded)).await;
             }
