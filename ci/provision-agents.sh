@@ -2,7 +2,7 @@
 # Builds upstream Prometheus (with azuread, unlike Debian's package) from its Go modules, one binary per
 # version, cached outside the work tree so that a fresh clone on the same machine reuses it.
 #
-#   ci/provision-agents.sh 2.53.3 3.5.1 3.16.0
+#   ci/provision-agents.sh 2.53.4 3.5.5 3.16.0
 #
 # Idempotent: a version whose binary exists and answers --version is skipped.
 # Cache root: $AZRW_CACHE (default ~/.cache/azrw). Binaries: $AZRW_CACHE/agents/prometheus-<version>/prometheus.

@@ -10,7 +10,6 @@
 pub mod agent;
 pub mod cli;
 pub mod cloud;
-pub mod error;
 pub mod expect;
 pub mod real;
 pub mod remote_write;
@@ -18,5 +17,5 @@ pub mod report;
 pub mod runner;
 pub mod runtime;
 pub mod scenario;
+pub mod scrape;
 pub mod sidecar;
-pub mod target;

@@ -16,8 +16,8 @@ fn list_expands_every_auth_scenario_over_the_catalog() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines.contains(&"auth/entra/client-secret [prometheus@2.53.3/process]"), "{text}");
-    assert!(lines.contains(&"auth/entra/client-secret [prometheus@3.5.1/process]"), "{text}");
+    assert!(lines.contains(&"auth/entra/client-secret [prometheus@2.53.4/process]"), "{text}");
+    assert!(lines.contains(&"auth/entra/client-secret [prometheus@3.5.5/process]"), "{text}");
     assert!(lines.contains(&"auth/entra/client-secret [prometheus@3.16.0/process]"), "{text}");
     assert!(lines.len() >= 30, "{text}");
 }

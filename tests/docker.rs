@@ -228,7 +228,7 @@ async fn a_case_passes_in_docker_and_leaves_nothing_behind() {
 async fn sigint_midway_still_removes_containers_and_networks() {
     let Some(engine) = docker().await else { return };
     let store = AgentStore::from_env();
-    let version: azrw::agent::Version = "3.5.1".parse().unwrap();
+    let version: azrw::agent::Version = "3.5.5".parse().unwrap();
     if !agent_image_for(&engine, &store, version).await {
         return;
     }

@@ -28,8 +28,8 @@ fn scrape(scrape: i64, series: &[usize]) -> DecodedWrite {
     for i in series {
         write.series.push(Series {
             labels: vec![
-                ("__name__".into(), azrw::target::LOAD_METRIC.into()),
-                ("job".into(), azrw::target::JOB.into()),
+                ("__name__".into(), azrw::scrape::LOAD_METRIC.into()),
+                ("job".into(), azrw::scrape::JOB.into()),
                 ("series".into(), i.to_string()),
             ],
             samples: vec![Sample { timestamp: ts, value: scrape as f64 }],

@@ -6,9 +6,9 @@ mod support;
 
 use azrw::expect::{Evaluation, Status};
 use azrw::remote_write::{DecodedWrite, HistogramCount, Metadata, RwVersion, Sample, Series};
-use azrw::scenario::{Exposition, Family, Outcome, TargetPreset, TargetSpec};
-use azrw::target::family::STALE_NAN;
-use azrw::target::{Expected, Scrape, TargetModel};
+use azrw::scenario::{Exposition, Family, Outcome, TargetPreset, ScrapeSpec};
+use azrw::scrape::family::STALE_NAN;
+use azrw::scrape::{Expected, Scrape, ScrapeModel};
 use support::{CLAIMED_VERSION, Knobs, assert_clean, assert_violation, finding, send_writes, stage};
 
 const CLIENT_SECRET: &str = r#"
@@ -25,23 +25,23 @@ auth:
 const BASE_MS: i64 = 1_764_000_000_000;
 const SCRAPES: u64 = 4;
 
-fn model() -> TargetModel {
+fn model() -> ScrapeModel {
     model_of(&[])
 }
 
 /// The compliance target plus `families` (which choose the exposition format).
-fn model_of(families: &[Family]) -> TargetModel {
-    let spec = TargetSpec {
+fn model_of(families: &[Family]) -> ScrapeModel {
+    let spec = ScrapeSpec {
         preset: Some(TargetPreset::Compliance),
         families: families.to_vec(),
         scrapes: Some(SCRAPES),
         ..Default::default()
     };
-    TargetModel::new(&spec, "127.0.0.1:9100", vec![("cluster".into(), "azrw".into())], 1000)
+    ScrapeModel::new(&spec, "127.0.0.1:9100", vec![("cluster".into(), "azrw".into())], 1000)
 }
 
 /// The target's log: served 3 ms after Prometheus stamped the scrape, in the model's format.
-fn scrapes_of(model: &TargetModel, n: u64) -> Vec<Scrape> {
+fn scrapes_of(model: &ScrapeModel, n: u64) -> Vec<Scrape> {
     (1..=n).map(|n| Scrape { format: model.exposition, ..Scrape::text(n, stamp(n) + 3) }).collect()
 }
 
@@ -54,7 +54,7 @@ fn stamp(n: u64) -> i64 {
 }
 
 /// What a conforming Prometheus sends: one metadata-only request, then one request per scrape.
-fn conforming(model: &TargetModel, version: RwVersion) -> Vec<DecodedWrite> {
+fn conforming(model: &ScrapeModel, version: RwVersion) -> Vec<DecodedWrite> {
     let metadata = model
         .metadata()
         .iter()
@@ -125,7 +125,7 @@ async fn replay(
 
 /// [`replay`] against another target model.
 async fn replay_model(
-    model: &TargetModel,
+    model: &ScrapeModel,
     scenario: &str,
     version: RwVersion,
     mutate: impl FnOnce(&mut Vec<DecodedWrite>),
@@ -136,7 +136,7 @@ async fn replay_model(
 
 /// Like [`replay_model`], and writes the run's capture bundle (what `azrw replay` reads).
 async fn send_and_bundle(
-    model: &TargetModel,
+    model: &ScrapeModel,
     scenario: &str,
     version: RwVersion,
     mutate: impl FnOnce(&mut Vec<DecodedWrite>),
@@ -188,12 +188,12 @@ async fn violate(mutate: impl FnOnce(&mut Vec<DecodedWrite>)) -> Evaluation {
 }
 
 /// The compliance target with a native histogram (protobuf).
-fn native() -> TargetModel {
+fn native() -> ScrapeModel {
     model_of(&[Family::NativeHistogram])
 }
 
 /// The compliance target with exemplars and a unit (OpenMetrics).
-fn openmetrics() -> TargetModel {
+fn openmetrics() -> ScrapeModel {
     model_of(&[Family::Exemplars, Family::Unit])
 }
 
@@ -513,7 +513,7 @@ async fn azure_label_limits_are_refused_by_the_dcr_and_named() {
     ];
     for (family, words) in cases {
         let (eval, statuses) = replay(CLIENT_SECRET, RwVersion::V1, |w| {
-            let mut raw = azrw::target::family::raw_series(family, 1);
+            let mut raw = azrw::scrape::family::raw_series(family, 1);
             let labels = model().labels(&raw.remove(0).labels);
             for (n, write) in w.iter_mut().enumerate().skip(1) {
                 let sample = Sample { timestamp: stamp(n as u64), value: 1.0 };

@@ -3,7 +3,7 @@
 //! (`azrw::expect::payload::snapshot`): a new release that sends something different shows up as a diff in
 //! `tests/snapshots/`. Runs real agents (root, network namespaces, `ci/setup.sh`).
 //!
-//! Measured on 2.53.3, 3.5.1 and 3.16.0, the versions differ in the scrape's `Accept` header (formats offered,
+//! Measured on 2.53.4, 3.5.5 and 3.16.0, the versions differ in the scrape's `Accept` header (formats offered,
 //! their q-values) and the `User-Agent`; the decoded payloads themselves — native histograms field by field,
 //! exemplars, metadata with units — are identical, so the rest of each snapshot is too.
 

@@ -293,7 +293,7 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
     let scrape = root.entry("scrape_configs").or_insert_with(|| json!([]));
     if let Some(jobs) = scrape.as_array_mut() {
         let mut job = json!({
-            "job_name": crate::target::JOB,
+            "job_name": crate::scrape::JOB,
             "scrape_interval": interval,
             "scrape_timeout": interval,
             "static_configs": [{"targets": [input.target]}],
@@ -306,14 +306,14 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
             changes.push(format!(
                 "scrape_configs[{}].scrape_native_histograms: true (the target serves a native histogram; \
                  prometheus {} reads this setting, not the feature flag)",
-                crate::target::JOB,
+                crate::scrape::JOB,
                 input.version
             ));
         }
         jobs.push(job);
         changes.push(format!(
             "scrape_configs: added job {} scraping {} every {interval}",
-            crate::target::JOB,
+            crate::scrape::JOB,
             input.target
         ));
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{CaseFacts, Finding, Observed, pending};
 use crate::cloud::accounting::{Accounting, SeriesTally};
-use crate::target::{JOB, LOAD_METRIC};
+use crate::scrape::{JOB, LOAD_METRIC};
 
 /// Series named in evidence when many are affected.
 const EXAMPLES: usize = 3;

@@ -24,7 +24,7 @@ use crate::cloud::accounting::Accounting;
 use crate::cloud::recorder::{Exchange, IssuedToken, Service};
 use crate::runtime::AgentState;
 use crate::scenario::{AuthSpec, AzureCloud, ExpectSpec, LoadSpec, Outcome};
-use crate::target::{Scrape, TargetModel};
+use crate::scrape::{Scrape, ScrapeModel};
 pub use retry::RetryPolicy;
 pub use tokens::earliest_refresh;
 
@@ -48,7 +48,7 @@ pub struct CaseFacts<'a> {
     /// How often the harness target is scraped (one sample per series is due per interval).
     pub scrape_interval: Duration,
     /// The scrape target's model, when the scenario declares a `target` block (the payload checks need it).
-    pub target: Option<&'a TargetModel>,
+    pub target: Option<&'a ScrapeModel>,
     /// The fault plan the mock cloud follows.
     pub faults: &'a FaultConfig,
     /// The agent's retry settings (from the scenario's `queue_config`, else Prometheus' defaults).

@@ -1,5 +1,5 @@
 //! Payload checks: every sample the target produced arrives exactly once, bit-exact, in order, with the labels
-//! Prometheus must give it — judged against the scrape target's model ([`TargetModel`]) and its log of served
+//! Prometheus must give it — judged against the scrape target's model ([`ScrapeModel`]) and its log of served
 //! scrapes, which ties each sample's timestamp to the scrape that produced it. Evidence names the request, the
 //! series and the sample.
 
@@ -9,8 +9,8 @@ use super::{CaseFacts, Finding, Observed, pending, skipped};
 use crate::cloud::recorder::{Detail, Exchange};
 use crate::remote_write::{DecodedWrite, NativeHistogram, Series, limits};
 use crate::scenario::Outcome;
-use crate::target::family::{HONOR_INSTANCE, HONOR_JOB, STALE_NAN, format_value};
-use crate::target::{Expected, ExpectedSample, Scrape, TargetModel};
+use crate::scrape::family::{HONOR_INSTANCE, HONOR_JOB, STALE_NAN, format_value};
+use crate::scrape::{Expected, ExpectedSample, Scrape, ScrapeModel};
 
 /// Every payload check, in report order.
 pub const CHECKS: &[&str] = &[
@@ -124,7 +124,7 @@ pub fn scrape_of(scrapes: &[Scrape], timestamp: i64, interval_ms: i64) -> Option
 
 /// The model's expectations, computed once per scrape.
 struct Expectations<'m> {
-    model: &'m TargetModel,
+    model: &'m ScrapeModel,
     by_scrape: HashMap<u64, Vec<ExpectedSample>>,
 }
 
@@ -144,7 +144,7 @@ fn describe_labels(labels: &Labels) -> String {
 }
 
 /// Every scrape was served in the format the scenario asks for: the agent's `Accept` offered it.
-fn exposition(model: &TargetModel, scrapes: &[Scrape]) -> Finding {
+fn exposition(model: &ScrapeModel, scrapes: &[Scrape]) -> Finding {
     let check = "payload.exposition";
     if let Some(s) = scrapes.iter().find(|s| s.format != model.exposition) {
         return Finding::fail(
@@ -190,7 +190,7 @@ pub(super) fn checks(facts: &CaseFacts<'_>, seen: &Observed<'_>, observed: Optio
 
 /// No loss and nothing extra: every expected sample of scrapes 1..=N arrived; no target series arrived that the
 /// target did not produce.
-fn samples(model: &TargetModel, scrapes: &[Scrape], target: &[&Arrival], exp: &mut Expectations) -> Finding {
+fn samples(model: &ScrapeModel, scrapes: &[Scrape], target: &[&Arrival], exp: &mut Expectations) -> Finding {
     let check = "payload.samples";
     // Arrivals by (labels, scrape).
     let mut got: BTreeMap<(Labels, u64), &Arrival> = BTreeMap::new();
@@ -263,7 +263,7 @@ fn duplicates(arrived: &[Arrival]) -> Finding {
 }
 
 /// Every target sample has exactly the value the model gives it (bits compared; stale markers included).
-fn values(model: &TargetModel, scrapes: &[Scrape], target: &[&Arrival], exp: &mut Expectations) -> Finding {
+fn values(model: &ScrapeModel, scrapes: &[Scrape], target: &[&Arrival], exp: &mut Expectations) -> Finding {
     let check = "payload.values";
     let mut checked = 0;
     for a in target {
@@ -282,7 +282,7 @@ fn values(model: &TargetModel, scrapes: &[Scrape], target: &[&Arrival], exp: &mu
 }
 
 /// Timestamps are milliseconds since the epoch and each belongs to a scrape the target served.
-fn timestamps(model: &TargetModel, scrapes: &[Scrape], target: &[&Arrival]) -> Finding {
+fn timestamps(model: &ScrapeModel, scrapes: &[Scrape], target: &[&Arrival]) -> Finding {
     let check = "payload.timestamps";
     for a in target {
         if !(1_000_000_000_000..10_000_000_000_000).contains(&a.timestamp) {
@@ -382,7 +382,7 @@ fn per_series(all: &[&Exchange], check: &str, rule: impl Fn(&Series) -> Option<S
 }
 
 /// `job`, `instance`, `exported_*` and external labels are what Prometheus must attach.
-fn target_labels(model: &TargetModel, target: &[&Arrival]) -> Finding {
+fn target_labels(model: &ScrapeModel, target: &[&Arrival]) -> Finding {
     let check = "payload.target-labels";
     for a in target {
         let s = a.series;
@@ -422,7 +422,7 @@ fn target_labels(model: &TargetModel, target: &[&Arrival]) -> Finding {
 }
 
 /// Metadata (`# TYPE`, `# HELP`) of every family arrives, with the right type and help text.
-fn metadata(model: &TargetModel, ok: &[&Exchange]) -> Finding {
+fn metadata(model: &ScrapeModel, ok: &[&Exchange]) -> Finding {
     let check = "payload.metadata";
     let want = model.metadata();
     if want.is_empty() {
@@ -433,7 +433,7 @@ fn metadata(model: &TargetModel, ok: &[&Exchange]) -> Finding {
         .flat_map(|w| body(w).map(|b| b.metadata.iter().map(move |m| (*w, m)).collect::<Vec<_>>()).unwrap_or_default())
         .collect();
     // RW 2.0 names metadata by its series: an OpenMetrics counter's series keeps the `_total` its family drops.
-    let belongs = |m: &crate::target::family::FamilyMeta, name: &str| {
+    let belongs = |m: &crate::scrape::family::FamilyMeta, name: &str| {
         m.owns(name) || (m.kind == "COUNTER" && name.strip_suffix("_total") == Some(m.name))
     };
     let mut missing = Vec::new();
@@ -465,7 +465,7 @@ fn metadata(model: &TargetModel, ok: &[&Exchange]) -> Finding {
 
 /// Every exemplar the target served in scrapes 1..=N arrives exactly once, on the series it was served with, with
 /// its labels, value and timestamp; nothing else arrives as an exemplar of a target series.
-fn exemplars(model: &TargetModel, scrapes: &[Scrape], ok: &[&Exchange]) -> Finding {
+fn exemplars(model: &ScrapeModel, scrapes: &[Scrape], ok: &[&Exchange]) -> Finding {
     let check = "payload.exemplars";
     let served = scrapes.iter().map(|s| s.n).max().unwrap_or(0);
     // Everything served so far may legitimately arrive; scrapes 1..=N must.
@@ -503,7 +503,7 @@ fn exemplars(model: &TargetModel, scrapes: &[Scrape], ok: &[&Exchange]) -> Findi
                 .with_evidence(format!("again: {}", describe(w, s, e)));
         }
     }
-    let due: Vec<(usize, &crate::target::ExpectedExemplar)> =
+    let due: Vec<(usize, &crate::scrape::ExpectedExemplar)> =
         known.iter().enumerate().filter(|(_, k)| k.scrape <= model.scrapes).collect();
     if due.is_empty() {
         return Finding::pass(check, "the target serves no exemplars, and none arrived on its series");
@@ -538,7 +538,7 @@ fn exemplars(model: &TargetModel, scrapes: &[Scrape], ok: &[&Exchange]) -> Findi
 /// differ only where what they send differs: the scrape's `Accept` header, the protocol headers, the metadata,
 /// scrapes 1..=N of the target's series (sorted, `instance` and run-specific values redacted, timestamps replaced
 /// by scrape numbers; native histograms field by field) and the exemplars (their timestamps are the target's own).
-pub fn snapshot(model: &TargetModel, scrapes: &[Scrape], exchanges: &[Exchange]) -> String {
+pub fn snapshot(model: &ScrapeModel, scrapes: &[Scrape], exchanges: &[Exchange]) -> String {
     let writes: Vec<&Exchange> = exchanges
         .iter()
         .filter(|e| e.service == crate::cloud::recorder::Service::Dcr && (200..300).contains(&e.status))

@@ -474,7 +474,7 @@ fn no_loss(facts: &CaseFacts<'_>, seen: &Observed<'_>, writes: &[&Exchange]) -> 
         if missing > failed_scrapes.iter().filter(|t| **t < t0).count() {
             return Finding::fail(
                 check,
-                format!("samples lost: {} values 1..{} never arrived", crate::target::SCRAPES_METRIC, v0 - 1),
+                format!("samples lost: {} values 1..{} never arrived", crate::scrape::SCRAPES_METRIC, v0 - 1),
             )
             .with_evidence(format!("the first value that arrived was {v0} @{t0}, in {}", describe_answer(w0)));
         }
@@ -488,7 +488,7 @@ fn no_loss(facts: &CaseFacts<'_>, seen: &Observed<'_>, writes: &[&Exchange]) -> 
                 check,
                 format!(
                     "samples lost: {} values {}..{} (scraped between {t0} and {t1} ms) never arrived",
-                    crate::target::SCRAPES_METRIC,
+                    crate::scrape::SCRAPES_METRIC,
                     v0 + 1,
                     v1 - 1
                 ),
@@ -521,7 +521,7 @@ fn no_loss(facts: &CaseFacts<'_>, seen: &Observed<'_>, writes: &[&Exchange]) -> 
         format!(
             "faults over at +{:.1}s; {} values {lo}..{hi} arrived once each, no sample accepted twice",
             over.as_secs_f64(),
-            crate::target::SCRAPES_METRIC
+            crate::scrape::SCRAPES_METRIC
         ),
     )
 }
@@ -531,12 +531,12 @@ fn series_samples(w: &Exchange, name: &str) -> Vec<(i64, f64)> {
     let Detail::Write { body: Ok(body), .. } = &w.detail else { return Vec::new() };
     body.series
         .iter()
-        .filter(|s| s.label("__name__") == Some(name) && s.label("job") == Some(crate::target::JOB))
+        .filter(|s| s.label("__name__") == Some(name) && s.label("job") == Some(crate::scrape::JOB))
         .flat_map(|s| s.samples.iter().map(|p| (p.timestamp, p.value)))
         .collect()
 }
 
 /// (timestamp, counter value, write) of the target's scrape counter.
 fn counter_samples(w: &Exchange) -> Vec<(i64, i64, &Exchange)> {
-    series_samples(w, crate::target::SCRAPES_METRIC).into_iter().map(|(t, v)| (t, v as i64, w)).collect()
+    series_samples(w, crate::scrape::SCRAPES_METRIC).into_iter().map(|(t, v)| (t, v as i64, w)).collect()
 }

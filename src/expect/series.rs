@@ -11,8 +11,8 @@ use crate::scenario::Outcome;
 pub fn default_expected() -> Vec<BTreeMap<String, String>> {
     let one = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
     vec![
-        one(&[("__name__", "up"), ("job", crate::target::JOB)]),
-        one(&[("__name__", crate::target::SCRAPES_METRIC), ("job", crate::target::JOB)]),
+        one(&[("__name__", "up"), ("job", crate::scrape::JOB)]),
+        one(&[("__name__", crate::scrape::SCRAPES_METRIC), ("job", crate::scrape::JOB)]),
     ]
 }
 

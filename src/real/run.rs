@@ -14,7 +14,7 @@ use crate::runner::{RunOptions, slug, write_private};
 use crate::runtime::AgentState;
 use crate::runtime::process::ProcessAgent;
 use crate::scenario::{Case, Outcome};
-use crate::target::ScrapeTarget;
+use crate::scrape::ScrapeTarget;
 
 /// The label every series of a run carries, so concurrent runs never read each other's data.
 pub const RUN_LABEL: &str = "azrw_run";

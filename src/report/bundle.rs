@@ -22,7 +22,7 @@ use crate::cloud::recorder::{Exchange, Service};
 use crate::expect::Verdict;
 use crate::runtime::AgentState;
 use crate::scenario::{AuthSpec, AzureCloud, CloudSpec, ExpectSpec, Outcome, Scenario};
-use crate::target::{Scrape, TargetModel};
+use crate::scrape::{Scrape, ScrapeModel};
 
 /// What replaces a secret in `case.json`.
 pub const SECRET_PLACEHOLDER: &str = "[redacted]";
@@ -89,7 +89,7 @@ pub struct CaseRecord {
     /// The scrape target as the agent saw it (scenarios with a `scrape:` block): with `scrapes.json`, everything
     /// the payload checks judge against. Absent in bundles written before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<TargetModel>,
+    pub target: Option<ScrapeModel>,
 }
 
 impl CaseRecord {

@@ -21,7 +21,7 @@ use crate::runtime::docker::Owner;
 use crate::runtime::engine::Engine;
 use crate::runtime::sandbox::{AgentLaunch, Sandbox, SidecarLaunch};
 use crate::scenario::{Case, Outcome, RuntimeKind};
-use crate::target::{ScrapeTarget, TargetModel};
+use crate::scrape::{ScrapeTarget, ScrapeModel};
 
 /// How cases are run.
 #[derive(Debug, Clone)]
@@ -273,7 +273,7 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
     // Run: re-evaluate whenever the recorder or the agent changes, until decided, deadline or cancellation.
     let interval = scenario.prometheus.scrape_interval.unwrap_or(Duration::from_secs(1));
     let model = scenario.scrape.as_ref().map(|spec| {
-        TargetModel::new(spec, &target_addr, rendered.external_labels.clone(), interval.as_millis() as i64)
+        ScrapeModel::new(spec, &target_addr, rendered.external_labels.clone(), interval.as_millis() as i64)
     });
     let facts = CaseFacts {
         auth: &scenario.auth,

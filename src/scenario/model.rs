@@ -35,7 +35,7 @@ pub struct Scenario {
     pub cloud: CloudSpec,
     /// The metric families the harness scrape target serves; with this block the payload checks run.
     #[serde(default)]
-    pub scrape: Option<TargetSpec>,
+    pub scrape: Option<ScrapeSpec>,
     /// What goes wrong in the mock cloud, and when: failing statuses, latency, resets, outages, token troubles.
     #[serde(default)]
     pub faults: FaultSpec,
@@ -228,7 +228,7 @@ pub struct PrometheusSpec {
 /// `target`: what the harness scrape target serves, so every sample the agent must send is known.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct TargetSpec {
+pub struct ScrapeSpec {
     /// A named set of families (`compliance`: every well-formed family).
     #[serde(default)]
     pub preset: Option<TargetPreset>,
@@ -305,7 +305,7 @@ impl std::fmt::Display for Exposition {
     }
 }
 
-impl TargetSpec {
+impl ScrapeSpec {
     /// The format the target prefers: the scenario's, else the one its families need.
     pub fn exposition(&self) -> Exposition {
         self.exposition.unwrap_or_else(|| {

@@ -13,7 +13,7 @@ use azrw::remote_write::{DecodedWrite, RwVersion, Sample, Series, encode};
 use azrw::runner::setup::{cloud_setup, default_ingestion_url};
 use azrw::runtime::AgentState;
 use azrw::scenario::{Outcome, Scenario};
-use azrw::target::{Scrape, TargetModel};
+use azrw::scrape::{Scrape, ScrapeModel};
 use jsonwebtoken::Algorithm;
 
 /// The version fake senders claim to be (User-Agent) unless told otherwise.
@@ -90,7 +90,7 @@ impl Stage {
     }
 
     /// Evaluates as if agent `version` were ready, with the payload checks judging against a scrape target.
-    pub fn evaluate_payload(&self, version: Version, target: &TargetModel, scrapes: &[Scrape]) -> Evaluation {
+    pub fn evaluate_payload(&self, version: Version, target: &ScrapeModel, scrapes: &[Scrape]) -> Evaluation {
         self.evaluate_with(version, &AgentState::Ready, true, Some(target), scrapes, None)
     }
 
@@ -99,7 +99,7 @@ impl Stage {
         version: Version,
         agent: &AgentState,
         was_ready: bool,
-        target: Option<&TargetModel>,
+        target: Option<&ScrapeModel>,
         scrapes: &[Scrape],
         sidecar_exit: Option<&azrw::expect::SidecarExit>,
     ) -> Evaluation {
@@ -138,7 +138,7 @@ impl Stage {
         azrw::expect::metrics::cross_check(&facts, &seen, &azrw::expect::metrics::AgentMetrics::parse(exposition))
     }
 
-    fn facts<'a>(&'a self, version: Version, target: Option<&'a TargetModel>) -> CaseFacts<'a> {
+    fn facts<'a>(&'a self, version: Version, target: Option<&'a ScrapeModel>) -> CaseFacts<'a> {
         CaseFacts {
             auth: &self.scenario.auth,
             version,
@@ -167,7 +167,7 @@ impl Stage {
         &self,
         dir: &std::path::Path,
         version: Version,
-        target: Option<&TargetModel>,
+        target: Option<&ScrapeModel>,
         scrapes: &[Scrape],
         eval: &Evaluation,
     ) {
@@ -324,11 +324,11 @@ pub fn batch(ts: i64, omit_up: bool) -> DecodedWrite {
             ("__name__".to_owned(), name.to_owned()),
             ("cluster".to_owned(), "azrw".to_owned()),
             ("instance".to_owned(), "127.0.0.1:9100".to_owned()),
-            ("job".to_owned(), azrw::target::JOB.to_owned()),
+            ("job".to_owned(), azrw::scrape::JOB.to_owned()),
         ]
     };
     let mut series = vec![Series {
-        labels: labels(azrw::target::SCRAPES_METRIC),
+        labels: labels(azrw::scrape::SCRAPES_METRIC),
         samples: vec![Sample { timestamp: ts, value: ((ts / 1000) % 1000) as f64 }],
         histograms: vec![],
         exemplars: vec![],

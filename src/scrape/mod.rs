@@ -7,7 +7,7 @@ pub mod family;
 pub mod model;
 pub mod proto;
 
-pub use model::{Expected, ExpectedExemplar, ExpectedSample, TargetModel};
+pub use model::{Expected, ExpectedExemplar, ExpectedSample, ScrapeModel};
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -94,7 +94,7 @@ impl ScrapeTarget {
     /// ```no_run
     /// # async fn demo() -> std::io::Result<()> {
     /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    /// let target = azrw::target::ScrapeTarget::start(listener)?;
+    /// let target = azrw::scrape::ScrapeTarget::start(listener)?;
     /// println!("scrape http://{}/metrics", target.addr());
     /// # Ok(()) }
     /// ```

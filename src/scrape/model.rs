@@ -4,7 +4,7 @@
 
 use super::family::{self, FamilyMeta, RawHistogram, RawSeries, STALE_NAN};
 use crate::remote_write::{Exemplar, NativeHistogram};
-use crate::scenario::{Exposition, Family, TargetSpec};
+use crate::scenario::{Exposition, Family, ScrapeSpec};
 
 /// Scrapes that must arrive complete when the scenario does not say.
 pub const DEFAULT_SCRAPES: u64 = 4;
@@ -87,7 +87,7 @@ pub struct ExpectedExemplar {
 /// The scrape target of one case as the agent sees it, and the labels Prometheus must attach. Kept in a capture
 /// bundle (`case.json`) so a replay re-judges the payload checks without the live target.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct TargetModel {
+pub struct ScrapeModel {
     /// Families served.
     pub families: Vec<Family>,
     /// `honor_labels` of the scrape job.
@@ -106,10 +106,10 @@ pub struct TargetModel {
     pub exposition: Exposition,
 }
 
-impl TargetModel {
+impl ScrapeModel {
     /// The model for a scenario's `target` block.
-    pub fn new(spec: &TargetSpec, instance: &str, external_labels: Vec<(String, String)>, interval_ms: i64) -> Self {
-        TargetModel {
+    pub fn new(spec: &ScrapeSpec, instance: &str, external_labels: Vec<(String, String)>, interval_ms: i64) -> Self {
+        ScrapeModel {
             families: spec.families(),
             honor_labels: spec.honor_labels,
             job: super::JOB.to_owned(),
@@ -253,9 +253,9 @@ impl TargetModel {
 mod tests {
     use super::*;
 
-    fn model(families: Vec<Family>, honor: bool) -> TargetModel {
-        let spec = TargetSpec { families, honor_labels: honor, ..Default::default() };
-        TargetModel::new(&spec, "127.0.0.1:9", vec![("cluster".into(), "azrw".into())], 1000)
+    fn model(families: Vec<Family>, honor: bool) -> ScrapeModel {
+        let spec = ScrapeSpec { families, honor_labels: honor, ..Default::default() };
+        ScrapeModel::new(&spec, "127.0.0.1:9", vec![("cluster".into(), "azrw".into())], 1000)
     }
 
     fn find<'a>(samples: &'a [ExpectedSample], name: &str) -> Vec<&'a ExpectedSample> {
@@ -286,8 +286,8 @@ mod tests {
 
     #[test]
     fn native_histograms_are_one_sample_each() {
-        let spec = TargetSpec { families: vec![Family::NativeHistogram], ..Default::default() };
-        let m = TargetModel::new(&spec, "127.0.0.1:9", vec![], 1000);
+        let spec = ScrapeSpec { families: vec![Family::NativeHistogram], ..Default::default() };
+        let m = ScrapeModel::new(&spec, "127.0.0.1:9", vec![], 1000);
         let e = m.expected(2);
         assert!(matches!(&find(&e, "azrw_native")[0].value, Expected::Histogram(h) if h.zero_count.is_some()));
         assert_eq!(find(&e, "scrape_samples_scraped")[0].value, Expected::of(3.0));
@@ -296,8 +296,8 @@ mod tests {
 
     #[test]
     fn each_exemplar_is_expected_once_on_its_series() {
-        let spec = TargetSpec { families: vec![Family::Counter, Family::Exemplars], ..Default::default() };
-        let m = TargetModel::new(&spec, "127.0.0.1:9", vec![], 1000);
+        let spec = ScrapeSpec { families: vec![Family::Counter, Family::Exemplars], ..Default::default() };
+        let m = ScrapeModel::new(&spec, "127.0.0.1:9", vec![], 1000);
         assert_eq!(m.exposition, Exposition::OpenMetrics);
         let ex = m.exemplars(4);
         // Three series with exemplars, a new exemplar on scrapes 1 and 3.
