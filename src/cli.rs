@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::agent::catalog::AgentCatalog;
 use crate::agent::store::AgentStore;
+use crate::agent::vulnerability::VulnerabilityTable;
 use crate::agent::{AgentRef, Version};
 use crate::cloud::MockData;
 use crate::real::RealOptions;
@@ -200,6 +201,10 @@ pub struct RunArgs {
     /// Do not build missing agents; stop with the command that would.
     #[arg(long)]
     pub no_provision: bool,
+    /// Release gate: a known vulnerability (`mocks/vulnerabilities.yaml`) that a case shows fails it, instead of
+    /// being reported as `known-vulnerable`.
+    #[arg(long)]
+    pub strict_security: bool,
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -333,12 +338,21 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let cancel = CancellationToken::new();
     spawn_signal_handler(cancel.clone());
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let opts = RunOptions { agents: store, mocks, cancel, real, ..RunOptions::new(&args.out, jobs) };
+    let vulnerabilities = vulnerability_table(args.mocks.as_deref())?;
+    let opts = RunOptions {
+        agents: store,
+        mocks,
+        vulnerabilities,
+        strict_security: args.strict_security,
+        cancel,
+        real,
+        ..RunOptions::new(&args.out, jobs)
+    };
 
     eprintln!("running {} case(s), {jobs} at a time", cases.len());
     let mut progress = report::progress::Progress::new(cases.len());
     let verdicts = run_cases(&cases, &opts, |v| {
-        let result = if v.passed() { "pass" } else { "FAIL" };
+        let result = v.result();
         progress.finished(&format!("{result} {} ({:.1}s)", v.case_id, v.duration.as_secs_f64()));
     })
     .await;
@@ -359,6 +373,15 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
     eprintln!("capture bundles in {}/<case>/ (azrw replay DIR re-sends one)", args.out.display());
     Ok(if verdicts.iter().all(|v| v.passed()) && verdicts.len() == cases.len() { 0 } else { 1 })
+}
+
+/// The known-vulnerability table from the same directory as the mock data (`--mocks`, else ./mocks, else built in).
+fn vulnerability_table(dir: Option<&std::path::Path>) -> anyhow::Result<VulnerabilityTable> {
+    let local = std::path::Path::new("mocks");
+    Ok(match dir.or(local.is_dir().then_some(local)) {
+        Some(dir) => VulnerabilityTable::from_mocks_dir(dir)?,
+        None => VulnerabilityTable::embedded(),
+    })
 }
 
 fn mock_data(dir: Option<&std::path::Path>) -> anyhow::Result<MockData> {

@@ -6,7 +6,7 @@ mod support;
 
 use azrw::expect::{Evaluation, Status};
 use azrw::remote_write::{DecodedWrite, HistogramCount, Metadata, RwVersion, Sample, Series};
-use azrw::scenario::{Exposition, Family, Outcome, TargetPreset, ScrapeSpec};
+use azrw::scenario::{Exposition, Family, Outcome, ScrapeSpec, TargetPreset};
 use azrw::scrape::family::STALE_NAN;
 use azrw::scrape::{Expected, Scrape, ScrapeModel};
 use support::{CLAIMED_VERSION, Knobs, assert_clean, assert_violation, finding, send_writes, stage};

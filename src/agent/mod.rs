@@ -1,5 +1,5 @@
 //! Agents: how to configure a sender. Prometheus versions, the capability table, the catalog of provisioned
-//! versions, config rendering and provisioning.
+//! versions, the known-vulnerability table, config rendering and provisioning.
 
 pub mod capability;
 pub mod catalog;
@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod prometheus;
 pub mod store;
 pub mod version;
+pub mod vulnerability;
 
 pub use catalog::{AgentCatalog, CatalogError};
 pub use version::{AgentRef, Version, VersionReq};

@@ -281,6 +281,18 @@ struct State {
     /// Request bodies, index-aligned with `exchanges`, secrets already redacted by whoever recorded them.
     bodies: Vec<bytes::Bytes>,
     tokens: Vec<IssuedToken>,
+    /// Issued tokens' values; never serialised.
+    token_values: TokenValues,
+}
+
+/// Issued tokens' values, whose `Debug` shows only how many there are.
+#[derive(Default, Clone)]
+struct TokenValues(Vec<(TokenId, String)>);
+
+impl std::fmt::Debug for TokenValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{} token value(s)]", self.0.len())
+    }
 }
 
 impl Default for Recorder {
@@ -421,6 +433,17 @@ impl Recorder {
     /// A copy of every token issued so far.
     pub fn tokens(&self) -> Vec<IssuedToken> {
         self.state.lock().expect("recorder poisoned").tokens.clone()
+    }
+
+    /// Keeps an issued token's value, for the checks that look for it where it must not be (the agent's log). In
+    /// memory only: nothing serialises it, and every artefact shows `[token #N]` instead.
+    pub(crate) fn keep_token_value(&self, id: TokenId, jwt: &str) {
+        self.state.lock().expect("recorder poisoned").token_values.0.push((id, jwt.to_owned()));
+    }
+
+    /// Every issued token's value, by id (see [`Recorder::keep_token_value`]).
+    pub fn token_values(&self) -> Vec<(TokenId, String)> {
+        self.state.lock().expect("recorder poisoned").token_values.0.clone()
     }
 
     /// A token by id.

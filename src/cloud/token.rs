@@ -144,6 +144,7 @@ impl TokenMint {
         let mut header = Header::new(Algorithm::RS256);
         header.typ = Some("JWT".into());
         let jwt = jsonwebtoken::encode(&header, &claims, &self.encoding).expect("signing with a generated RSA key");
+        recorder.keep_token_value(issued.id, &jwt);
         Minted { jwt, issued }
     }
 

@@ -2,12 +2,14 @@
 //! just a bool. [`evaluate`] runs them all; the runner calls it whenever the recorder or the agent changes, and the
 //! case ends as soon as the outcome is observed and no check is still undecided.
 
+mod advisory;
 mod auth;
 mod load;
 pub mod metrics;
 mod outcome;
 pub mod payload;
 pub mod retry;
+pub mod secrets;
 mod series;
 pub use series::default_expected;
 mod tokens;
@@ -19,6 +21,7 @@ pub use verdict::{Finding, Status, Verdict};
 use std::time::Duration;
 
 use crate::agent::Version;
+use crate::agent::vulnerability::VulnerabilityTable;
 use crate::cloud::FaultConfig;
 use crate::cloud::accounting::Accounting;
 use crate::cloud::recorder::{Exchange, IssuedToken, Service};
@@ -58,6 +61,10 @@ pub struct CaseFacts<'a> {
     /// The sidecar that takes the agent's remote-write and authenticates in its place, if any: the auth checks then
     /// judge the sidecar's traffic by what Azure accepts rather than by what Prometheus' own SDK sends.
     pub sidecar: Option<&'a crate::scenario::SidecarSpec>,
+    /// Known vulnerabilities: a check that fires on an affected version is `known-vulnerable`, not a failure…
+    pub vulnerabilities: &'a VulnerabilityTable,
+    /// …unless the run gates a release (`--strict-security`): then it fails like any other finding.
+    pub strict_security: bool,
 }
 
 /// Everything observed so far.
@@ -166,6 +173,8 @@ pub const CHECKS: &[&str] = &[
     "load.no-loss",
     "load.no-duplicates",
     "load.agent",
+    "security.config-redaction",
+    "security.log-secrets",
 ];
 
 /// Whether `name` is a check (for `expect.failing` validation).
@@ -235,8 +244,17 @@ pub fn evaluate(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Evaluation {
             f.message = format!("not applicable: sidecar {} exited ({})", exit.name, f.message);
         }
     }
+    advisory::apply(facts, &mut findings);
     apply_expected_failures(facts, &mut findings);
     Evaluation { findings, observed, explanation }
+}
+
+/// Findings made after the decision (probes of the agent, its log): the known-vulnerability table and the
+/// scenario's `expect.failing` apply to them as to every other finding.
+pub fn conclude(facts: &CaseFacts<'_>, mut findings: Vec<Finding>) -> Vec<Finding> {
+    advisory::apply(facts, &mut findings);
+    apply_expected_failures(facts, &mut findings);
+    findings
 }
 
 /// Checks a scenario names in `expect.failing` must fail; their failure is the expected cause, not a defect.
@@ -244,7 +262,7 @@ fn apply_expected_failures(facts: &CaseFacts<'_>, findings: &mut [Finding]) {
     for name in &facts.expect.failing {
         let Some(f) = findings.iter_mut().find(|f| &f.check == name) else { continue };
         match f.status {
-            Status::Fail => {
+            Status::Fail | Status::KnownVulnerable => {
                 f.status = Status::Pass;
                 f.message = format!("failed as the scenario expects: {}", f.message);
             }

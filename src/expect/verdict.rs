@@ -18,6 +18,9 @@ pub enum Status {
     Undecided,
     /// Does not apply to this case (e.g. header checks when the config was rejected).
     Skipped,
+    /// Violated the way a known advisory says this version does (`mocks/vulnerabilities.yaml`): reported, not a
+    /// failure, unless `--strict-security`.
+    KnownVulnerable,
 }
 
 /// One check's result.
@@ -48,6 +51,14 @@ impl Finding {
     pub fn with_evidence(mut self, line: impl Into<String>) -> Finding {
         self.evidence.push(line.into());
         self
+    }
+
+    /// `check: message — first evidence line`.
+    pub fn headline(&self) -> String {
+        match self.evidence.first() {
+            Some(e) => format!("{}: {} — {e}", self.check, self.message),
+            None => format!("{}: {}", self.check, self.message),
+        }
     }
 
     /// Whether this finding fails the case.
@@ -91,18 +102,29 @@ impl Verdict {
         self.error.is_none() && self.observed == Some(self.expected) && !self.findings.iter().any(Finding::is_failure)
     }
 
+    /// The findings of known vulnerabilities this case showed.
+    pub fn known_vulnerable(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.status == Status::KnownVulnerable)
+    }
+
+    /// `pass`, `known-vulnerable` (passed, but a known advisory fired) or `FAIL`.
+    pub fn result(&self) -> &'static str {
+        match (self.passed(), self.known_vulnerable().next().is_some()) {
+            (true, false) => "pass",
+            (true, true) => "known-vulnerable",
+            (false, _) => "FAIL",
+        }
+    }
+
     /// The one line that best explains a failure (or success): the first failing finding's message and evidence.
     pub fn decisive_evidence(&self) -> String {
         if let Some(error) = &self.error {
             return error.clone();
         }
-        if let Some(f) = self.findings.iter().find(|f| f.is_failure()) {
-            let mut line = format!("{}: {}", f.check, f.message);
-            if let Some(e) = f.evidence.first() {
-                line.push_str(" — ");
-                line.push_str(e);
-            }
-            return line;
+        // A failure explains most; short of one, a known vulnerability (which a passing table row would hide).
+        let decisive = self.findings.iter().find(|f| f.is_failure()).or_else(|| self.known_vulnerable().next());
+        if let Some(f) = decisive {
+            return f.headline();
         }
         if self.observed != Some(self.expected) {
             let observed = self.observed.map_or("no outcome".to_owned(), |o| o.to_string());

@@ -24,7 +24,7 @@ pub fn render_table(verdicts: &[Verdict]) -> String {
                 one_line(&v.case_id),
                 v.expected.to_string(),
                 v.observed.map_or_else(|| "-".to_owned(), |o| o.to_string()),
-                if v.passed() { "pass" } else { "FAIL" }.to_owned(),
+                v.result().to_owned(),
                 truncate(&one_line(&v.decisive_evidence()), EVIDENCE_WIDTH),
             ]
         })
@@ -58,14 +58,36 @@ pub fn render_table(verdicts: &[Verdict]) -> String {
     }
     let passed = verdicts.iter().filter(|v| v.passed()).count();
     let _ = write!(out, "\n{passed} passed, {} failed\n", verdicts.len() - passed);
+    out.push_str(&known_vulnerable_line(verdicts));
     out
+}
+
+/// `2 passing cases are known-vulnerable (CVE-2026-42151); --strict-security fails them`, or nothing.
+pub fn known_vulnerable_line(verdicts: &[Verdict]) -> String {
+    let cases: Vec<&Verdict> = verdicts.iter().filter(|v| v.result() == "known-vulnerable").collect();
+    if cases.is_empty() {
+        return String::new();
+    }
+    let mut ids: Vec<String> =
+        cases.iter().flat_map(|v| v.known_vulnerable()).filter_map(|f| advisory_id(&f.message)).collect();
+    ids.sort();
+    ids.dedup();
+    let n = cases.len();
+    let (noun, verb) = if n == 1 { ("case is", "fails it") } else { ("cases are", "fails them") };
+    format!("{n} passing {noun} known-vulnerable ({}); --strict-security {verb}\n", ids.join(", "))
+}
+
+/// `CVE-2026-42151` from `known-vulnerable (CVE-2026-42151, fixed in …): …`.
+pub fn advisory_id(message: &str) -> Option<String> {
+    let rest = message.split("known-vulnerable (").nth(1)?;
+    Some(rest.split([',', ')']).next()?.to_owned())
 }
 
 /// Everything a verdict carries, for a failing case: outcome, harness error, every finding with its evidence,
 /// what the harness changed in the agent's config, and the explanation.
 pub fn render_details(v: &Verdict) -> String {
     let mut out = String::new();
-    let result = if v.passed() { "pass" } else { "FAIL" };
+    let result = v.result();
     let observed = v.observed.map_or_else(|| "no outcome".to_owned(), |o| o.to_string());
     let _ = writeln!(out, "{result} {}", v.case_id);
     let _ = writeln!(out, "  scenario:    {} ({})", v.scenario, v.source);
@@ -103,6 +125,7 @@ fn status(s: Status) -> &'static str {
         Status::Fail => "FAIL",
         Status::Undecided => "UNDECIDED",
         Status::Skipped => "skipped",
+        Status::KnownVulnerable => "KNOWN-VULNERABLE",
     }
 }
 

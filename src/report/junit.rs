@@ -36,6 +36,14 @@ pub fn junit_report(verdicts: &[Verdict]) -> Report {
                 s
             };
             let mut case = TestCase::new(v.case_id.clone(), status);
+            // A known vulnerability passes (unless --strict-security) but must not pass silently.
+            let known: Vec<String> = v.known_vulnerable().map(|f| f.headline()).collect();
+            if !known.is_empty() {
+                case.set_system_out(known.join("\n"));
+                for id in known.iter().filter_map(|line| super::console::advisory_id(line)) {
+                    case.add_property(quick_junit::Property::new("azrw.known-vulnerable", id));
+                }
+            }
             case.set_classname(v.scenario.clone());
             case.set_time(v.duration);
             suite.add_test_case(case);

@@ -12,7 +12,10 @@ fn cell(s: &str) -> String {
 
 fn mark(v: &Verdict) -> String {
     let observed = v.observed.map_or_else(|| "no outcome".to_owned(), |o| o.to_string());
-    if v.passed() {
+    if let Some(id) = v.known_vulnerable().find_map(|f| super::console::advisory_id(&f.message)).filter(|_| v.passed())
+    {
+        format!("⚠️ {observed}, known-vulnerable ({id})")
+    } else if v.passed() {
         format!("✅ {observed}")
     } else if v.error.is_some() {
         "⚠️ error".to_owned()
@@ -63,6 +66,13 @@ pub fn render_markdown(verdicts: &[Verdict]) -> String {
             let _ = write!(out, " {} |", v.map_or_else(|| "—".to_owned(), mark));
         }
         out.push('\n');
+    }
+    let known: Vec<&Verdict> = verdicts.iter().filter(|v| v.result() == "known-vulnerable").collect();
+    if !known.is_empty() {
+        out.push_str("\n### Known vulnerable (pass unless `--strict-security`)\n\n");
+        for v in known {
+            let _ = writeln!(out, "- **{}** — {}", cell(&v.case_id), cell(&v.decisive_evidence()));
+        }
     }
     let failed: Vec<&Verdict> = verdicts.iter().filter(|v| !v.passed()).collect();
     if !failed.is_empty() {

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::agent::prometheus::{AgentPaths, RenderInput, render};
 use crate::agent::store::AgentStore;
+use crate::agent::vulnerability::VulnerabilityTable;
 use crate::cloud::recorder::RecordMode;
 use crate::cloud::{MockCloud, MockData};
 use crate::expect::{CaseFacts, Evaluation, Finding, Observed, SidecarExit, Status, Verdict, evaluate};
@@ -21,7 +22,7 @@ use crate::runtime::docker::Owner;
 use crate::runtime::engine::Engine;
 use crate::runtime::sandbox::{AgentLaunch, Sandbox, SidecarLaunch};
 use crate::scenario::{Case, Outcome, RuntimeKind};
-use crate::scrape::{ScrapeTarget, ScrapeModel};
+use crate::scrape::{ScrapeModel, ScrapeTarget};
 
 /// How cases are run.
 #[derive(Debug, Clone)]
@@ -34,6 +35,10 @@ pub struct RunOptions {
     pub agents: AgentStore,
     /// Mock data (templates users can edit).
     pub mocks: MockData,
+    /// Known agent vulnerabilities (`mocks/vulnerabilities.yaml`).
+    pub vulnerabilities: VulnerabilityTable,
+    /// A known vulnerability a case shows fails it (`--strict-security`), instead of `known-vulnerable`.
+    pub strict_security: bool,
     /// Cancelled on Ctrl-C / SIGTERM: running cases stop their agents and report what they saw; cases not yet
     /// started are not started.
     pub cancel: CancellationToken,
@@ -56,6 +61,8 @@ impl RunOptions {
             jobs,
             agents: AgentStore::from_env(),
             mocks: MockData::embedded(),
+            vulnerabilities: VulnerabilityTable::embedded(),
+            strict_security: false,
             cancel: CancellationToken::new(),
             real: None,
             run_id: new_run_id(),
@@ -220,11 +227,11 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
 
     write_private(&host_paths.config, rendered.config.as_bytes())?;
     write_private(&host_paths.ca_bundle, cloud.ca_pem().as_bytes())?;
+    let mut federated_token = None;
     if let (Some(issuer), Some(subject)) = (&cloud_setup.issuer, &cloud_setup.federated_subject) {
-        write_private(
-            &host_paths.federated_token,
-            issuer.federated_token(subject, Duration::from_secs(3600)).as_bytes(),
-        )?;
+        let token = issuer.federated_token(subject, Duration::from_secs(3600));
+        write_private(&host_paths.federated_token, token.as_bytes())?;
+        federated_token = Some(token);
     }
     if let Some(cert) = &cloud_setup.client_certificate {
         write_private(&host_paths.client_certificate, cert.cert_pem().as_bytes())?;
@@ -289,6 +296,8 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
         retry: crate::expect::RetryPolicy::from_queue_config(&scenario.prometheus.queue_config),
         token_lifetime: scenario.cloud.token_lifetime,
         sidecar: scenario.remote_write_sidecar(),
+        vulnerabilities: &opts.vulnerabilities,
+        strict_security: opts.strict_security,
     };
     let accounting = scenario.record == RecordMode::Accounting;
     let recorder = cloud.recorder();
@@ -380,6 +389,23 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
         }
     }
 
+    // The agent's config endpoint must not show what it was given (security.config-redaction); read while it runs.
+    let given = crate::expect::secrets::given(
+        &scenario.auth,
+        &scenario.secrets,
+        federated_token.as_deref(),
+        cloud_setup.client_certificate.as_ref().map(|c| c.key_pem()),
+    );
+    let mut after = Vec::new();
+    let configured = evaluation.observed.is_some_and(|o| o != Outcome::ConfigRejected);
+    if running && configured && !cancelled {
+        let mut served = Vec::new();
+        for path in crate::expect::secrets::CONFIG_ENDPOINTS {
+            served.push((path, sandbox.agent_http_get(&agent, path).await.map_err(|e| e.to_string())));
+        }
+        after.push(crate::expect::secrets::config_redaction(&given, &served));
+    }
+
     // Down: on every path; the agent before the sidecars whose network namespace it shares.
     agent.stop().await;
     for (_, sidecar) in &mut sidecars {
@@ -389,6 +415,19 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
     let exchanges = recorder.exchanges();
     cloud.shutdown().await;
     sandbox.close().await;
+
+    // Logs are complete once their writers stopped: neither the agent's nor a sidecar's may hold a secret or token.
+    let mut secrets = given;
+    secrets.extend(crate::expect::secrets::issued(&recorder.token_values()));
+    let mut logs =
+        vec![("agent.log".to_owned(), std::fs::read_to_string(case_dir.join("agent.log")).unwrap_or_default())];
+    for (name, _) in &sidecars {
+        let file = format!("sidecar-{name}.log");
+        logs.push((file.clone(), std::fs::read_to_string(case_dir.join(&file)).unwrap_or_default()));
+    }
+    let logs: Vec<(&str, &str)> = logs.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    after.push(crate::expect::secrets::log_secrets(&secrets, &logs));
+    evaluation.findings.extend(crate::expect::conclude(&facts, after));
 
     let record = bundle::CaseRecord {
         target: model.clone(),

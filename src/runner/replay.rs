@@ -21,6 +21,10 @@ use crate::real::Access;
 use crate::report::bundle::CaseRecord;
 use crate::scenario::Scenario;
 
+/// What replay judges known vulnerabilities by.
+static VULNERABILITIES: std::sync::LazyLock<crate::agent::vulnerability::VulnerabilityTable> =
+    std::sync::LazyLock::new(crate::agent::vulnerability::VulnerabilityTable::embedded);
+
 /// The secret the replay cloud knows.
 const REPLAY_SECRET: &str = "azrw-replay-secret";
 /// What replay sends where the original secret was wrong.
@@ -190,6 +194,10 @@ pub async fn replay(bundle: &Path, to: Option<Access>, mocks: MockData) -> Resul
         retry: crate::expect::RetryPolicy::from_queue_config(&scenario.prometheus.queue_config),
         token_lifetime: scenario.cloud.token_lifetime,
         sidecar: scenario.remote_write_sidecar(),
+        // The built-in table, not strict: the bundle does not keep the original run's --mocks or
+        // --strict-security, so a strict run's known-vulnerable failure replays as known-vulnerable.
+        vulnerabilities: &VULNERABILITIES,
+        strict_security: false,
     };
     let agent = record.agent_state.state();
     let seen = Observed {

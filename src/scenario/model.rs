@@ -30,6 +30,11 @@ pub struct Scenario {
     /// the agent's remote-write (`http://localhost:<port>/api/v1/write`) and authenticate towards the DCR itself.
     #[serde(default)]
     pub sidecars: Vec<SidecarSpec>,
+    /// Further values the agent must keep to itself, beyond those azrw hands it (client secret, certificate key,
+    /// federated token, issued tokens): e.g. a `basic_auth` password in your own `prometheus.config`. The security
+    /// checks look for each in the agent's config endpoint and log; artefacts never show them.
+    #[serde(default, skip_serializing)]
+    pub secrets: Vec<String>,
     /// What the mock Azure cloud believes: role assignments, known secrets, token lifetime.
     #[serde(default)]
     pub cloud: CloudSpec,

@@ -30,6 +30,10 @@ pub struct Stage {
     pub certificate: Option<ClientCertificate>,
     pub dcr_id: String,
     pub faults: azrw::cloud::FaultConfig,
+    /// The known-vulnerability table the checks apply (the built-in one).
+    pub vulnerabilities: azrw::agent::vulnerability::VulnerabilityTable,
+    /// `--strict-security`.
+    pub strict_security: bool,
 }
 
 /// Starts a mock cloud for the scenario given as YAML (the scenario's `agents`, `prometheus` and `deadline` are
@@ -70,6 +74,8 @@ pub async fn stage(scenario_yaml: &str) -> Stage {
         certificate: setup.client_certificate,
         dcr_id,
         faults,
+        vulnerabilities: azrw::agent::vulnerability::VulnerabilityTable::embedded(),
+        strict_security: false,
     }
 }
 
@@ -153,6 +159,8 @@ impl Stage {
             retry: azrw::expect::RetryPolicy::from_queue_config(&self.scenario.prometheus.queue_config),
             token_lifetime: self.scenario.cloud.token_lifetime,
             sidecar: self.scenario.remote_write_sidecar(),
+            vulnerabilities: &self.vulnerabilities,
+            strict_security: self.strict_security,
         }
     }
 
