@@ -244,13 +244,12 @@ pub fn evaluate(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Evaluation {
             f.message = format!("not applicable: sidecar {} exited ({})", exit.name, f.message);
         }
     }
-    advisory::apply(facts, &mut findings);
-    apply_expected_failures(facts, &mut findings);
+    let findings = conclude(facts, findings);
     Evaluation { findings, observed, explanation }
 }
 
-/// Findings made after the decision (probes of the agent, its log): the known-vulnerability table and the
-/// scenario's `expect.failing` apply to them as to every other finding.
+/// The last step for every finding, made during the watch or after the decision (probes of the agent, its log):
+/// the known-vulnerability table, then the scenario's `expect.failing`.
 pub fn conclude(facts: &CaseFacts<'_>, mut findings: Vec<Finding>) -> Vec<Finding> {
     advisory::apply(facts, &mut findings);
     apply_expected_failures(facts, &mut findings);
