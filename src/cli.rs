@@ -359,7 +359,7 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
     progress.clear();
 
     // Load cases print their figures (rate, shards, send latency) even when they pass.
-    for v in verdicts.iter().filter(|v| !v.passed() || v.findings.iter().any(|f| f.check.starts_with("load."))) {
+    for v in verdicts.iter().filter(|v| !v.passed() || v.findings.iter().any(|f| f.check.family() == "load")) {
         println!("{}", report::console::render_details(v));
     }
     println!("{}", report::console::render_table(&verdicts));

@@ -8,6 +8,8 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod agent;
+mod check;
+pub use check::{Check, UnknownCheck};
 pub mod cli;
 pub mod cloud;
 pub mod expect;

@@ -55,7 +55,7 @@ async fn every_default_suite_reaches_its_expected_outcomes_on_every_agent() {
     let auth = run_suite("scenarios/auth", RuntimeKind::Process).await;
     // The capability table was proven on every case, and every catalog version delivered at least once.
     for v in &auth {
-        let table = v.findings.iter().find(|f| f.check == "capability.table");
+        let table = v.findings.iter().find(|f| f.check == azrw::Check::CapabilityTable);
         assert!(matches!(table.map(|f| f.status), Some(Status::Pass)), "{}: {table:?}", v.case_id);
     }
     for version in &catalog.versions {

@@ -49,7 +49,7 @@ async fn real_target_passes_when_the_workspace_answers_with_the_runs_series() {
     let (v, out) = run_real(|_| {}, Duration::from_secs(60)).await;
     assert!(v.passed(), "{}", render_details(&v));
     assert_eq!(v.observed, Some(Outcome::Delivered));
-    let f = v.findings.iter().find(|f| f.check == "series.present").unwrap();
+    let f = v.findings.iter().find(|f| f.check == azrw::Check::SeriesPresent).unwrap();
     assert!(
         f.evidence.iter().any(|e| e.contains("prometheus.monitor.azure.com/api/v1/query?query=up{azrw_run=")),
         "{f:?}"
@@ -71,7 +71,7 @@ async fn real_target_fails_clearly_when_the_series_never_shows_up() {
         run_real(|c| c.roles.retain(|r| r.scope != azrw::scenario::RoleScope::Dcr), Duration::from_secs(12)).await;
     assert!(!v.passed());
     assert_eq!(v.observed, None, "{}", render_details(&v));
-    let f = v.findings.iter().find(|f| f.check == "series.present").unwrap();
+    let f = v.findings.iter().find(|f| f.check == azrw::Check::SeriesPresent).unwrap();
     assert_eq!(f.status, Status::Undecided, "{f:?}");
     assert!(f.message.contains("not in the workspace within the 12s deadline: up{azrw_run="), "{}", f.message);
     assert!(f.evidence.iter().any(|e| e.contains("→ 200, 0 series")), "{f:?}");

@@ -184,3 +184,15 @@ fn a_tls_failure_cannot_also_answer_nor_apply_to_imds() {
     );
     assert_error(&path, &err, "8:23", "faults.rules[0].tls_failure", "IMDS is plain HTTP");
 }
+
+#[test]
+fn misspelt_failing_check() {
+    let (_d, path, err) = load_err(
+        "misspelt-check.yaml",
+        &format!("{HEAD}auth:\n  managed_identity: {{}}\nexpect:\n  failing: [write.bearer, write.bearr]\n"),
+    );
+    let text = err.to_string();
+    assert!(text.starts_with(&format!("{}:7:", path.display())), "{text}");
+    assert!(text.contains("`write.bearr` is not a check; checks are: capability.table"), "{text}");
+    assert!(text.contains("write.bearer"), "the valid names are listed: {text}");
+}

@@ -8,7 +8,7 @@ use super::{CaseFacts, Finding, Status};
 /// Rewrites the findings of checks that the known-vulnerability table names for this case.
 pub(super) fn apply(facts: &CaseFacts<'_>, findings: &mut [Finding]) {
     for f in findings.iter_mut() {
-        for v in facts.vulnerabilities.for_check(&f.check, facts.auth) {
+        for v in facts.vulnerabilities.for_check(f.check, facts.auth) {
             let affected = v.affects(facts.version);
             match (f.status, affected) {
                 (Status::Fail, true) if facts.strict_security => {

@@ -1,6 +1,7 @@
 //! Auth-flow checks: the right token service, the exact request shape Azure expects, and token reuse.
 
 use super::{CaseFacts, DEFAULT_MIN_WRITES, Finding, Observed, pending, skipped};
+use crate::Check;
 use crate::cloud::recorder::{Detail, EntraCredential, Exchange, Service, TokenRequest, WriteAuth};
 use crate::scenario::{AuthSpec, SdkVia};
 
@@ -109,7 +110,7 @@ pub(super) fn checks(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Vec<Finding>
 
 /// Token requests go only to the service the auth type uses (and, for Entra, the configured cloud's host).
 fn endpoint(facts: &CaseFacts<'_>, flow: &Flow, requests: &[&Exchange]) -> Finding {
-    let check = "auth.endpoint";
+    let check = Check::AuthEndpoint;
     let (service, host) = match flow {
         Flow::Imds { .. } => (Service::Imds, "169.254.169.254"),
         Flow::Entra { .. } => (Service::Entra, facts.auth.cloud.authority_host()),
@@ -126,7 +127,7 @@ fn endpoint(facts: &CaseFacts<'_>, flow: &Flow, requests: &[&Exchange]) -> Findi
 
 /// Each token request has the exact shape Azure expects.
 fn request_shape(facts: &CaseFacts<'_>, flow: &Flow, requests: &[&Exchange]) -> Finding {
-    let check = "auth.request";
+    let check = Check::AuthRequest;
     let mut decided = false;
     for e in requests {
         let Detail::Token { request, .. } = &e.detail else { continue };
@@ -196,7 +197,7 @@ fn request_shape(facts: &CaseFacts<'_>, flow: &Flow, requests: &[&Exchange]) -> 
 /// Tokens are reused: no new token is fetched while the previous one is before half its life (Prometheus'
 /// refresh point), and writes share tokens.
 fn reuse(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Finding {
-    let check = "auth.token-reused";
+    let check = Check::AuthTokenReused;
     let issued: Vec<(&Exchange, crate::cloud::recorder::TokenId)> = seen
         .exchanges
         .iter()
@@ -250,7 +251,7 @@ fn reuse(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Finding {
     }
 }
 
-fn skipped_or_pending(seen: &Observed<'_>, check: &str) -> Finding {
+fn skipped_or_pending(seen: &Observed<'_>, check: Check) -> Finding {
     if matches!(seen.agent, crate::runtime::AgentState::Exited { .. }) {
         skipped(check, "the agent fetched no token")
     } else {

@@ -1,6 +1,7 @@
 //! Load checks, read from the per-series accounting: the agent sustained the load for the stated time, at the
 //! stated rate, every target series arrived, no sample is missing between a series' first and last, none came twice.
 
+use crate::Check;
 use std::time::Duration;
 
 use super::{CaseFacts, Finding, Observed, pending};
@@ -12,7 +13,8 @@ const EXAMPLES: usize = 3;
 
 pub(super) fn checks(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Vec<Finding> {
     let Some(load) = facts.load else { return Vec::new() };
-    let names = ["load.sustained", "load.rate", "load.complete", "load.no-loss", "load.no-duplicates"];
+    let names =
+        [Check::LoadSustained, Check::LoadRate, Check::LoadComplete, Check::LoadNoLoss, Check::LoadNoDuplicates];
     let Some(acc) = seen.accounting else {
         let why = "no per-series accounting: a load scenario needs `record: accounting`";
         return names.iter().map(|c| Finding::fail(*c, why).with_evidence("record: full")).collect();
@@ -29,12 +31,12 @@ pub(super) fn checks(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Vec<Finding>
             acc.samples,
             acc.writes
         );
-        return names.iter().map(|c| pending(c, msg.clone())).collect();
+        return names.iter().map(|&c| pending(c, msg.clone())).collect();
     }
     let per_minute = acc.samples as f64 * 60.0 / span.as_secs_f64().max(0.001);
     let mut out = vec![
         Finding::pass(
-            "load.sustained",
+            Check::LoadSustained,
             format!("accepted writes for {:.0}s (≥ {}s)", span.as_secs_f64(), load.duration.as_secs()),
         )
         .with_evidence(format!(
@@ -52,7 +54,7 @@ pub(super) fn checks(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Vec<Finding>
 }
 
 fn rate(min: Option<u64>, per_minute: f64, acc: &Accounting, span: Duration) -> Finding {
-    let check = "load.rate";
+    let check = Check::LoadRate;
     let evidence = format!("{} samples accepted over {:.1}s", acc.samples, span.as_secs_f64());
     match min {
         Some(min) if per_minute < min as f64 => {
@@ -68,7 +70,7 @@ fn rate(min: Option<u64>, per_minute: f64, acc: &Accounting, span: Duration) -> 
 
 /// Every `azrw_load_series{series="0".."N-1"}` arrived.
 fn complete(want: usize, acc: &Accounting) -> Finding {
-    let check = "load.complete";
+    let check = Check::LoadComplete;
     let mut got = vec![false; want];
     for t in acc.series().filter(|t| t.label("__name__") == Some(LOAD_METRIC)) {
         if let Some(i) = t.label("series").and_then(|s| s.parse::<usize>().ok()).filter(|i| *i < want) {
@@ -90,7 +92,7 @@ fn complete(want: usize, acc: &Accounting) -> Finding {
 
 /// Between its first and last sample, every target series has one sample per scrape interval.
 fn no_loss(acc: &Accounting, interval: Duration) -> Finding {
-    let check = "load.no-loss";
+    let check = Check::LoadNoLoss;
     let interval_ms = interval.as_millis() as i64;
     let mut lossy: Vec<(&SeriesTally, u64)> = acc
         .series()
@@ -115,7 +117,7 @@ fn no_loss(acc: &Accounting, interval: Duration) -> Finding {
 
 /// No accepted sample arrived twice.
 fn no_duplicates(acc: &Accounting) -> Finding {
-    let check = "load.no-duplicates";
+    let check = Check::LoadNoDuplicates;
     let total = acc.duplicates();
     if total == 0 {
         return Finding::pass(check, "no accepted sample arrived twice");

@@ -1,6 +1,7 @@
 //! Cross-check with the agent's own `/metrics` (remote-write.md §3.4): what Prometheus says it sent, retried,
 //! failed and dropped must match what the mock cloud saw. Scraped once, when the case is decided.
 
+use crate::Check;
 use std::collections::BTreeMap;
 
 use super::retry::{Answer, answer};
@@ -98,7 +99,7 @@ fn mock_counts(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> MockCounts {
 /// counts an attempt before sending it and a failure after the answer; the mock records before answering), and
 /// attempts that failed at the token service never reach the DCR.
 pub fn cross_check(facts: &CaseFacts<'_>, seen: &Observed<'_>, agent: &AgentMetrics) -> Finding {
-    let check = "agent.metrics";
+    let check = Check::AgentMetrics;
     let mock = mock_counts(facts, seen);
     let slack = 2.0 * mock.largest_batch.max(1.0);
     let total = agent.get("samples_total");

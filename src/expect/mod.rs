@@ -20,6 +20,7 @@ pub use verdict::{Finding, Status, Verdict};
 
 use std::time::Duration;
 
+use crate::Check;
 use crate::agent::Version;
 use crate::agent::vulnerability::VulnerabilityTable;
 use crate::cloud::FaultConfig;
@@ -140,53 +141,6 @@ impl Evaluation {
     }
 }
 
-/// The check names of this module's own checks (the payload checks list theirs in [`payload::CHECKS`]).
-pub const CHECKS: &[&str] = &[
-    "capability.table",
-    "auth.endpoint",
-    "auth.request",
-    "auth.token-reused",
-    "write.bearer",
-    "write.content-encoding",
-    "write.content-type",
-    "write.version-header",
-    "write.user-agent",
-    "write.body",
-    "write.refused-not-resent",
-    "retry.recoverable-resent",
-    "retry.dropped",
-    "retry.retry-after",
-    "retry.backoff",
-    "retry.attempt-header",
-    "retry.no-loss",
-    "tokens.not-expired",
-    "tokens.refresh",
-    "tokens.revoked-replaced",
-    "tokens.retry-after",
-    "agent.metrics",
-    "sidecar.running",
-    "series.present",
-    "verdict.reason",
-    "load.sustained",
-    "load.rate",
-    "load.complete",
-    "load.no-loss",
-    "load.no-duplicates",
-    "load.agent",
-    "security.config-redaction",
-    "security.log-secrets",
-];
-
-/// Whether `name` is a check (for `expect.failing` validation).
-pub fn is_check(name: &str) -> bool {
-    CHECKS.contains(&name) || payload::CHECKS.contains(&name)
-}
-
-/// Every check name, for error messages and documentation.
-pub fn all_checks() -> Vec<&'static str> {
-    CHECKS.iter().chain(payload::CHECKS).copied().collect()
-}
-
 /// Minimum writes before per-write rules (token reuse) are decided, unless the scenario says otherwise: two are the
 /// fewest that show a token reused, and every further one costs a case a whole send interval.
 pub const DEFAULT_MIN_WRITES: usize = 2;
@@ -216,20 +170,20 @@ pub fn evaluate(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Evaluation {
     findings.extend(payload::checks(facts, seen, observed));
     if let Some(sidecar) = facts.sidecar {
         findings.push(match seen.sidecar_exit {
-            Some(exit) => Finding::fail("sidecar.running", format!("sidecar {} exited", exit.name))
+            Some(exit) => Finding::fail(Check::SidecarRunning, format!("sidecar {} exited", exit.name))
                 .with_evidence(format!("exit code {}", exit.code.map_or_else(|| "none".to_owned(), |c| c.to_string())))
                 .with_evidence(format!("its last error line: {}", exit.error.as_deref().unwrap_or("none"))),
-            None => Finding::pass("sidecar.running", format!("sidecar {} kept running", sidecar.name)),
+            None => Finding::pass(Check::SidecarRunning, format!("sidecar {} kept running", sidecar.name)),
         });
     }
     if let Some(reason) = &facts.expect.reason {
         findings.push(if explanation.contains(reason.as_str()) {
-            Finding::pass("verdict.reason", format!("the explanation names \"{reason}\""))
+            Finding::pass(Check::VerdictReason, format!("the explanation names \"{reason}\""))
         } else if observed.is_some() {
-            Finding::fail("verdict.reason", format!("the explanation does not name \"{reason}\""))
+            Finding::fail(Check::VerdictReason, format!("the explanation does not name \"{reason}\""))
                 .with_evidence(explanation.clone())
         } else {
-            pending("verdict.reason", "no outcome yet")
+            pending(Check::VerdictReason, "no outcome yet")
         });
     }
     if observed == Some(Outcome::AuthFailed) {
@@ -259,7 +213,7 @@ pub fn conclude(facts: &CaseFacts<'_>, mut findings: Vec<Finding>) -> Vec<Findin
 /// Checks a scenario names in `expect.failing` must fail; their failure is the expected cause, not a defect.
 fn apply_expected_failures(facts: &CaseFacts<'_>, findings: &mut [Finding]) {
     for name in &facts.expect.failing {
-        let Some(f) = findings.iter_mut().find(|f| &f.check == name) else { continue };
+        let Some(f) = findings.iter_mut().find(|f| f.check == *name) else { continue };
         match f.status {
             Status::Fail | Status::KnownVulnerable => {
                 f.status = Status::Pass;
@@ -275,11 +229,11 @@ fn apply_expected_failures(facts: &CaseFacts<'_>, findings: &mut [Finding]) {
 }
 
 /// An open check.
-fn pending(check: &str, message: impl Into<String>) -> Finding {
-    Finding { check: check.into(), status: Status::Undecided, message: message.into(), evidence: Vec::new() }
+fn pending(check: Check, message: impl Into<String>) -> Finding {
+    Finding { check, status: Status::Undecided, message: message.into(), evidence: Vec::new() }
 }
 
 /// A check that does not apply.
-fn skipped(check: &str, message: impl Into<String>) -> Finding {
-    Finding { check: check.into(), status: Status::Skipped, message: message.into(), evidence: Vec::new() }
+fn skipped(check: Check, message: impl Into<String>) -> Finding {
+    Finding { check, status: Status::Skipped, message: message.into(), evidence: Vec::new() }
 }

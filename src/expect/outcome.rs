@@ -1,5 +1,6 @@
 //! Which outcome the case reached, in words a person can act on, and whether the capability table held.
 
+use crate::Check;
 use std::collections::HashSet;
 
 use super::{CaseFacts, Finding, Observed};
@@ -166,7 +167,7 @@ pub(super) fn capability(facts: &CaseFacts<'_>, seen: &Observed<'_>, observed: O
         return None;
     }
     let missing = capability::missing(facts.auth, facts.version);
-    let check = "capability.table";
+    let check = Check::CapabilityTable;
     match (missing, observed) {
         (Some(c), Some(Outcome::ConfigRejected)) => Some(Finding::pass(
             check,

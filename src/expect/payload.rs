@@ -3,6 +3,7 @@
 //! scrapes, which ties each sample's timestamp to the scrape that produced it. Evidence names the request, the
 //! series and the sample.
 
+use crate::Check;
 use std::collections::{BTreeMap, HashMap};
 
 use super::{CaseFacts, Finding, Observed, pending, skipped};
@@ -13,18 +14,18 @@ use crate::scrape::family::{HONOR_INSTANCE, HONOR_JOB, STALE_NAN, format_value};
 use crate::scrape::{Expected, ExpectedSample, Scrape, ScrapeModel};
 
 /// Every payload check, in report order.
-pub const CHECKS: &[&str] = &[
-    "payload.exposition",
-    "payload.samples",
-    "payload.duplicates",
-    "payload.values",
-    "payload.timestamps",
-    "payload.order",
-    "payload.labels",
-    "payload.target-labels",
-    "payload.metadata",
-    "payload.exemplars",
-    "payload.azure-limits",
+pub const CHECKS: &[Check] = &[
+    Check::PayloadExposition,
+    Check::PayloadSamples,
+    Check::PayloadDuplicates,
+    Check::PayloadValues,
+    Check::PayloadTimestamps,
+    Check::PayloadOrder,
+    Check::PayloadLabels,
+    Check::PayloadTargetLabels,
+    Check::PayloadMetadata,
+    Check::PayloadExemplars,
+    Check::PayloadAzureLimits,
 ];
 
 /// How much earlier than the target served a scrape the agent may stamp it (it stamps the scrape's start, and may
@@ -145,7 +146,7 @@ fn describe_labels(labels: &Labels) -> String {
 
 /// Every scrape was served in the format the scenario asks for: the agent's `Accept` offered it.
 fn exposition(model: &ScrapeModel, scrapes: &[Scrape]) -> Finding {
-    let check = "payload.exposition";
+    let check = Check::PayloadExposition;
     if let Some(s) = scrapes.iter().find(|s| s.format != model.exposition) {
         return Finding::fail(
             check,
@@ -167,10 +168,11 @@ pub(super) fn checks(facts: &CaseFacts<'_>, seen: &Observed<'_>, observed: Optio
     let ok = accepted(seen);
     let mut out = vec![exposition(model, seen.scrapes), labels(&all), azure_limits(&all)];
     if matches!(observed, Some(Outcome::Dropped | Outcome::AuthFailed)) {
-        for check in
-            CHECKS.iter().filter(|c| !matches!(**c, "payload.exposition" | "payload.labels" | "payload.azure-limits"))
+        for check in CHECKS
+            .iter()
+            .filter(|c| !matches!(**c, Check::PayloadExposition | Check::PayloadLabels | Check::PayloadAzureLimits))
         {
-            out.push(skipped(check, "nothing is delivered in this outcome"));
+            out.push(skipped(*check, "nothing is delivered in this outcome"));
         }
         return out;
     }
@@ -191,7 +193,7 @@ pub(super) fn checks(facts: &CaseFacts<'_>, seen: &Observed<'_>, observed: Optio
 /// No loss and nothing extra: every expected sample of scrapes 1..=N arrived; no target series arrived that the
 /// target did not produce.
 fn samples(model: &ScrapeModel, scrapes: &[Scrape], target: &[&Arrival], exp: &mut Expectations) -> Finding {
-    let check = "payload.samples";
+    let check = Check::PayloadSamples;
     // Arrivals by (labels, scrape).
     let mut got: BTreeMap<(Labels, u64), &Arrival> = BTreeMap::new();
     let mut latest: HashMap<&Labels, u64> = HashMap::new();
@@ -247,7 +249,7 @@ fn samples(model: &ScrapeModel, scrapes: &[Scrape], target: &[&Arrival], exp: &m
 
 /// No sample (series, timestamp) accepted twice.
 fn duplicates(arrived: &[Arrival]) -> Finding {
-    let check = "payload.duplicates";
+    let check = Check::PayloadDuplicates;
     let mut first: HashMap<(&Labels, i64), &Arrival> = HashMap::new();
     for a in arrived {
         if let Some(prev) = first.insert((&a.series.labels, a.timestamp), a) {
@@ -264,7 +266,7 @@ fn duplicates(arrived: &[Arrival]) -> Finding {
 
 /// Every target sample has exactly the value the model gives it (bits compared; stale markers included).
 fn values(model: &ScrapeModel, scrapes: &[Scrape], target: &[&Arrival], exp: &mut Expectations) -> Finding {
-    let check = "payload.values";
+    let check = Check::PayloadValues;
     let mut checked = 0;
     for a in target {
         let Some(n) = scrape_of(scrapes, a.timestamp, model.interval_ms) else { continue };
@@ -283,7 +285,7 @@ fn values(model: &ScrapeModel, scrapes: &[Scrape], target: &[&Arrival], exp: &mu
 
 /// Timestamps are milliseconds since the epoch and each belongs to a scrape the target served.
 fn timestamps(model: &ScrapeModel, scrapes: &[Scrape], target: &[&Arrival]) -> Finding {
-    let check = "payload.timestamps";
+    let check = Check::PayloadTimestamps;
     for a in target {
         if !(1_000_000_000_000..10_000_000_000_000).contains(&a.timestamp) {
             return Finding::fail(check, "timestamp is not in milliseconds since the epoch")
@@ -307,7 +309,7 @@ fn timestamps(model: &ScrapeModel, scrapes: &[Scrape], target: &[&Arrival]) -> F
 
 /// Per series, timestamps never go backwards across the accepted writes (in arrival order).
 fn order(arrived: &[Arrival]) -> Finding {
-    let check = "payload.order";
+    let check = Check::PayloadOrder;
     let mut last: HashMap<&Labels, &Arrival> = HashMap::new();
     for a in arrived {
         if let Some(prev) = last.get(&a.series.labels)
@@ -353,17 +355,17 @@ pub fn label_violation(series: &Series) -> Option<String> {
 fn labels(all: &[&Exchange]) -> Finding {
     per_series(
         all,
-        "payload.labels",
+        Check::PayloadLabels,
         label_violation,
         "every series' labels are sorted, unique, non-empty, with __name__",
     )
 }
 
 fn azure_limits(all: &[&Exchange]) -> Finding {
-    per_series(all, "payload.azure-limits", limits::violation, "every series is within Azure's label limits")
+    per_series(all, Check::PayloadAzureLimits, limits::violation, "every series is within Azure's label limits")
 }
 
-fn per_series(all: &[&Exchange], check: &str, rule: impl Fn(&Series) -> Option<String>, ok: &str) -> Finding {
+fn per_series(all: &[&Exchange], check: Check, rule: impl Fn(&Series) -> Option<String>, ok: &str) -> Finding {
     let mut seen_any = false;
     for w in all {
         for s in body(w).map(|b| b.series.as_slice()).unwrap_or_default() {
@@ -383,7 +385,7 @@ fn per_series(all: &[&Exchange], check: &str, rule: impl Fn(&Series) -> Option<S
 
 /// `job`, `instance`, `exported_*` and external labels are what Prometheus must attach.
 fn target_labels(model: &ScrapeModel, target: &[&Arrival]) -> Finding {
-    let check = "payload.target-labels";
+    let check = Check::PayloadTargetLabels;
     for a in target {
         let s = a.series;
         let honor = s.label("__name__") == Some("azrw_honor") && model.honor_labels;
@@ -423,7 +425,7 @@ fn target_labels(model: &ScrapeModel, target: &[&Arrival]) -> Finding {
 
 /// Metadata (`# TYPE`, `# HELP`) of every family arrives, with the right type and help text.
 fn metadata(model: &ScrapeModel, ok: &[&Exchange]) -> Finding {
-    let check = "payload.metadata";
+    let check = Check::PayloadMetadata;
     let want = model.metadata();
     if want.is_empty() {
         return Finding::pass(check, "the target serves no metadata");
@@ -466,7 +468,7 @@ fn metadata(model: &ScrapeModel, ok: &[&Exchange]) -> Finding {
 /// Every exemplar the target served in scrapes 1..=N arrives exactly once, on the series it was served with, with
 /// its labels, value and timestamp; nothing else arrives as an exemplar of a target series.
 fn exemplars(model: &ScrapeModel, scrapes: &[Scrape], ok: &[&Exchange]) -> Finding {
-    let check = "payload.exemplars";
+    let check = Check::PayloadExemplars;
     let served = scrapes.iter().map(|s| s.n).max().unwrap_or(0);
     // Everything served so far may legitimately arrive; scrapes 1..=N must.
     let known = model.exemplars(served.max(model.scrapes));

@@ -4,6 +4,7 @@
 //! backoff (on 5xx from 2.48, not capped by `max_backoff`); backoff doubles from `min_backoff` to `max_backoff`;
 //! `Retry-Attempt: n` is sent on retries from 2.48.
 
+use crate::Check;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -116,7 +117,7 @@ pub(super) fn checks(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Vec<Finding>
         // (a throttling fault) load.no-loss and load.no-duplicates judge that every sample landed exactly once.
         let why = "accepted and throttled bodies are folded into per-series accounting (`record: accounting`), so \
                    resends cannot be matched to batches; load.no-loss and load.no-duplicates judge delivery";
-        return super::CHECKS.iter().filter(|c| c.starts_with("retry.")).map(|c| skipped(c, why)).collect();
+        return Check::of_family("retry").map(|c| skipped(c, why)).collect();
     }
     let writes: Vec<&Exchange> = seen.writes().collect();
     let chains = chains(&writes);
@@ -157,7 +158,7 @@ fn describe_answer(w: &Exchange) -> String {
 /// Recoverably refused samples are sent again until accepted; a shard that moves on to newer samples of the same
 /// series without them has abandoned the batch.
 fn recoverable_resent(facts: &CaseFacts<'_>, writes: &[&Exchange]) -> Finding {
-    let check = "retry.recoverable-resent";
+    let check = Check::RetryRecoverableResent;
     let mut refused = 0;
     let mut open = None;
     for (i, w) in writes.iter().enumerate() {
@@ -206,7 +207,7 @@ fn recoverable_resent(facts: &CaseFacts<'_>, writes: &[&Exchange]) -> Finding {
 
 /// Non-recoverable refusals are dropped: never resent, and the agent moves on to newer samples.
 fn dropped(facts: &CaseFacts<'_>, writes: &[&Exchange], seen: &Observed<'_>) -> Finding {
-    let check = "retry.dropped";
+    let check = Check::RetryDropped;
     let latest = seen.exchanges.iter().map(|e| e.at).max().unwrap_or_default();
     let mut refused = 0;
     for (i, w) in writes.iter().enumerate() {
@@ -246,7 +247,7 @@ fn dropped(facts: &CaseFacts<'_>, writes: &[&Exchange], seen: &Observed<'_>) -> 
 /// After an honoured `Retry-After: R`, the same batch comes back no sooner than R (up to a second earlier for the
 /// HTTP-date form, see [`shortest_honouring_wait`]) and not much later; versions that ignore it come back sooner.
 fn retry_after(facts: &CaseFacts<'_>, chains: &[Vec<&Exchange>]) -> Finding {
-    let check = "retry.retry-after";
+    let check = Check::RetryRetryAfter;
     let mut seen_pairs = Vec::new();
     for chain in chains {
         for pair in chain.windows(2) {
@@ -318,7 +319,7 @@ fn token_failure_between(seen: &Observed<'_>, a: &Exchange, b: &Exchange) -> boo
 /// Waits between resends of one batch follow the backoff: `min_backoff`, doubling, capped at `max_backoff`; an
 /// honoured Retry-After replaces one wait and the next is twice it (capped). Too short is a retry storm.
 fn backoff(facts: &CaseFacts<'_>, seen: &Observed<'_>, chains: &[Vec<&Exchange>]) -> Finding {
-    let check = "retry.backoff";
+    let check = Check::RetryBackoff;
     let p = facts.retry;
     let mut checked = Vec::new();
     for chain in chains {
@@ -396,7 +397,7 @@ fn timed_out_after(facts: &CaseFacts<'_>, w: &Exchange) -> Duration {
 
 /// `Retry-Attempt` counts resends of a batch from 2.48 (absent on the first send); older versions never send it.
 fn attempt_header(facts: &CaseFacts<'_>, seen: &Observed<'_>, chains: &[Vec<&Exchange>]) -> Finding {
-    let check = "retry.attempt-header";
+    let check = Check::RetryAttemptHeader;
     let sends = facts.version >= RETRY_AFTER_5XX_SINCE;
     let mut checked = 0;
     for chain in chains {
@@ -440,7 +441,7 @@ fn attempt_header(facts: &CaseFacts<'_>, seen: &Observed<'_>, chains: &[Vec<&Exc
 /// counter arrives without gaps (a gap is allowed only where the DCR refused it non-recoverably or the scrape
 /// itself failed, `up` = 0).
 fn no_loss(facts: &CaseFacts<'_>, seen: &Observed<'_>, writes: &[&Exchange]) -> Finding {
-    let check = "retry.no-loss";
+    let check = Check::RetryNoLoss;
     if facts.faults.is_empty() {
         return skipped(check, "no fault plan");
     }

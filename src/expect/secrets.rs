@@ -4,6 +4,7 @@
 //! secret itself.
 
 use super::Finding;
+use crate::Check;
 use crate::scenario::AuthSpec;
 
 /// One value the agent was given (or issued) that must not show: what it is, and the value.
@@ -58,8 +59,8 @@ pub fn issued(tokens: &[(crate::cloud::recorder::TokenId, String)]) -> Vec<Secre
 }
 
 /// The check names.
-const CONFIG: &str = "security.config-redaction";
-const LOGS: &str = "security.log-secrets";
+const CONFIG: Check = Check::SecurityConfigRedaction;
+const LOGS: Check = Check::SecurityLogSecrets;
 
 /// The agent endpoints whose bodies `security.config-redaction` judges: the API the web UI reads, and the page.
 pub const CONFIG_ENDPOINTS: [&str; 2] = ["/api/v1/status/config", "/config"];

@@ -1,5 +1,6 @@
 //! Series checks: the series the scenario names arrive in accepted writes.
 
+use crate::Check;
 use std::collections::BTreeMap;
 
 use super::{CaseFacts, Finding, Observed, pending, skipped};
@@ -46,7 +47,7 @@ pub(super) fn all_present(facts: &CaseFacts<'_>, seen: &Observed<'_>, accepted: 
 }
 
 pub(super) fn present(facts: &CaseFacts<'_>, seen: &Observed<'_>, observed: Option<Outcome>) -> Finding {
-    let check = "series.present";
+    let check = Check::SeriesPresent;
     if matches!(observed, Some(Outcome::Dropped | Outcome::AuthFailed)) {
         return skipped(check, "nothing is delivered in this outcome");
     }

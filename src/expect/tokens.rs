@@ -3,6 +3,7 @@
 //! fewer than 5 minutes remain or `refresh_in` has passed — so a network refresh happens at the first of
 //! L/2, 3L/4, 7L/8 … where that holds, and no write ever carries an expired token.
 
+use crate::Check;
 use std::time::Duration;
 
 use super::{CaseFacts, DEFAULT_MIN_WRITES, Finding, Observed, pending, skipped};
@@ -65,7 +66,7 @@ fn token_of(w: &Exchange) -> Option<(TokenId, Option<&str>)> {
 /// No write carries an expired token (nor one issued already expired). Decided once the first token's life is
 /// over while writes go on, so a short lifetime really tests the refresh.
 fn not_expired(facts: &CaseFacts<'_>, seen: &Observed<'_>, writes: &[&Exchange]) -> Finding {
-    let check = "tokens.not-expired";
+    let check = Check::TokensNotExpired;
     for w in writes {
         let Some((id, Some(problem))) = token_of(w) else { continue };
         if problem.starts_with("expired") {
@@ -114,7 +115,7 @@ fn usable_fetches<'a>(seen: &'a Observed<'a>) -> Vec<(&'a Exchange, &'a IssuedTo
 /// Lazy, reused, refreshed on schedule: each new token is fetched no earlier than the previous one's refresh
 /// point (halving schedule × MSAL cache) and before it expired if writes went on; every token fetched is used.
 fn refresh(facts: &CaseFacts<'_>, seen: &Observed<'_>, writes: &[&Exchange]) -> Finding {
-    let check = "tokens.refresh";
+    let check = Check::TokensRefresh;
     let fetches = usable_fetches(seen);
     let refresh_in = facts.faults.tokens.refresh_in;
     let revoke = facts.faults.tokens.revoke_at;
@@ -203,7 +204,7 @@ fn refresh(facts: &CaseFacts<'_>, seen: &Observed<'_>, writes: &[&Exchange]) -> 
 /// After the mock revokes the agent's token (the DCR answers 401), the agent keeps it until its own refresh point
 /// — Prometheus has no 401-triggered refresh — and then writes with a new token are accepted.
 fn revoked_replaced(facts: &CaseFacts<'_>, seen: &Observed<'_>, writes: &[&Exchange]) -> Finding {
-    let check = "tokens.revoked-replaced";
+    let check = Check::TokensRevokedReplaced;
     let Some(at) = facts.faults.tokens.revoke_at else {
         return skipped(check, "no token is revoked in this plan");
     };
@@ -236,7 +237,7 @@ fn revoked_replaced(facts: &CaseFacts<'_>, seen: &Observed<'_>, writes: &[&Excha
 /// it comes no sooner: azcore's retry policy waits the header's value before its own retry (azure-protocols.md
 /// §2.0), and a fetch that gave up is only repeated by a later write. Decided once every such answer was followed.
 fn retry_after(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Finding {
-    let check = "tokens.retry-after";
+    let check = Check::TokensRetryAfter;
     let token_request = |e: &Exchange| matches!(e.detail, Detail::Token { .. });
     let throttled: Vec<(&Exchange, &RetryAfter)> = seen
         .exchanges

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::Check;
 use crate::scenario::Outcome;
 
 /// The state of one check.
@@ -26,8 +27,8 @@ pub enum Status {
 /// One check's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
-    /// Stable check name, e.g. `auth.imds.metadata-header`, `write.content-encoding`, `series.present`.
-    pub check: String,
+    /// Which check, e.g. `write.content-encoding`, `series.present`.
+    pub check: Check,
     /// Its state.
     pub status: Status,
     /// One sentence: what held or what was violated.
@@ -38,13 +39,13 @@ pub struct Finding {
 
 impl Finding {
     /// A passing finding.
-    pub fn pass(check: impl Into<String>, message: impl Into<String>) -> Finding {
-        Finding { check: check.into(), status: Status::Pass, message: message.into(), evidence: Vec::new() }
+    pub fn pass(check: Check, message: impl Into<String>) -> Finding {
+        Finding { check, status: Status::Pass, message: message.into(), evidence: Vec::new() }
     }
 
     /// A failing finding.
-    pub fn fail(check: impl Into<String>, message: impl Into<String>) -> Finding {
-        Finding { check: check.into(), status: Status::Fail, message: message.into(), evidence: Vec::new() }
+    pub fn fail(check: Check, message: impl Into<String>) -> Finding {
+        Finding { check, status: Status::Fail, message: message.into(), evidence: Vec::new() }
     }
 
     /// Adds one line of evidence.

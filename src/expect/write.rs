@@ -1,27 +1,30 @@
 //! Remote-write request checks: bearer token, protocol headers, body encoding, and no resend of refused batches.
 
 use super::{CaseFacts, Finding, Observed, pending};
+use crate::Check;
 use crate::cloud::recorder::{Detail, Exchange, WriteAuth};
 
 pub(super) fn checks(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Vec<Finding> {
     let writes: Vec<&Exchange> = seen.writes().collect();
     let user_agent = format!("Prometheus/{}", facts.version);
     let mut out = vec![bearer(facts, seen, &writes)];
-    out.push(header_rule(&writes, "write.content-encoding", "Content-Encoding", |_| Some("snappy".to_owned())));
-    out.push(header_rule(&writes, "write.content-type", "Content-Type", |w| Some(expected_content_type(w).to_owned())));
-    out.push(header_rule(&writes, "write.version-header", "X-Prometheus-Remote-Write-Version", |w| {
+    out.push(header_rule(&writes, Check::WriteContentEncoding, "Content-Encoding", |_| Some("snappy".to_owned())));
+    out.push(header_rule(&writes, Check::WriteContentType, "Content-Type", |w| {
+        Some(expected_content_type(w).to_owned())
+    }));
+    out.push(header_rule(&writes, Check::WriteVersionHeader, "X-Prometheus-Remote-Write-Version", |w| {
         Some(if is_v2(w) { "2.0.0" } else { "0.1.0" }.to_owned())
     }));
     match facts.sidecar {
         // The reference sidecar forwards Prometheus' headers as they are; another image may name itself.
         Some(sidecar) if !sidecar.is_reference() => out.push(super::skipped(
-            "write.user-agent",
+            Check::WriteUserAgent,
             format!(
                 "writes arrive from sidecar {} ({}), which may send its own User-Agent",
                 sidecar.name, sidecar.image
             ),
         )),
-        _ => out.push(header_rule(&writes, "write.user-agent", "User-Agent", |_| Some(user_agent.clone()))),
+        _ => out.push(header_rule(&writes, Check::WriteUserAgent, "User-Agent", |_| Some(user_agent.clone()))),
     }
     out.push(body(&writes));
     out.push(refused_not_resent(facts, &writes));
@@ -39,7 +42,7 @@ fn expected_content_type(w: &Exchange) -> &'static str {
 /// Every write carries a bearer token this mock issued, unexpired, for the DCR's audience.
 /// (A 403 is an authorisation matter — the role — not a bearer problem; the outcome explains it.)
 fn bearer(facts: &CaseFacts<'_>, seen: &Observed<'_>, writes: &[&Exchange]) -> Finding {
-    let check = "write.bearer";
+    let check = Check::WriteBearer;
     for w in writes {
         let Detail::Write { auth, .. } = &w.detail else { continue };
         let problem = match auth {
@@ -68,7 +71,12 @@ fn bearer(facts: &CaseFacts<'_>, seen: &Observed<'_>, writes: &[&Exchange]) -> F
 }
 
 /// Every write carries `header` with exactly the expected value.
-fn header_rule(writes: &[&Exchange], check: &str, header: &str, want: impl Fn(&Exchange) -> Option<String>) -> Finding {
+fn header_rule(
+    writes: &[&Exchange],
+    check: Check,
+    header: &str,
+    want: impl Fn(&Exchange) -> Option<String>,
+) -> Finding {
     for w in writes {
         let Some(expected) = want(w) else { continue };
         let got = w.header(header);
@@ -88,7 +96,7 @@ fn header_rule(writes: &[&Exchange], check: &str, header: &str, want: impl Fn(&E
 
 /// Every body is snappy-block protobuf that decodes.
 fn body(writes: &[&Exchange]) -> Finding {
-    let check = "write.body";
+    let check = Check::WriteBody;
     for w in writes {
         if let Detail::Write { body: Err(e), .. } = &w.detail {
             return Finding::fail(check, format!("body does not decode: {e}")).with_evidence(w.describe());
@@ -102,7 +110,7 @@ fn body(writes: &[&Exchange]) -> Finding {
 
 /// A batch refused non-recoverably (4xx; 429 unless `retry_on_http_429`) is never sent again.
 fn refused_not_resent(facts: &CaseFacts<'_>, writes: &[&Exchange]) -> Finding {
-    let check = "write.refused-not-resent";
+    let check = Check::WriteRefusedNotResent;
     for (i, w) in writes.iter().enumerate() {
         if super::retry::answer(facts, w) != super::retry::Answer::NonRecoverable || w.status < 400 {
             continue;

@@ -2,6 +2,7 @@
 //! target), runs in the host's network, and arrival is verified by querying the workspace until every expected
 //! series carrying this run's label shows up, or the deadline passes.
 
+use crate::Check;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -211,7 +212,7 @@ pub fn judge(
     base: &str,
     deadline: Duration,
 ) -> (Option<Outcome>, String, Vec<Finding>) {
-    let check = "series.present";
+    let check = Check::SeriesPresent;
     if let Some(AgentState::Exited { code, error }) = &arrival.agent
         && !arrival.was_ready
     {
@@ -219,12 +220,7 @@ pub fn judge(
         return (
             Some(Outcome::ConfigRejected),
             format!("the agent exited before it was ready: {why}"),
-            vec![Finding {
-                check: check.into(),
-                status: Status::Skipped,
-                message: "the agent never ran".into(),
-                evidence: vec![],
-            }],
+            vec![Finding { check, status: Status::Skipped, message: "the agent never ran".into(), evidence: vec![] }],
         );
     }
     if let Some(refused) = &arrival.refused {
@@ -248,7 +244,7 @@ pub fn judge(
     let missing: Vec<String> =
         expected.iter().zip(&arrival.found).filter(|(_, f)| f.is_none()).map(|(want, _)| selector(want)).collect();
     let mut f = Finding {
-        check: check.into(),
+        check,
         status: Status::Undecided,
         message: format!(
             "not in the workspace within the {}s deadline: {} (ingestion can take minutes; raise `deadline` if the agent \

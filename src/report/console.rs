@@ -148,6 +148,7 @@ pub(crate) mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::Check;
     use crate::expect::Finding;
     use crate::scenario::Outcome;
 
@@ -173,12 +174,12 @@ pub(crate) mod tests {
             verdict(
                 "mi/system [prometheus@3.5.1/process]",
                 Some(Outcome::Delivered),
-                vec![Finding::pass("auth.imds", "token from IMDS")],
+                vec![Finding::pass(Check::AuthEndpoint, "token from IMDS")],
             ),
             verdict(
                 "mi/system [prometheus@2.53.3/process]",
                 Some(Outcome::Delivered),
-                vec![Finding::fail("write.content-encoding", "expected snappy").with_evidence(format!(
+                vec![Finding::fail(Check::WriteContentEncoding, "expected snappy").with_evidence(format!(
                     "request #7 POST https://x Content-Encoding: \"gzip\"\n{}",
                     "x".repeat(200)
                 ))],

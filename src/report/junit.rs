@@ -62,6 +62,7 @@ pub fn write_junit(verdicts: &[Verdict], path: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Check;
     use crate::expect::Finding;
     use crate::report::console::tests::verdict;
     use crate::scenario::Outcome;
@@ -76,7 +77,7 @@ mod tests {
             verdict(
                 "mi/system [prometheus@2.53.3/process]",
                 Some(Outcome::ConfigRejected),
-                vec![Finding::fail("auth.imds.metadata-header", "missing Metadata: true")],
+                vec![Finding::fail(Check::AuthRequest, "missing Metadata: true")],
             ),
         ];
         let dir = tempfile::tempdir().unwrap();
@@ -96,7 +97,7 @@ mod tests {
         assert_eq!(failed.time, Some(Duration::from_millis(1500)));
         match &failed.status {
             TestCaseStatus::NonSuccess { kind: NonSuccessKind::Failure, message, description, .. } => {
-                assert_eq!(message.as_ref().unwrap().as_str(), "auth.imds.metadata-header: missing Metadata: true");
+                assert_eq!(message.as_ref().unwrap().as_str(), "auth.request: missing Metadata: true");
                 assert!(description.as_ref().unwrap().as_str().contains("config changes:"));
             }
             other => panic!("expected a failure, got {other:?}"),

@@ -87,6 +87,7 @@ pub fn render_markdown(verdicts: &[Verdict]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Check;
     use crate::expect::Finding;
     use crate::report::console::tests::verdict;
     use crate::scenario::Outcome;
@@ -95,7 +96,7 @@ mod tests {
     fn matrix_has_a_row_per_scenario_and_a_column_per_agent_and_runtime() {
         let mut old = verdict("mi/system [prometheus@2.53.3/process]", Some(Outcome::Dropped), vec![]);
         old.agent = "prometheus@2.53.3".into();
-        old.findings = vec![Finding::fail("write.bearer", "no token").with_evidence("request #3 POST | x")];
+        old.findings = vec![Finding::fail(Check::WriteBearer, "no token").with_evidence("request #3 POST | x")];
         let mut other = verdict("oauth [prometheus@3.5.1/process]", Some(Outcome::Delivered), vec![]);
         other.scenario = "oauth".into();
         let mut newest = verdict("oauth [prometheus@3.16.0/process]", Some(Outcome::Delivered), vec![]);

@@ -4,6 +4,7 @@
 pub mod replay;
 pub mod setup;
 
+use crate::Check;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -360,7 +361,7 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
         if cross_check {
             let finding = match (&scraped, &parsed) {
                 (Ok(_), Some(_)) if accounting => Finding {
-                    check: "agent.metrics".into(),
+                    check: Check::AgentMetrics,
                     status: crate::expect::Status::Skipped,
                     message: "accepted bodies are folded into per-series accounting (`record: accounting`); \
                               the cross-check needs full bodies (see load.agent for the agent's own counters)"
@@ -382,7 +383,9 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
                     };
                     crate::expect::metrics::cross_check(&facts, &seen, metrics)
                 }
-                (Err(e), _) => Finding::fail("agent.metrics", format!("could not scrape the agent's /metrics: {e}")),
+                (Err(e), _) => {
+                    Finding::fail(Check::AgentMetrics, format!("could not scrape the agent's /metrics: {e}"))
+                }
                 (Ok(_), None) => unreachable!("parsed whenever scraped"),
             };
             evaluation.findings.push(finding);
@@ -553,7 +556,7 @@ fn load_agent_finding(
     scraped: &std::io::Result<String>,
     parsed: Option<&crate::expect::metrics::AgentMetrics>,
 ) -> Finding {
-    let check = "load.agent";
+    let check = Check::LoadAgent;
     match (scraped, parsed) {
         (Ok(_), Some(metrics)) => {
             let stats = crate::agent::metrics::RemoteWriteStats::from_metrics(metrics);
@@ -562,13 +565,13 @@ fn load_agent_finding(
             f
         }
         (Err(e), _) => Finding {
-            check: check.into(),
+            check,
             status: Status::Skipped,
             message: format!("could not scrape the agent's /metrics: {e}"),
             evidence: Vec::new(),
         },
         (Ok(_), None) => Finding {
-            check: check.into(),
+            check,
             status: Status::Skipped,
             message: "the agent's /metrics could not be parsed".into(),
             evidence: Vec::new(),
@@ -585,7 +588,7 @@ pub(crate) fn close_at_deadline(mut evaluation: Evaluation, deadline: Duration) 
     }
     if evaluation.observed.is_none() {
         evaluation.findings.push(Finding {
-            check: "outcome".into(),
+            check: Check::Outcome,
             status: Status::Undecided,
             message: format!("no outcome was reached within the {}s deadline", deadline.as_secs()),
             evidence: Vec::new(),

@@ -51,7 +51,7 @@ impl ReplayReport {
 }
 
 fn failing_checks(v: &Verdict) -> Vec<String> {
-    v.findings.iter().filter(|f| f.is_failure()).map(|f| f.check.clone()).collect()
+    v.findings.iter().filter(|f| f.is_failure()).map(|f| f.check.to_string()).collect()
 }
 
 fn read_json(path: &Path) -> Result<Value, String> {

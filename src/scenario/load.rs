@@ -155,17 +155,6 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
         }
     }
 
-    for (i, check) in s.expect.failing.iter().enumerate() {
-        if !crate::expect::is_check(check) {
-            let field = format!("expect.failing[{i}]");
-            return Err(err(
-                &field,
-                map.value(&field),
-                format!("`{check}` is not a check; checks are: {}", crate::expect::all_checks().join(", ")),
-            ));
-        }
-    }
-
     if let Some(config) = loaded.config_path()
         && !config.is_file()
     {

@@ -787,7 +787,7 @@ pub struct ExpectSpec {
     /// Checks that must fail: the cause a negative scenario provokes (e.g. `write.bearer` for a token with the
     /// wrong audience). The case fails if one of them holds instead.
     #[serde(default)]
-    pub failing: Vec<String>,
+    pub failing: Vec<crate::Check>,
 }
 
 /// `faults`: what goes wrong in the mock cloud. Rules come from a reusable profile (`mocks/faults/NAME.yaml`, same

@@ -593,7 +593,7 @@ fn assertion_form(assertion: String) -> Vec<(String, String)> {
 pub fn finding<'a>(eval: &'a Evaluation, check: &str) -> &'a Finding {
     eval.findings
         .iter()
-        .find(|f| f.check == check)
+        .find(|f| f.check.name() == check)
         .unwrap_or_else(|| panic!("no finding {check} in {:#?}", eval.findings))
 }
 
