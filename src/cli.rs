@@ -12,8 +12,8 @@ use crate::agent::store::AgentStore;
 use crate::agent::vulnerability::VulnerabilityTable;
 use crate::agent::{AgentRef, Version};
 use crate::cloud::MockData;
-use crate::real::RealOptions;
 use crate::report;
+use crate::runner::real::RealOptions;
 use crate::runner::{RunOptions, run_cases};
 use crate::runtime::engine::Engine;
 use crate::runtime::image::{self, ImageSpec, agent_image};
@@ -403,12 +403,12 @@ async fn doctor(args: DoctorArgs) -> anyhow::Result<i32> {
         anyhow::bail!(
             "doctor contacts the Azure endpoints and identities the scenario names; pass --allow-real (or point it at \
              `azrw mock` with {} and {})",
-            crate::real::VIA_PROXY_ENV,
-            crate::real::VIA_CA_ENV
+            crate::runner::real::VIA_PROXY_ENV,
+            crate::runner::real::VIA_CA_ENV
         );
     }
     let real = RealOptions::from_process_env().map_err(anyhow::Error::msg)?;
-    let report = crate::real::doctor::run(&loaded.scenario, &real).await;
+    let report = crate::runner::real::doctor::run(&loaded.scenario, &real).await;
     print!("{}", report.render());
     Ok(if report.ok() { 0 } else { 1 })
 }
@@ -420,7 +420,7 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
                 Some(f) => std::fs::read_to_string(f)?,
                 None => anyhow::bail!("--to needs --ca (the target mock's CA file)"),
             };
-            Some(crate::real::Access::Via { proxy_url: proxy_url.clone(), ca_pem })
+            Some(crate::runner::real::Access::Via { proxy_url: proxy_url.clone(), ca_pem })
         }
         None => None,
     };
@@ -464,8 +464,8 @@ async fn mock(args: MockArgs) -> anyhow::Result<i32> {
         ("HTTP_PROXY", proxy.clone()),
         ("NO_PROXY", String::new()),
         ("SSL_CERT_FILE", ca.display().to_string()),
-        (crate::real::VIA_PROXY_ENV, proxy.clone()),
-        (crate::real::VIA_CA_ENV, ca.display().to_string()),
+        (crate::runner::real::VIA_PROXY_ENV, proxy.clone()),
+        (crate::runner::real::VIA_CA_ENV, ca.display().to_string()),
     ]
     .into_iter()
     .chain(standalone.env().iter().chain(&files).map(|(k, v)| (k.as_str(), v.clone())))
@@ -473,7 +473,7 @@ async fn mock(args: MockArgs) -> anyhow::Result<i32> {
         let _ = writeln!(env, "export {k}='{v}'");
     }
     let env_file = dir.join("env");
-    crate::runner::write_private(&env_file, env.as_bytes()).map_err(anyhow::Error::msg)?;
+    crate::private_file::write(&env_file, env.as_bytes()).map_err(anyhow::Error::msg)?;
     println!("mock Azure cloud (IMDS, Entra, DCR, workspace query) on {proxy}");
     println!();
     println!("# 1. the environment (proxy, CA, and the mock's app credentials; 0600, secrets stay in the file):");

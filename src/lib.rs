@@ -8,12 +8,14 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod agent;
+pub mod azure;
 mod check;
 pub use check::{Check, UnknownCheck};
 pub mod cli;
 pub mod cloud;
+pub mod credential;
 pub mod expect;
-pub mod real;
+mod private_file;
 pub mod remote_write;
 pub mod report;
 pub mod runner;

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use azrw::cloud::{ClientCertificate, CloudConfig, MockCloud, MockData, Standalone};
-use azrw::real::doctor::{DoctorReport, StepStatus, steps};
-use azrw::real::{Access, RealOptions};
+use azrw::runner::real::doctor::{DoctorReport, StepStatus, steps};
+use azrw::runner::real::{Access, RealOptions};
 use azrw::scenario::{AzureCloud, RoleScope, Scenario};
 
 /// Doctor on `scenarios/real/oauth.yaml`.
@@ -43,7 +43,7 @@ async fn doctor_on(
         access: Access::Via { proxy_url: cloud.proxy_url(), ca_pem: cloud.ca_pem().to_owned() },
         poll: Duration::from_millis(200),
     };
-    let report = azrw::real::doctor::run(&scenario, &real).await;
+    let report = azrw::runner::real::doctor::run(&scenario, &real).await;
     cloud.shutdown().await;
     assert_secret_free(&report, &standalone, files.path());
     report

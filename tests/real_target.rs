@@ -11,8 +11,8 @@ use std::time::Duration;
 use azrw::agent::AgentCatalog;
 use azrw::cloud::{CloudConfig, MockCloud, MockData, Standalone};
 use azrw::expect::{Status, Verdict};
-use azrw::real::{Access, RealOptions};
 use azrw::report::render_details;
+use azrw::runner::real::{Access, RealOptions};
 use azrw::runner::{RunOptions, run_cases};
 use azrw::scenario::{self, MatrixOptions, Outcome};
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use super::version::Version;
+use crate::azure::env as azure_env;
 use crate::scenario::{AuthSpec, Scenario, SdkVia};
 
 /// Where the agent finds its files, as the agent sees them (a host path for processes, a container path for Docker).
@@ -464,22 +465,22 @@ fn environment(input: &RenderInput<'_>) -> Vec<(String, String)> {
     if let Some(sdk) = &auth.sdk {
         match &sdk.via {
             SdkVia::WorkloadIdentity { client_id, .. } => {
-                env.push(("AZURE_CLIENT_ID".into(), client_id.clone()));
-                env.push(("AZURE_TENANT_ID".into(), sdk.tenant_id.clone()));
-                env.push(("AZURE_FEDERATED_TOKEN_FILE".into(), input.paths.federated_token.display().to_string()));
-                env.push(("AZURE_AUTHORITY_HOST".into(), format!("https://{}/", auth.cloud.authority_host())));
+                env.push((azure_env::CLIENT_ID.into(), client_id.clone()));
+                env.push((azure_env::TENANT_ID.into(), sdk.tenant_id.clone()));
+                env.push((azure_env::FEDERATED_TOKEN_FILE.into(), input.paths.federated_token.display().to_string()));
+                env.push((azure_env::AUTHORITY_HOST.into(), format!("https://{}/", auth.cloud.authority_host())));
             }
             SdkVia::ManagedIdentity { client_id } if !client_id.is_empty() => {
-                env.push(("AZURE_CLIENT_ID".into(), client_id.clone()));
+                env.push((azure_env::CLIENT_ID.into(), client_id.clone()));
             }
             SdkVia::ManagedIdentity { .. } => {}
         }
     }
     if let Some(w) = &auth.workload_identity {
         // What the workload-identity webhook injects; Prometheus ≥ 3.14 reads the token file from it.
-        env.push(("AZURE_CLIENT_ID".into(), w.client_id.clone()));
-        env.push(("AZURE_TENANT_ID".into(), w.tenant_id.clone()));
-        env.push(("AZURE_FEDERATED_TOKEN_FILE".into(), input.paths.federated_token.display().to_string()));
+        env.push((azure_env::CLIENT_ID.into(), w.client_id.clone()));
+        env.push((azure_env::TENANT_ID.into(), w.tenant_id.clone()));
+        env.push((azure_env::FEDERATED_TOKEN_FILE.into(), input.paths.federated_token.display().to_string()));
     }
     env.extend(input.scenario.prometheus.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     env

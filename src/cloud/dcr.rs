@@ -6,9 +6,6 @@ use super::wire::{Outcome, Reply, Request, error_vars};
 use crate::remote_write::{self, RwVersion};
 use crate::scenario::model::RoleScope;
 
-/// The only stream a Prometheus DCR has.
-const STREAM_SUFFIX: &str = "/streams/Microsoft-PrometheusMetrics/api/v1/write";
-
 /// The ARM id shown in the 403 body (a fixed, obviously fake subscription).
 fn dcr_arm_id(dcr_id: &str) -> String {
     format!(
@@ -103,7 +100,7 @@ fn refusal(
     body: Result<Option<Refusal>, &str>,
 ) -> Option<Refusal> {
     let dcr = &state.config.dcr;
-    let expected_path = format!("/dataCollectionRules/{}{STREAM_SUFFIX}", dcr.dcr_id);
+    let expected_path = crate::azure::ingestion_path(&dcr.dcr_id);
     let routed = req.method == "POST" && req.path == expected_path && req.host.eq_ignore_ascii_case(&dcr.host);
     let content_type = req.header("content-type");
     if !routed {
@@ -236,7 +233,8 @@ mod tests {
             }],
             ..Default::default()
         };
-        let path = format!("/dataCollectionRules/{DCR_ID}{STREAM_SUFFIX}?api-version=2023-04-24");
+        let path =
+            format!("{}?api-version={}", crate::azure::ingestion_path(DCR_ID), crate::azure::INGESTION_API_VERSION);
         let mut req = Request::new("POST", DCR_HOST, &path)
             .with_header("Content-Type", "application/x-protobuf")
             .with_body(remote_write::encode(&write, RwVersion::V1));

@@ -322,10 +322,7 @@ impl MockCloud {
     /// ```
     pub fn ingestion_url(&self) -> String {
         let dcr = &self.state.config.dcr;
-        format!(
-            "https://{}/dataCollectionRules/{}/streams/Microsoft-PrometheusMetrics/api/v1/write?api-version=2023-04-24",
-            dcr.host, dcr.dcr_id
-        )
+        crate::azure::ingestion_url(&dcr.host, &dcr.dcr_id)
     }
 
     /// Stops accepting and drops every open connection.

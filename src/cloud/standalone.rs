@@ -12,6 +12,7 @@ use super::{
     App, ClientCertificate, CloudConfig, ClusterIssuer, DcrConfig, Directory, FederatedCredential, MockData, RoleGrant,
     TOKEN_EXCHANGE_AUDIENCE,
 };
+use crate::private_file;
 use crate::scenario::model::{AzureCloud, RoleScope};
 
 /// Names and credentials of the standalone set-up.
@@ -116,10 +117,7 @@ impl Standalone {
 
     /// The ingestion URL.
     pub fn ingestion_url(&self) -> String {
-        format!(
-            "https://{}/dataCollectionRules/{}/streams/Microsoft-PrometheusMetrics/api/v1/write?api-version=2023-04-24",
-            self.dcr_host, self.dcr_id
-        )
+        crate::azure::ingestion_url(&self.dcr_host, &self.dcr_id)
     }
 
     /// The workspace query endpoint.
@@ -150,12 +148,12 @@ impl Standalone {
         let token = dir.join("azure-identity-token");
         let pem = dir.join("writer-certificate.pem");
         let federated = self.issuer.federated_token(&self.service_account, Duration::from_secs(3600));
-        crate::runner::write_private(&token, federated.as_bytes())?;
+        private_file::write(&token, federated.as_bytes())?;
         let both = format!("{}{}", self.certificate.cert_pem(), self.certificate.key_pem());
-        crate::runner::write_private(&pem, both.as_bytes())?;
+        private_file::write(&pem, both.as_bytes())?;
         Ok(vec![
-            (crate::real::env::FEDERATED_TOKEN_FILE_ENV.to_owned(), token.display().to_string()),
-            (crate::real::env::CERTIFICATE_FILE_ENV.to_owned(), pem.display().to_string()),
+            (crate::azure::env::FEDERATED_TOKEN_FILE.to_owned(), token.display().to_string()),
+            (crate::azure::env::CLIENT_CERTIFICATE_PATH.to_owned(), pem.display().to_string()),
         ])
     }
 }

@@ -1,10 +1,12 @@
 //! Running cases: up (mock cloud, scrape target, agent), run (watch until every expectation is decided or the
 //! deadline passes), down (stop everything on every path) — then a [`Verdict`].
 
+pub mod real;
 pub mod replay;
 pub mod setup;
 
 use crate::Check;
+use crate::private_file;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,7 +46,7 @@ pub struct RunOptions {
     /// started are not started.
     pub cancel: CancellationToken,
     /// Set to allow `target: azure` cases (`--allow-real`); they refuse to run without it.
-    pub real: Option<crate::real::RealOptions>,
+    pub real: Option<crate::runner::real::RealOptions>,
     /// Names this run in Docker labels and names, so parallel runs and cases never collide and `azrw gc` finds
     /// what a killed run left.
     pub run_id: String,
@@ -163,7 +165,7 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
                         pass --allow-real to do that"
                 .into());
         };
-        return crate::real::run::run_case_in(case, opts, real, verdict).await;
+        return crate::runner::real::run::run_case_in(case, opts, real, verdict).await;
     }
     let scenario_dir = case.scenario.path.parent().unwrap_or(Path::new(".")).to_owned();
     let binary = opts.agents.get(case.agent).map_err(|e| e.to_string())?;
@@ -226,18 +228,18 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
     verdict.config_changes = rendered.changes.clone();
     verdict.config_changes.extend(sandbox.isolation_warning());
 
-    write_private(&host_paths.config, rendered.config.as_bytes())?;
-    write_private(&host_paths.ca_bundle, cloud.ca_pem().as_bytes())?;
+    private_file::write(&host_paths.config, rendered.config.as_bytes())?;
+    private_file::write(&host_paths.ca_bundle, cloud.ca_pem().as_bytes())?;
     let mut federated_token = None;
     if let (Some(issuer), Some(subject)) = (&cloud_setup.issuer, &cloud_setup.federated_subject) {
         let token = issuer.federated_token(subject, Duration::from_secs(3600));
-        write_private(&host_paths.federated_token, token.as_bytes())?;
+        private_file::write(&host_paths.federated_token, token.as_bytes())?;
         federated_token = Some(token);
     }
     if let Some(cert) = &cloud_setup.client_certificate {
-        write_private(&host_paths.client_certificate, cert.cert_pem().as_bytes())?;
-        write_private(&host_paths.client_key, cert.key_pem().as_bytes())?;
-        write_private(&host_paths.client_bundle, format!("{}{}", cert.key_pem(), cert.cert_pem()).as_bytes())?;
+        private_file::write(&host_paths.client_certificate, cert.cert_pem().as_bytes())?;
+        private_file::write(&host_paths.client_key, cert.key_pem().as_bytes())?;
+        private_file::write(&host_paths.client_bundle, format!("{}{}", cert.key_pem(), cert.cert_pem()).as_bytes())?;
     }
     let _ = std::fs::write(case_dir.join("prometheus.yml"), crate::report::redact::config(&rendered.config));
 
@@ -595,21 +597,4 @@ pub(crate) fn close_at_deadline(mut evaluation: Evaluation, deadline: Duration) 
         });
     }
     evaluation
-}
-
-/// Writes a file only its owner can read (agent inputs hold secrets).
-pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| format!("write {}: {e}", path.display()))?;
-    f.write_all(bytes).map_err(|e| format!("write {}: {e}", path.display()))
 }

@@ -17,8 +17,8 @@ use serde_json::Value;
 use crate::agent::Version;
 use crate::cloud::{MockCloud, MockData};
 use crate::expect::{CaseFacts, Observed, Verdict, evaluate};
-use crate::real::Access;
 use crate::report::bundle::CaseRecord;
+use crate::runner::real::Access;
 use crate::scenario::Scenario;
 
 /// What replay judges known vulnerabilities by.

@@ -173,9 +173,5 @@ pub fn cloud_setup(scenario: &Scenario, ingestion_url: &str, mocks: MockData) ->
 /// The ingestion URL used when a scenario brings no config of its own.
 pub fn default_ingestion_url(scenario: &Scenario) -> String {
     let cloud: AzureCloud = scenario.cloud.dcr_cloud.unwrap_or(scenario.auth.cloud);
-    format!(
-        "https://azrw-dce-a2b0.eastus-1.{}/dataCollectionRules/{}/streams/Microsoft-PrometheusMetrics/api/v1/write?api-version=2023-04-24",
-        cloud.ingestion_domain(),
-        scenario.cloud.dcr_id
-    )
+    crate::azure::ingestion_url(&format!("azrw-dce-a2b0.eastus-1.{}", cloud.ingestion_domain()), &scenario.cloud.dcr_id)
 }

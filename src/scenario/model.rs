@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::azure::AzureCloud;
+
 /// One scenario file: which agents to run, how they authenticate, what the mock cloud believes, what must happen.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -416,65 +418,6 @@ pub enum Family {
     Exemplars,
     /// `azrw_latency_seconds` with `# UNIT azrw_latency_seconds seconds` (OpenMetrics).
     Unit,
-}
-
-/// Azure cloud names, spelled exactly as Prometheus expects them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
-pub enum AzureCloud {
-    /// Public cloud (`login.microsoftonline.com`, `monitor.azure.com`).
-    #[default]
-    AzurePublic,
-    /// US Government (`login.microsoftonline.us`, `monitor.azure.us`).
-    AzureGovernment,
-    /// China (`login.chinacloudapi.cn`, `monitor.azure.cn`).
-    AzureChina,
-}
-
-impl AzureCloud {
-    /// Entra ID authority host.
-    pub fn authority_host(self) -> &'static str {
-        match self {
-            AzureCloud::AzurePublic => "login.microsoftonline.com",
-            AzureCloud::AzureGovernment => "login.microsoftonline.us",
-            AzureCloud::AzureChina => "login.chinacloudapi.cn",
-        }
-    }
-
-    /// Ingestion audience with its trailing slash, as Prometheus builds it.
-    pub fn ingestion_audience(self) -> &'static str {
-        match self {
-            AzureCloud::AzurePublic => "https://monitor.azure.com/",
-            AzureCloud::AzureGovernment => "https://monitor.azure.us/",
-            AzureCloud::AzureChina => "https://monitor.azure.cn/",
-        }
-    }
-
-    /// The scope Prometheus asks Entra for: the audience plus `/.default` (hence the double slash).
-    pub fn ingestion_scope(self) -> String {
-        format!("{}/.default", self.ingestion_audience())
-    }
-
-    /// Suffix of DCR ingestion hosts in this cloud.
-    pub fn ingestion_domain(self) -> &'static str {
-        match self {
-            AzureCloud::AzurePublic => "metrics.ingest.monitor.azure.com",
-            AzureCloud::AzureGovernment => "metrics.ingest.monitor.azure.us",
-            AzureCloud::AzureChina => "metrics.ingest.monitor.azure.cn",
-        }
-    }
-
-    /// Every cloud, for host routing.
-    pub const ALL: [AzureCloud; 3] = [AzureCloud::AzurePublic, AzureCloud::AzureGovernment, AzureCloud::AzureChina];
-}
-
-impl std::fmt::Display for AzureCloud {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            AzureCloud::AzurePublic => "AzurePublic",
-            AzureCloud::AzureGovernment => "AzureGovernment",
-            AzureCloud::AzureChina => "AzureChina",
-        })
-    }
 }
 
 /// The `azuread` block, in Prometheus' own shape. Exactly one method must be set.

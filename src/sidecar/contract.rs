@@ -15,17 +15,17 @@ pub const LISTENING_PORT: &str = "LISTENING_PORT";
 /// `systemAssigned`.
 pub const IDENTITY_TYPE: &str = "IDENTITY_TYPE";
 /// Managed identity client id, or the app id.
-pub const AZURE_CLIENT_ID: &str = "AZURE_CLIENT_ID";
+pub const AZURE_CLIENT_ID: &str = crate::azure::env::CLIENT_ID;
 /// Tenant of the app (aadApplication, workloadIdentity).
-pub const AZURE_TENANT_ID: &str = "AZURE_TENANT_ID";
+pub const AZURE_TENANT_ID: &str = crate::azure::env::TENANT_ID;
 /// PEM file with the app's certificate and key (aadApplication).
-pub const AZURE_CLIENT_CERTIFICATE_PATH: &str = "AZURE_CLIENT_CERTIFICATE_PATH";
+pub const AZURE_CLIENT_CERTIFICATE_PATH: &str = crate::azure::env::CLIENT_CERTIFICATE_PATH;
 /// The app's client secret (aadApplication; an azrw extension: Azure's sidecar documents certificates only).
-pub const AZURE_CLIENT_SECRET: &str = "AZURE_CLIENT_SECRET";
+pub const AZURE_CLIENT_SECRET: &str = crate::azure::env::CLIENT_SECRET;
 /// Federated service-account token file (workloadIdentity; injected by the workload-identity webhook).
-pub const AZURE_FEDERATED_TOKEN_FILE: &str = "AZURE_FEDERATED_TOKEN_FILE";
+pub const AZURE_FEDERATED_TOKEN_FILE: &str = crate::azure::env::FEDERATED_TOKEN_FILE;
 /// Entra authority (workloadIdentity; injected by the webhook).
-pub const AZURE_AUTHORITY_HOST: &str = "AZURE_AUTHORITY_HOST";
+pub const AZURE_AUTHORITY_HOST: &str = crate::azure::env::AUTHORITY_HOST;
 /// Optional cluster name (logged).
 pub const CLUSTER: &str = "CLUSTER";
 /// `AZUREPUBLIC` (default), `AZUREGOVERNMENT`, `AZURECHINA`.

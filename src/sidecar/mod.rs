@@ -228,7 +228,7 @@ pub fn http_client_from_env() -> Result<reqwest::Client, String> {
 }
 
 fn credential(config: &SidecarConfig, client: &reqwest::Client) -> Result<Arc<dyn TokenCredential>, String> {
-    use crate::real::credential as build;
+    use crate::credential as build;
     let cloud = config.cloud;
     match &config.identity {
         SidecarIdentity::ManagedIdentity { client_id } => build::managed_identity(client_id.clone(), cloud, client),

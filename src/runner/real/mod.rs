@@ -2,19 +2,17 @@
 //! endpoint, and `doctor`, a preflight that says step by step what is wrong with a real set-up.
 //!
 //! Real mode is opt-in (`--allow-real`): the agent then runs in the host's network. Tests exercise the same code
-//! path against the mock cloud with [`http::Access::Via`]; nothing in them reaches a real Azure host.
+//! path against the mock cloud with [`Access::Via`]; nothing in them reaches a real Azure host.
 
-pub mod credential;
 pub mod doctor;
 pub mod env;
-pub mod http;
 pub mod run;
 pub mod workspace;
 
 use std::time::Duration;
 
+pub use crate::credential::Access;
 pub use env::{Environment, MissingEnv};
-pub use http::Access;
 
 /// What a run against real Azure needs beyond the scenario. Its presence is the opt-in.
 #[derive(Debug, Clone)]

@@ -75,7 +75,7 @@ impl Workspace {
     /// Runs one instant query.
     pub async fn query(&self, selector: &str) -> QueryRecord {
         let mut record = QueryRecord { query: selector.to_owned(), status: 0, series: Vec::new(), error: None };
-        let token = match super::credential::get(self.credential.as_ref(), &self.scope).await {
+        let token = match crate::credential::get(self.credential.as_ref(), &self.scope).await {
             Ok(t) => t,
             Err(e) => {
                 record.error = Some(format!("no token for {}: {e}", self.scope));

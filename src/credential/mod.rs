@@ -1,6 +1,9 @@
 //! Tokens the harness obtains itself with azure_identity: for the agent's identity (doctor's probe write) and for
 //! the reader identity (workspace queries). Reports name the identity a token is for, never the token.
 
+mod access;
+pub use access::Access;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -15,26 +18,8 @@ use jsonwebtoken::Algorithm;
 
 use crate::agent::prometheus::AgentPaths;
 use crate::cloud::ClientCertificate;
-use crate::runner::write_private;
+use crate::private_file;
 use crate::scenario::{AuthSpec, AzureCloud, ReaderSpec, SdkVia};
-
-/// The scope of Azure Monitor workspace queries.
-pub fn query_scope(cloud: AzureCloud) -> &'static str {
-    match cloud {
-        AzureCloud::AzurePublic => "https://prometheus.monitor.azure.com/.default",
-        AzureCloud::AzureGovernment => "https://prometheus.monitor.azure.us/.default",
-        AzureCloud::AzureChina => "https://prometheus.monitor.azure.cn/.default",
-    }
-}
-
-/// azure_core's configuration of `cloud` (authority host, audiences).
-pub(crate) fn cloud_configuration(cloud: AzureCloud) -> Arc<azure_core::cloud::CloudConfiguration> {
-    Arc::new(match cloud {
-        AzureCloud::AzurePublic => azure_core::cloud::CloudConfiguration::AzurePublic,
-        AzureCloud::AzureGovernment => azure_core::cloud::CloudConfiguration::AzureGovernment,
-        AzureCloud::AzureChina => azure_core::cloud::CloudConfiguration::AzureChina,
-    })
-}
 
 /// The harness's own credential for the agent's identity, and what it authenticates with (nothing secret).
 pub struct AgentCredential {
@@ -89,8 +74,8 @@ pub fn for_auth(auth: &AuthSpec, client: &reqwest::Client) -> Result<Option<Agen
 // the harness's token checks and the reference sidecar (`crate::sidecar`).
 
 fn options(cloud: AzureCloud, client: &reqwest::Client) -> azure_core::http::ClientOptions {
-    let mut options = super::http::client_options(client);
-    options.cloud = Some(cloud_configuration(cloud));
+    let mut options = access::client_options(client);
+    options.cloud = Some(cloud.sdk_configuration());
     options
 }
 
@@ -212,8 +197,8 @@ pub fn place_files(auth: &AuthSpec, paths: &mut AgentPaths) -> Result<(), String
     }
     if let Some(path) = auth.certificate.as_ref().and_then(|c| c.certificate_file.as_deref()) {
         let certificate = load_certificate(path)?;
-        write_private(&paths.client_certificate, certificate.cert_pem().as_bytes())?;
-        write_private(&paths.client_key, certificate.key_pem().as_bytes())?;
+        private_file::write(&paths.client_certificate, certificate.cert_pem().as_bytes())?;
+        private_file::write(&paths.client_key, certificate.key_pem().as_bytes())?;
     }
     Ok(())
 }

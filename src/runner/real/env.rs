@@ -60,10 +60,10 @@ pub fn references(scenario: &Scenario) -> Vec<String> {
     names
 }
 
-/// The variable that names the federated token file unless the scenario names one (the AKS webhook sets it).
-pub const FEDERATED_TOKEN_FILE_ENV: &str = "AZURE_FEDERATED_TOKEN_FILE";
-/// The variable that names the certificate PEM unless the scenario names one (the Azure SDKs' name for it).
-pub const CERTIFICATE_FILE_ENV: &str = "AZURE_CLIENT_CERTIFICATE_PATH";
+// Credential files default to the variables the AKS webhook and the Azure SDKs set.
+use crate::azure::env::{
+    CLIENT_CERTIFICATE_PATH as CERTIFICATE_FILE_ENV, FEDERATED_TOKEN_FILE as FEDERATED_TOKEN_FILE_ENV,
+};
 
 /// `auth` with the credential files a real run needs defaulted to the conventional variables, so a missing one
 /// is listed like any other `${NAME}`.

@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 
 use super::RealOptions;
-use super::credential::{self, Token};
 use super::workspace::Workspace;
+use crate::credential::{self, Token};
 use crate::remote_write::{DecodedWrite, RwVersion, Sample, Series, encode};
 use crate::scenario::{AuthSpec, Scenario};
 
@@ -256,7 +256,7 @@ pub async fn run(scenario: &Scenario, real: &RealOptions) -> DoctorReport {
         report.push(steps::READER_TOKEN, StepStatus::Skipped, "no reader identity (azure.reader)", None);
         return report;
     };
-    let query_scope = credential::query_scope(auth.cloud);
+    let query_scope = auth.cloud.query_scope();
     let cred = match credential::for_reader(&reader, auth.cloud, &client) {
         Ok(c) => c,
         Err(e) => {

@@ -11,7 +11,8 @@ use super::RealOptions;
 use super::workspace::{QueryRecord, Workspace, selector};
 use crate::agent::prometheus::{AgentPaths, RenderInput, render};
 use crate::expect::{Finding, Status, Verdict, default_expected};
-use crate::runner::{RunOptions, slug, write_private};
+use crate::private_file;
+use crate::runner::{RunOptions, slug};
 use crate::runtime::AgentState;
 use crate::runtime::process::ProcessAgent;
 use crate::scenario::{Case, Outcome};
@@ -46,7 +47,7 @@ pub async fn run_case_in(
     std::fs::create_dir_all(&case_dir).map_err(|e| format!("create {}: {e}", case_dir.display()))?;
     let private = tempfile::Builder::new().prefix("azrw-real-").tempdir().map_err(|e| e.to_string())?;
     let mut paths = AgentPaths::under(private.path());
-    super::credential::place_files(&scenario.auth, &mut paths)?;
+    crate::credential::place_files(&scenario.auth, &mut paths)?;
 
     let reader = resolved
         .azure
@@ -61,22 +62,17 @@ pub async fn run_case_in(
         })
         .ok_or("no reader identity: set azure.reader")?;
     let client = real.access.client()?;
-    let credential = super::credential::for_reader(&reader, scenario.auth.cloud, &client)?;
-    let workspace = Workspace::new(
-        client,
-        &resolved.azure.query_url,
-        credential,
-        super::credential::query_scope(scenario.auth.cloud),
-    );
+    let credential = crate::credential::for_reader(&reader, scenario.auth.cloud, &client)?;
+    let workspace = Workspace::new(client, &resolved.azure.query_url, credential, scenario.auth.cloud.query_scope());
 
     let target_listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind target: {e}"))?;
     let target = ScrapeTarget::start(target_listener).map_err(|e| format!("scrape target: {e}"))?;
     let run = run_id(&case.id);
     let labels = vec![(RUN_LABEL.to_owned(), run.clone())];
     let proxy = match &real.access {
-        super::http::Access::Direct => None,
-        super::http::Access::Via { proxy_url, ca_pem } => {
-            write_private(&paths.ca_bundle, ca_pem.as_bytes())?;
+        crate::credential::Access::Direct => None,
+        crate::credential::Access::Via { proxy_url, ca_pem } => {
+            private_file::write(&paths.ca_bundle, ca_pem.as_bytes())?;
             Some(proxy_url.clone())
         }
     };
@@ -96,7 +92,7 @@ pub async fn run_case_in(
     .map_err(|e| e.to_string())?;
     verdict.config_changes = rendered.changes.clone();
     verdict.runtime = "process (host network, real target)".into();
-    write_private(&paths.config, rendered.config.as_bytes())?;
+    private_file::write(&paths.config, rendered.config.as_bytes())?;
     let _ = std::fs::write(case_dir.join("prometheus.yml"), crate::report::redact::config(&rendered.config));
 
     let mut agent = ProcessAgent::start_on_host(
