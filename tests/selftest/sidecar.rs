@@ -2,11 +2,9 @@
 //! back (Retry-After included), turns a token refusal into a 503 that names it, and the auth checks judge its
 //! traffic by what Azure accepts — still catching what Azure would refuse.
 
-mod support;
-
+use crate::common::{CLAIMED_VERSION, Knobs, assert_violation, batch, finding, send, stage};
 use azrw::remote_write::{RwVersion, encode};
 use azrw::sidecar::{SidecarConfig, serve};
-use support::{CLAIMED_VERSION, Knobs, assert_violation, batch, finding, send, stage};
 use tokio_util::sync::CancellationToken;
 
 const MI_SIDECAR: &str = r#"
@@ -24,7 +22,7 @@ struct Running {
     stop: CancellationToken,
 }
 
-async fn start_sidecar(stage: &support::Stage, client_id: &str) -> Running {
+async fn start_sidecar(stage: &crate::common::Stage, client_id: &str) -> Running {
     let env = [
         ("INGESTION_URL", stage.ingestion_url.clone()),
         ("IDENTITY_TYPE", "userAssigned".to_owned()),
