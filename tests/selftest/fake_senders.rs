@@ -1,11 +1,12 @@
 //! Every auth-flow and write expectation, broken by a fake sender one rule at a time: the harness must report the
 //! violation with evidence (which request, which header, which value). And a conforming sender passes them all.
 
-use crate::common::{Bearer, CLAIMED_VERSION, Knobs, assert_clean, assert_violation, finding, send, stage};
 use azrw::agent::Version;
 use azrw::expect::Status;
 use azrw::runtime::AgentState;
 use azrw::scenario::Outcome;
+
+use crate::common::{Bearer, CLAIMED_VERSION, Knobs, assert_clean, assert_violation, finding, send, stage};
 
 const USER_ASSIGNED: &str = r#"
 name: fake/user-assigned

@@ -1,8 +1,9 @@
 //! Retry and token-lifecycle expectations, each broken by a fake sender against a mock cloud that follows a fault
 //! plan: the harness must name the request, the answer and the timing. A conforming sender passes them all.
 
-use crate::common::{CLAIMED_VERSION, Knobs, Retry, assert_violation, finding, send, send_retrying, stage};
 use azrw::expect::Status;
+
+use crate::common::{CLAIMED_VERSION, Knobs, Retry, assert_violation, finding, send, send_retrying, stage};
 
 /// A user-assigned identity, quick backoff, and the fault rules given.
 fn scenario(faults: &str) -> String {

@@ -4,9 +4,10 @@
 
 use std::path::Path;
 
-use crate::common::{Knobs, assert_violation, fetch_token, finding, post_write, stage};
 use azrw::cloud::recorder::Detail;
 use azrw::remote_write::{DecodedWrite, Sample, Series};
+
+use crate::common::{Knobs, assert_violation, fetch_token, finding, post_write, stage};
 
 const LOAD: &str = r#"
 name: fake/load

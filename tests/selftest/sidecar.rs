@@ -2,10 +2,11 @@
 //! back (Retry-After included), turns a token refusal into a 503 that names it, and the auth checks judge its
 //! traffic by what Azure accepts — still catching what Azure would refuse.
 
-use crate::common::{CLAIMED_VERSION, Knobs, assert_violation, batch, finding, send, stage};
 use azrw::remote_write::{RwVersion, encode};
 use azrw::sidecar::{SidecarConfig, serve};
 use tokio_util::sync::CancellationToken;
+
+use crate::common::{CLAIMED_VERSION, Knobs, assert_violation, batch, finding, send, stage};
 
 const MI_SIDECAR: &str = r#"
 name: fake/sidecar
