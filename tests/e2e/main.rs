@@ -37,3 +37,10 @@ pub fn agent_turn_blocking(agents: u32) -> SemaphorePermit<'static> {
     let rt = tokio::runtime::Builder::new_current_thread().build().expect("a current-thread runtime");
     rt.block_on(agent_turn(agents))
 }
+
+#[tokio::test]
+async fn a_turn_of_every_slot_leaves_none_to_anyone_else() {
+    let all = agent_turn(AGENT_SLOTS).await;
+    assert!(AGENTS.try_acquire().is_err(), "a slot was free while every slot was taken");
+    drop(all);
+}
