@@ -1,7 +1,8 @@
 //! Which `azuread` features each Prometheus version has — the table behind predicted outcomes.
 //!
 //! Sources: `storage/remote/azuread/azuread.go` and CHANGELOG at each tag (see `../shared/reference/azure-protocols.md`
-//! §1.1). The self-test `tests/capability.rs` proves every boundary against the built binaries.
+//! §1.1). `tests/e2e/real_agents.rs` holds it against the built binaries: the `capability.table` check must pass on
+//! every auth case of every catalog version.
 
 use super::version::Version;
 use crate::scenario::{AuthSpec, Outcome};

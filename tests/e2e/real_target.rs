@@ -17,6 +17,7 @@ use azrw::runner::{RunOptions, run_cases};
 use azrw::scenario::{self, MatrixOptions, Outcome};
 
 async fn run_real(break_cloud: impl FnOnce(&mut CloudConfig), deadline: Duration) -> (Verdict, tempfile::TempDir) {
+    let _turn = crate::agent_turn(1).await;
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let standalone = Standalone::default();

@@ -25,13 +25,20 @@ async fn delivered_payload_per_agent_version() {
     let loaded: Vec<_> = files.iter().map(|f| Arc::new(scenario::load(f).unwrap())).collect();
     let opts = MatrixOptions { runtimes: vec![RuntimeKind::Process], ..MatrixOptions::default() };
     let cases = scenario::expand(&loaded, &AgentCatalog::default_catalog(), &opts).unwrap();
+    let _turn = crate::agent_turn(2).await; // --jobs 2
     let out = tempfile::tempdir().unwrap();
     let run = RunOptions { mocks: MockData::load(&root.join("mocks")).unwrap(), ..RunOptions::new(out.path(), 2) };
     let verdicts = run_cases(&cases, &run, |_| {}).await;
+    // The snapshots keep the files they had when this was its own test binary: `tests/snapshots/`, named
+    // `payload_snapshots__…`, not `e2e__payload_snapshots__…` in `tests/e2e/snapshots/`.
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("../snapshots");
+    settings.set_prepend_module_to_snapshot(false);
+    let _settings = settings.bind_to_scope();
     for v in &verdicts {
         assert!(v.passed(), "{}", render_details(v));
         let text = std::fs::read_to_string(out.path().join(slug(&v.case_id)).join("payload.txt")).unwrap();
-        let name = format!("{}-{}", v.scenario.replace('/', "-"), v.agent.replace('@', "-"));
+        let name = format!("payload_snapshots__{}-{}", v.scenario.replace('/', "-"), v.agent.replace('@', "-"));
         insta::assert_snapshot!(name, text);
     }
 }

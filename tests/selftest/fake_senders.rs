@@ -1,13 +1,12 @@
 //! Every auth-flow and write expectation, broken by a fake sender one rule at a time: the harness must report the
 //! violation with evidence (which request, which header, which value). And a conforming sender passes them all.
 
-mod support;
-
 use azrw::agent::Version;
 use azrw::expect::Status;
 use azrw::runtime::AgentState;
 use azrw::scenario::Outcome;
-use support::{Bearer, CLAIMED_VERSION, Knobs, assert_clean, assert_violation, finding, send, stage};
+
+use crate::common::{Bearer, CLAIMED_VERSION, Knobs, assert_clean, assert_violation, finding, send, stage};
 
 const USER_ASSIGNED: &str = r#"
 name: fake/user-assigned
@@ -44,7 +43,7 @@ auth:
     tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47
 "#;
 
-async fn run(scenario: &str, knobs: Knobs) -> support::Stage {
+async fn run(scenario: &str, knobs: Knobs) -> crate::common::Stage {
     let stage = stage(scenario).await;
     send(&stage, &knobs).await;
     stage

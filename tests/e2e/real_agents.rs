@@ -50,6 +50,7 @@ fn require_agents() {
 async fn every_default_suite_reaches_its_expected_outcomes_on_every_agent() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     require_agents();
+    let _turn = crate::agent_turn(2).await; // each suite runs --jobs 2
     let catalog = AgentCatalog::default_catalog();
 
     let auth = run_suite("scenarios/auth", RuntimeKind::Process).await;

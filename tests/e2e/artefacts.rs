@@ -5,7 +5,8 @@
 //! verdict without the agent. Needs root (network namespaces) and the agents from `ci/setup.sh`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use crate::common::azrw;
 
 const PLANTED: &str = "azrw-planted-secret-5d1c9e";
 const PLANTED_OTHER: &str = "azrw-planted-other-secret-77ab";
@@ -94,8 +95,8 @@ fn no_artefact_of_a_run_holds_a_secret_and_replay_reproduces_the_failing_verdict
     let (scen, out) = (work.path().join("scenarios"), work.path().join("out"));
     std::fs::create_dir_all(&scen).unwrap();
     scenarios(&scen);
-    let azrw = env!("CARGO_BIN_EXE_azrw");
-    let run = Command::new(azrw)
+    let _turn = crate::agent_turn_blocking(2); // --jobs 2
+    let run = azrw()
         .args(["run", "--runtime", "process", "--jobs", "2", "--no-provision", "--out"])
         .arg(&out)
         .arg("--junit")
@@ -103,7 +104,6 @@ fn no_artefact_of_a_run_holds_a_secret_and_replay_reproduces_the_failing_verdict
         .arg("--markdown")
         .arg(out.join("summary.md"))
         .arg(&scen)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
@@ -139,8 +139,7 @@ fn no_artefact_of_a_run_holds_a_secret_and_replay_reproduces_the_failing_verdict
     assert!(form.contains("client_secret=%5Bredacted%5D") && form.contains("grant_type=client_credentials"), "{form}");
     assert!(bodies.iter().any(|p| p.to_string_lossy().ends_with("-dcr.body")), "raw remote-write bodies are kept");
 
-    let replay =
-        Command::new(azrw).arg("replay").arg(&bundle).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap();
+    let replay = azrw().arg("replay").arg(&bundle).output().unwrap();
     let text = String::from_utf8_lossy(&replay.stdout);
     assert_eq!(replay.status.code(), Some(1), "{text}\n{}", String::from_utf8_lossy(&replay.stderr));
     assert!(text.contains("FAIL artefacts/no-role"), "{text}");

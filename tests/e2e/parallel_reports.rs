@@ -74,6 +74,7 @@ async fn reports_at_jobs_2_equal_reports_at_jobs_1() {
     let cases = scenario::expand(&loaded, &AgentCatalog::default_catalog(), &opts).unwrap();
     assert_eq!(cases.len(), 3);
 
+    let _turn = crate::agent_turn(2).await; // --jobs 2
     let mut reports = Vec::new();
     for jobs in [1, 2] {
         let out = tempfile::tempdir().unwrap();

@@ -2,13 +2,12 @@
 //! and a sender that loses, duplicates or leaves out samples is caught with the series, the timestamp and the
 //! request. Also: accounting keeps no series in recorded exchanges, and the DCR throttle answers 429.
 
-mod support;
-
 use std::path::Path;
 
 use azrw::cloud::recorder::Detail;
 use azrw::remote_write::{DecodedWrite, Sample, Series};
-use support::{Knobs, assert_violation, fetch_token, finding, post_write, stage};
+
+use crate::common::{Knobs, assert_violation, fetch_token, finding, post_write, stage};
 
 const LOAD: &str = r#"
 name: fake/load
@@ -24,7 +23,7 @@ const START_MS: i64 = 1_764_000_000_000;
 /// The harness target's series plus `series` load series, all scraped at `START_MS + 1000 * scrape`.
 fn scrape(scrape: i64, series: &[usize]) -> DecodedWrite {
     let ts = START_MS + 1000 * scrape;
-    let mut write = support::batch(ts, false);
+    let mut write = crate::common::batch(ts, false);
     for i in series {
         write.series.push(Series {
             labels: vec![
@@ -41,7 +40,7 @@ fn scrape(scrape: i64, series: &[usize]) -> DecodedWrite {
 }
 
 /// Sends `scrapes` (scrape number, load series carried) with one token; returns the stage.
-async fn send(scenario: &str, scrapes: &[(i64, &[usize])]) -> support::Stage {
+async fn send(scenario: &str, scrapes: &[(i64, &[usize])]) -> crate::common::Stage {
     let stage = stage(scenario).await;
     let token = fetch_token(&stage, &Knobs::default()).await.expect("token");
     for (n, series) in scrapes {
@@ -55,7 +54,7 @@ const ALL: &[usize] = &[0, 1, 2];
 #[tokio::test]
 async fn a_conforming_sender_passes_every_load_check() {
     let stage = send(LOAD, &[(0, ALL), (1, ALL), (2, ALL), (3, ALL)]).await;
-    let eval = stage.evaluate(support::CLAIMED_VERSION);
+    let eval = stage.evaluate(crate::common::CLAIMED_VERSION);
     for check in ["load.sustained", "load.rate", "load.complete", "load.no-loss", "load.no-duplicates"] {
         let f = finding(&eval, check);
         assert_eq!(f.status, azrw::expect::Status::Pass, "{f:#?}");
@@ -73,7 +72,7 @@ async fn a_conforming_sender_passes_every_load_check() {
 #[tokio::test]
 async fn a_resent_sample_is_caught_with_series_timestamp_and_request() {
     let stage = send(LOAD, &[(0, ALL), (1, ALL), (1, &[2]), (2, ALL)]).await;
-    let eval = stage.evaluate(support::CLAIMED_VERSION);
+    let eval = stage.evaluate(crate::common::CLAIMED_VERSION);
     let ts = (START_MS + 1000).to_string();
     assert_violation(&eval, "load.no-duplicates", &["azrw_load_series{", "series=\"2\"", &ts, "request #"]);
 }
@@ -81,7 +80,7 @@ async fn a_resent_sample_is_caught_with_series_timestamp_and_request() {
 #[tokio::test]
 async fn a_lost_scrape_is_caught_with_the_gap() {
     let stage = send(LOAD, &[(0, ALL), (1, ALL), (4, ALL)]).await;
-    let eval = stage.evaluate(support::CLAIMED_VERSION);
+    let eval = stage.evaluate(crate::common::CLAIMED_VERSION);
     let (from, to) = ((START_MS + 1000).to_string(), (START_MS + 4000).to_string());
     assert_violation(&eval, "load.no-loss", &["2 missing", &format!("widest step {from} → {to}"), "request #"]);
 }
@@ -89,7 +88,7 @@ async fn a_lost_scrape_is_caught_with_the_gap() {
 #[tokio::test]
 async fn a_series_that_never_arrives_is_named() {
     let stage = send(LOAD, &[(0, &[0, 1]), (1, &[0, 1])]).await;
-    let eval = stage.evaluate(support::CLAIMED_VERSION);
+    let eval = stage.evaluate(crate::common::CLAIMED_VERSION);
     assert_violation(&eval, "load.complete", &["1 of 3", "azrw_load_series{series=\"2\"}"]);
 }
 
@@ -97,7 +96,7 @@ async fn a_series_that_never_arrives_is_named() {
 async fn a_rate_below_the_stated_minimum_is_caught() {
     let slow = LOAD.replace("min_samples_per_minute: 60", "min_samples_per_minute: 1000000000000");
     let stage = send(&slow, &[(0, ALL), (1, ALL)]).await;
-    let eval = stage.evaluate(support::CLAIMED_VERSION);
+    let eval = stage.evaluate(crate::common::CLAIMED_VERSION);
     assert_violation(&eval, "load.rate", &["below the required 1000000000000", "samples accepted over"]);
 }
 
@@ -105,7 +104,7 @@ async fn a_rate_below_the_stated_minimum_is_caught() {
 async fn load_checks_wait_for_the_stated_duration() {
     let long = LOAD.replace("duration: 0s", "duration: 10m");
     let stage = send(&long, &[(0, ALL), (1, ALL)]).await;
-    let eval = stage.evaluate(support::CLAIMED_VERSION);
+    let eval = stage.evaluate(crate::common::CLAIMED_VERSION);
     let f = finding(&eval, "load.sustained");
     assert_eq!(f.status, azrw::expect::Status::Undecided, "{f:#?}");
     assert!(f.message.contains("of 600s sustained"), "{f:#?}");
@@ -124,7 +123,7 @@ async fn a_throttling_fault_answers_every_nth_write_429_and_throttled_samples_ar
         post_write(&stage, &token, &scrape(1, ALL)).await,
     ];
     assert_eq!(statuses, [200, 429, 200]);
-    let eval = stage.evaluate(support::CLAIMED_VERSION);
+    let eval = stage.evaluate(crate::common::CLAIMED_VERSION);
     assert_eq!(finding(&eval, "load.no-duplicates").status, azrw::expect::Status::Pass, "{:#?}", eval.findings);
     // Without bodies resends cannot be matched to batches: the retry checks step aside instead of waiting forever.
     for check in ["retry.recoverable-resent", "retry.retry-after", "retry.backoff", "retry.attempt-header"] {

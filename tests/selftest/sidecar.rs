@@ -2,12 +2,11 @@
 //! back (Retry-After included), turns a token refusal into a 503 that names it, and the auth checks judge its
 //! traffic by what Azure accepts — still catching what Azure would refuse.
 
-mod support;
-
 use azrw::remote_write::{RwVersion, encode};
 use azrw::sidecar::{SidecarConfig, serve};
-use support::{CLAIMED_VERSION, Knobs, assert_violation, batch, finding, send, stage};
 use tokio_util::sync::CancellationToken;
+
+use crate::common::{CLAIMED_VERSION, Knobs, assert_violation, batch, finding, send, stage};
 
 const MI_SIDECAR: &str = r#"
 name: fake/sidecar
@@ -24,7 +23,7 @@ struct Running {
     stop: CancellationToken,
 }
 
-async fn start_sidecar(stage: &support::Stage, client_id: &str) -> Running {
+async fn start_sidecar(stage: &crate::common::Stage, client_id: &str) -> Running {
     let env = [
         ("INGESTION_URL", stage.ingestion_url.clone()),
         ("IDENTITY_TYPE", "userAssigned".to_owned()),

@@ -1,10 +1,9 @@
 //! Retry and token-lifecycle expectations, each broken by a fake sender against a mock cloud that follows a fault
 //! plan: the harness must name the request, the answer and the timing. A conforming sender passes them all.
 
-mod support;
-
 use azrw::expect::Status;
-use support::{CLAIMED_VERSION, Knobs, Retry, assert_violation, finding, send, send_retrying, stage};
+
+use crate::common::{CLAIMED_VERSION, Knobs, Retry, assert_violation, finding, send, send_retrying, stage};
 
 /// A user-assigned identity, quick backoff, and the fault rules given.
 fn scenario(faults: &str) -> String {
@@ -26,7 +25,7 @@ async fn conforming_retrying_sender_passes_every_retry_check() {
     for check in ["retry.recoverable-resent", "retry.backoff", "retry.attempt-header", "retry.no-loss"] {
         assert_eq!(finding(&eval, check).status, Status::Pass, "{:#?}", finding(&eval, check));
     }
-    support::assert_clean(&eval);
+    crate::common::assert_clean(&eval);
 }
 
 #[tokio::test]
@@ -123,7 +122,7 @@ async fn reconnecting_after_failed_tls_handshakes_passes() {
     assert!(failed[0].starts_with("CONNECT ") && failed[0].ends_with(":443"), "{failed:?}");
     let eval = stage.evaluate(CLAIMED_VERSION);
     assert_eq!(finding(&eval, "retry.no-loss").status, Status::Pass, "{:#?}", finding(&eval, "retry.no-loss"));
-    support::assert_clean(&eval);
+    crate::common::assert_clean(&eval);
 }
 
 #[tokio::test]
@@ -199,7 +198,7 @@ async fn waiting_out_a_token_services_retry_after_passes() {
     let eval = stage.evaluate(CLAIMED_VERSION);
     let f = finding(&eval, "tokens.retry-after");
     assert_eq!(f.status, Status::Pass, "{f:#?}");
-    support::assert_clean(&eval);
+    crate::common::assert_clean(&eval);
 }
 
 #[tokio::test]

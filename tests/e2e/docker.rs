@@ -104,6 +104,7 @@ async fn wait_exited(agent: &DockerAgent) -> AgentState {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_container_reaches_the_mock_cloud_and_nothing_else_while_the_host_reaches_it() {
     let Some(engine) = docker().await else { return };
+    let _turn = crate::agent_turn(1).await;
     let owner = Owner { run: new_run_id(), case: "isolation".into() };
     let sandbox = Sandbox::docker(&engine, owner.clone()).await.unwrap();
     let Sandbox::Docker { network, .. } = &sandbox else { unreachable!("a docker sandbox") };
@@ -204,6 +205,7 @@ async fn an_agent_container_reaches_the_mock_cloud_and_nothing_else_while_the_ho
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_case_passes_in_docker_and_leaves_nothing_behind() {
     let Some(engine) = docker().await else { return };
+    let _turn = crate::agent_turn(1).await;
     let store = AgentStore::from_env();
     let loaded = Arc::new(scenario::load(Path::new("scenarios/auth/managed-identity-user-assigned.yaml")).unwrap());
     let opts = MatrixOptions {
@@ -227,6 +229,7 @@ async fn a_case_passes_in_docker_and_leaves_nothing_behind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_midway_still_removes_containers_and_networks() {
     let Some(engine) = docker().await else { return };
+    let _turn = crate::agent_turn(1).await;
     let store = AgentStore::from_env();
     let version: azrw::agent::Version = "3.5.5".parse().unwrap();
     if !agent_image_for(&engine, &store, version).await {

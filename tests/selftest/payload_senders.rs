@@ -2,14 +2,13 @@
 //! Prometheus sends for the compliance target (scrapes 1–4), with one mutation, and the harness must name the
 //! series and the sample. A sender without the mutation passes every check.
 
-mod support;
-
 use azrw::expect::{Evaluation, Status};
 use azrw::remote_write::{DecodedWrite, HistogramCount, Metadata, RwVersion, Sample, Series};
 use azrw::scenario::{Exposition, Family, Outcome, ScrapeSpec, TargetPreset};
 use azrw::scrape::family::STALE_NAN;
 use azrw::scrape::{Expected, Scrape, ScrapeModel};
-use support::{CLAIMED_VERSION, Knobs, assert_clean, assert_violation, finding, send_writes, stage};
+
+use crate::common::{CLAIMED_VERSION, Knobs, assert_clean, assert_violation, finding, send_writes, stage};
 
 const CLIENT_SECRET: &str = r#"
 name: fake/payload

@@ -1,0 +1,46 @@
+//! The end-to-end tests: real Prometheus binaries in network namespaces and in Docker, the whole default suite,
+//! the payload snapshots per agent version, the real-target path, and what an interrupted run leaves. Need root,
+//! the agents from `ci/setup.sh` and (for Docker) a daemon (`cargo test --test e2e [filter]`).
+//!
+//! Tests in one binary run in parallel, where these used to be one binary each, run one after another: every test
+//! that starts agents first takes its [`agent_turn`], so no more agents run at once than before.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod artefacts;
+mod docker;
+mod interrupt;
+mod netns;
+mod parallel_reports;
+mod payload_snapshots;
+mod real_agents;
+mod real_target;
+
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+/// Agents that may run at once across the binary: the most any one of the old binaries ran (two cases at a time,
+/// `--jobs 2`, or two single-agent tests side by side) — the machine has two cores.
+const AGENT_SLOTS: u32 = 2;
+
+static AGENTS: Semaphore = Semaphore::const_new(AGENT_SLOTS as usize);
+
+/// Waits until `agents` more agents (containers included) may run, and holds their slots until dropped. A test
+/// that starts agents calls this first — before any deadline of its own starts.
+pub async fn agent_turn(agents: u32) -> SemaphorePermit<'static> {
+    assert!(agents <= AGENT_SLOTS, "asking for {agents} of {AGENT_SLOTS} agent slots would never be granted");
+    AGENTS.acquire_many(agents).await.expect("the agent semaphore is never closed")
+}
+
+/// [`agent_turn`] for a test without a runtime (one that drives the `azrw` binary).
+pub fn agent_turn_blocking(agents: u32) -> SemaphorePermit<'static> {
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("a current-thread runtime");
+    rt.block_on(agent_turn(agents))
+}
+
+#[tokio::test]
+async fn a_turn_of_every_slot_leaves_none_to_anyone_else() {
+    let all = agent_turn(AGENT_SLOTS).await;
+    assert!(AGENTS.try_acquire().is_err(), "a slot was free while every slot was taken");
+    drop(all);
+}

@@ -1,0 +1,31 @@
+//! The `azrw` binary as a user meets it: listing cases and precise errors for bad scenarios. (An interrupted run
+//! needs a real agent: `e2e/interrupt.rs`.)
+
+use crate::common::azrw;
+
+#[test]
+fn list_expands_every_auth_scenario_over_the_catalog() {
+    let out = azrw().args(["list", "scenarios/auth", "--runtime", "process"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.contains(&"auth/entra/client-secret [prometheus@2.53.4/process]"), "{text}");
+    assert!(lines.contains(&"auth/entra/client-secret [prometheus@3.5.5/process]"), "{text}");
+    assert!(lines.contains(&"auth/entra/client-secret [prometheus@3.16.0/process]"), "{text}");
+    assert!(lines.len() >= 30, "{text}");
+}
+
+#[test]
+fn a_bad_scenario_is_an_error_naming_file_line_column_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(
+        &path,
+        "name: bad\nagents: [prometheus@3.5]\nauth:\n  oauth:\n    client_id: x\n    client_secrt: y\n    tenant_id: t\n",
+    )
+    .unwrap();
+    let out = azrw().arg("list").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("bad.yaml:6:5: auth.oauth: unknown field `client_secrt`"), "{err}");
+}

@@ -1,0 +1,17 @@
+//! The self-tests: everything that needs neither a real agent, nor Docker, nor root. Fake senders break each
+//! expectation one rule at a time against a mock cloud and the harness must name the violation with its evidence;
+//! plus the mock cloud itself, `doctor` against it, the reference sidecar in process, scenario errors and the CLI.
+//! One binary, so a build links the heavy dependencies once (`cargo test --test selftest [filter]`).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod cli;
+mod cloud;
+mod doctor;
+mod fake_senders;
+mod fake_senders_faults;
+mod load_checks;
+mod payload_senders;
+mod scenario_errors;
+mod sidecar;
