@@ -1,7 +1,41 @@
 //! The agent's own remote-write metrics (its `/metrics`), read at the end of a load case: how many shards it ran
 //! and how long its sends took, as the agent itself saw them.
 
-use crate::expect::metrics::AgentMetrics;
+use std::collections::BTreeMap;
+
+const PREFIX: &str = "prometheus_remote_storage_";
+
+/// The agent's remote-storage counters, summed over label sets (one remote), by name without the prefix.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentMetrics(pub BTreeMap<String, f64>);
+
+impl AgentMetrics {
+    /// Parses Prometheus text exposition, keeping `prometheus_remote_storage_*` samples.
+    ///
+    /// ```
+    /// let m = azrw::agent::metrics::AgentMetrics::parse(
+    ///     "prometheus_remote_storage_samples_total{remote_name=\"a\",url=\"u\"} 12\n# HELP x\n",
+    /// );
+    /// assert_eq!(m.get("samples_total"), 12.0);
+    /// ```
+    pub fn parse(text: &str) -> AgentMetrics {
+        let mut out = BTreeMap::new();
+        for line in text.lines().filter(|l| l.starts_with(PREFIX)) {
+            let (series, value) = match line.rsplit_once(' ') {
+                Some((s, v)) => (s, v.parse::<f64>().unwrap_or(0.0)),
+                None => continue,
+            };
+            let name = series.split('{').next().unwrap_or(series).trim_start_matches(PREFIX).to_owned();
+            *out.entry(name).or_insert(0.0) += value;
+        }
+        AgentMetrics(out)
+    }
+
+    /// A value (0 when absent).
+    pub fn get(&self, name: &str) -> f64 {
+        self.0.get(name).copied().unwrap_or(0.0)
+    }
+}
 
 /// What the agent reported about its remote-write queue.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -11,17 +11,7 @@ use tokio::sync::watch;
 use super::accounting::Accounting;
 use crate::remote_write::{DecodedWrite, WriteView};
 
-/// What the recorder keeps of each remote-write body.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RecordMode {
-    /// Every decoded body (the default: exact evidence per request).
-    #[default]
-    Full,
-    /// Accepted and throttled (429) bodies are folded into per-series [`Accounting`] and their series dropped;
-    /// headers, auth and the rest of the exchange are kept. Memory stays flat as volume grows.
-    Accounting,
-}
+pub use crate::scenario::RecordMode;
 
 /// Which mock service answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -2,45 +2,11 @@
 //! failed and dropped must match what the mock cloud saw. Scraped once, when the case is decided.
 
 use crate::Check;
-use std::collections::BTreeMap;
 
 use super::retry::{Answer, answer};
 use super::{CaseFacts, Finding, Observed};
+use crate::agent::metrics::AgentMetrics;
 use crate::cloud::recorder::{Detail, Exchange};
-
-const PREFIX: &str = "prometheus_remote_storage_";
-
-/// The agent's remote-storage counters, summed over label sets (one remote), by name without the prefix.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AgentMetrics(pub BTreeMap<String, f64>);
-
-impl AgentMetrics {
-    /// Parses Prometheus text exposition, keeping `prometheus_remote_storage_*` samples.
-    ///
-    /// ```
-    /// let m = azrw::expect::metrics::AgentMetrics::parse(
-    ///     "prometheus_remote_storage_samples_total{remote_name=\"a\",url=\"u\"} 12\n# HELP x\n",
-    /// );
-    /// assert_eq!(m.get("samples_total"), 12.0);
-    /// ```
-    pub fn parse(text: &str) -> AgentMetrics {
-        let mut out = BTreeMap::new();
-        for line in text.lines().filter(|l| l.starts_with(PREFIX)) {
-            let (series, value) = match line.rsplit_once(' ') {
-                Some((s, v)) => (s, v.parse::<f64>().unwrap_or(0.0)),
-                None => continue,
-            };
-            let name = series.split('{').next().unwrap_or(series).trim_start_matches(PREFIX).to_owned();
-            *out.entry(name).or_insert(0.0) += value;
-        }
-        AgentMetrics(out)
-    }
-
-    /// A value (0 when absent).
-    pub fn get(&self, name: &str) -> f64 {
-        self.0.get(name).copied().unwrap_or(0.0)
-    }
-}
 
 fn sample_count(w: &Exchange) -> f64 {
     match &w.detail {

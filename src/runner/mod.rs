@@ -356,7 +356,7 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
     let load = scenario.load.is_some() && !cancelled;
     if cross_check || load {
         let scraped = sandbox.agent_http_get(&agent, "/metrics").await;
-        let parsed = scraped.as_ref().ok().map(|text| crate::expect::metrics::AgentMetrics::parse(text));
+        let parsed = scraped.as_ref().ok().map(|text| crate::agent::metrics::AgentMetrics::parse(text));
         if load {
             evaluation.findings.push(load_agent_finding(&scraped, parsed.as_ref()));
         }
@@ -556,7 +556,7 @@ fn ms(d: Duration) -> u64 {
 /// ([`Sandbox::agent_http_get`]); reported, not judged.
 fn load_agent_finding(
     scraped: &std::io::Result<String>,
-    parsed: Option<&crate::expect::metrics::AgentMetrics>,
+    parsed: Option<&crate::agent::metrics::AgentMetrics>,
 ) -> Finding {
     let check = Check::LoadAgent;
     match (scraped, parsed) {

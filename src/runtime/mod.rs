@@ -21,7 +21,7 @@ use crate::agent::log::{LogSignal, classify};
 
 /// The port the agent's web listener (`/metrics`) uses in every runtime ([`sandbox::Sandbox::listen_address`]);
 /// sidecars share its network namespace, so they must not take it.
-pub const AGENT_PORT: u16 = 9090;
+pub use crate::scenario::AGENT_PORT;
 
 /// Resolves on SIGTERM or SIGINT. Processes azrw runs as PID 1 in a container (the reference sidecar, a pod's
 /// pause container) need it: PID 1 gets no default signal handling, so `docker stop` would wait for SIGKILL.

@@ -239,7 +239,7 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
                 ),
             ));
         }
-        if s.record != crate::cloud::recorder::RecordMode::Accounting {
+        if s.record != super::model::RecordMode::Accounting {
             return Err(err(
                 "record",
                 map.value("record").or(map.key("load")),
@@ -263,10 +263,10 @@ fn validate_sidecars(s: &super::Scenario, at: &dyn Fn(&str, String) -> ScenarioE
         if s.sidecars[..i].iter().any(|o| o.name == sidecar.name) {
             return Err(at(&field("name"), format!("`{}` names two sidecars", sidecar.name)));
         }
-        if sidecar.port == 0 || sidecar.port == crate::runtime::AGENT_PORT {
+        if sidecar.port == 0 || sidecar.port == super::model::AGENT_PORT {
             return Err(at(
                 &field("port"),
-                format!("{} is not free: the agent listens on {}", sidecar.port, crate::runtime::AGENT_PORT),
+                format!("{} is not free: the agent listens on {}", sidecar.port, super::model::AGENT_PORT),
             ));
         }
         if let Some(o) = s.sidecars[..i].iter().find(|o| o.port == sidecar.port) {

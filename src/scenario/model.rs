@@ -8,6 +8,24 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::azure::AzureCloud;
 
+/// The port every agent is told to listen on (its web UI, API and `/metrics`).
+pub const AGENT_PORT: u16 = 9090;
+
+/// The port a sidecar listens on unless the scenario says otherwise: the one Azure's docs use.
+pub const SIDECAR_PORT: u16 = 8081;
+
+/// What the recorder keeps of each remote-write body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordMode {
+    /// Every decoded body (the default: exact evidence per request).
+    #[default]
+    Full,
+    /// Accepted and throttled (429) bodies are folded into per-series accounting (`cloud::accounting`) and their series dropped;
+    /// headers, auth and the rest of the exchange are kept. Memory stays flat as volume grows.
+    Accounting,
+}
+
 /// One scenario file: which agents to run, how they authenticate, what the mock cloud believes, what must happen.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,7 +72,7 @@ pub struct Scenario {
     pub deadline: Duration,
     /// What the recorder keeps of write bodies: `full` (default) or `accounting` (per-series tallies, for load).
     #[serde(default)]
-    pub record: crate::cloud::recorder::RecordMode,
+    pub record: RecordMode,
     /// Sustained load: the scrape target serves this many extra series and the case runs for `duration`.
     #[serde(default)]
     pub load: Option<LoadSpec>,
@@ -106,7 +124,7 @@ fn reference_image() -> String {
 }
 
 fn default_sidecar_port() -> u16 {
-    crate::sidecar::contract::DEFAULT_PORT
+    SIDECAR_PORT
 }
 
 fn yes() -> bool {

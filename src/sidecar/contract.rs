@@ -34,7 +34,7 @@ pub const CLOUD: &str = "CLOUD";
 pub const INGESTION_AAD_AUDIENCE: &str = "INGESTION_AAD_AUDIENCE";
 
 /// The port Azure's docs use.
-pub const DEFAULT_PORT: u16 = 8081;
+pub const DEFAULT_PORT: u16 = crate::scenario::SIDECAR_PORT;
 
 /// How the sidecar authenticates.
 #[derive(Clone, PartialEq, Eq)]

@@ -134,7 +134,7 @@ impl Stage {
             scrapes: &[],
             sidecar_exit: None,
         };
-        azrw::expect::metrics::cross_check(&facts, &seen, &azrw::expect::metrics::AgentMetrics::parse(exposition))
+        azrw::expect::metrics::cross_check(&facts, &seen, &azrw::agent::metrics::AgentMetrics::parse(exposition))
     }
 
     fn facts<'a>(&'a self, version: Version, target: Option<&'a ScrapeModel>) -> CaseFacts<'a> {
