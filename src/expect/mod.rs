@@ -8,6 +8,7 @@ mod load;
 pub mod metrics;
 mod outcome;
 pub mod payload;
+pub mod probe;
 pub mod retry;
 pub mod secrets;
 mod series;
@@ -27,7 +28,7 @@ use crate::cloud::FaultConfig;
 use crate::cloud::accounting::Accounting;
 use crate::cloud::recorder::{Exchange, IssuedToken, Service};
 use crate::runtime::AgentState;
-use crate::scenario::{AuthSpec, AzureCloud, ExpectSpec, LoadSpec, Outcome};
+use crate::scenario::{AuthSpec, AzureCloud, ExpectSpec, LoadSpec, Outcome, RecordMode, Scenario};
 use crate::scrape::{Scrape, ScrapeModel};
 pub use retry::RetryPolicy;
 pub use tokens::earliest_refresh;
@@ -66,6 +67,51 @@ pub struct CaseFacts<'a> {
     pub vulnerabilities: &'a VulnerabilityTable,
     /// …unless the run gates a release (`--strict-security`): then it fails like any other finding.
     pub strict_security: bool,
+    /// What the recorder keeps of accepted bodies: the agent cross-check needs them whole.
+    pub record: RecordMode,
+}
+
+impl<'a> CaseFacts<'a> {
+    /// The facts of a case of `scenario` on agent `version` that must reach `expected`, against a mock DCR with
+    /// immutable id `dcr_id` in `dcr_cloud` following `faults` — the one constructor of the runner, replay and
+    /// the self-tests. Without [`CaseFacts::with_target`] the payload checks have no model; without
+    /// [`CaseFacts::judged_by`] the built-in vulnerability table applies, not strictly.
+    pub fn new(
+        scenario: &'a Scenario,
+        version: Version,
+        expected: Outcome,
+        (dcr_id, dcr_cloud): (&'a str, AzureCloud),
+        faults: &'a FaultConfig,
+    ) -> CaseFacts<'a> {
+        CaseFacts {
+            auth: &scenario.auth,
+            version,
+            expect: &scenario.expect,
+            expected,
+            dcr_id,
+            dcr_cloud,
+            load: scenario.load.as_ref(),
+            scrape_interval: crate::agent::prometheus::scrape_interval(scenario),
+            target: None,
+            faults,
+            retry: RetryPolicy::from_queue_config(&scenario.prometheus.queue_config),
+            token_lifetime: scenario.cloud.token_lifetime,
+            sidecar: scenario.remote_write_sidecar(),
+            vulnerabilities: VulnerabilityTable::builtin(),
+            strict_security: false,
+            record: scenario.record,
+        }
+    }
+
+    /// The scrape target's model the payload checks judge against.
+    pub fn with_target(self, target: Option<&'a ScrapeModel>) -> CaseFacts<'a> {
+        CaseFacts { target, ..self }
+    }
+
+    /// Known vulnerabilities from `table`, failing the case when `strict` (`--strict-security`).
+    pub fn judged_by(self, table: &'a VulnerabilityTable, strict: bool) -> CaseFacts<'a> {
+        CaseFacts { vulnerabilities: table, strict_security: strict, ..self }
+    }
 }
 
 /// Everything observed so far.

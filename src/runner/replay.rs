@@ -21,10 +21,6 @@ use crate::report::bundle::CaseRecord;
 use crate::runner::real::Access;
 use crate::scenario::Scenario;
 
-/// What replay judges known vulnerabilities by.
-static VULNERABILITIES: std::sync::LazyLock<crate::agent::vulnerability::VulnerabilityTable> =
-    std::sync::LazyLock::new(crate::agent::vulnerability::VulnerabilityTable::embedded);
-
 /// The secret the replay cloud knows.
 const REPLAY_SECRET: &str = "azrw-replay-secret";
 /// What replay sends where the original secret was wrong.
@@ -177,27 +173,15 @@ pub async fn replay(bundle: &Path, to: Option<Access>, mocks: MockData) -> Resul
     cloud.shutdown().await;
     let version: Version = record.agent.parse().map_err(|e| format!("case.json agent: {e}"))?;
     let scrapes = crate::report::bundle::read_scrapes(bundle)?;
+    // Payload checks judge against the target model and the scrape log the bundle kept: the target is
+    // deterministic, so what each scrape served follows from them. Load checks read the live run's per-series
+    // accounting, which a bundle does not keep (the replayed scenario has no load). The built-in vulnerability
+    // table, not strict: the bundle keeps neither --mocks nor --strict-security, so a strict run's
+    // known-vulnerable failure replays as known-vulnerable.
     let facts = CaseFacts {
         auth: &record.auth,
-        version,
-        expect: &record.expect,
-        expected: record.expected,
-        dcr_id: &record.dcr_id,
-        dcr_cloud: record.dcr_cloud,
-        // Payload checks judge against the target model and the scrape log the bundle kept: the target is
-        // deterministic, so what each scrape served follows from them.
-        target: record.target.as_ref(),
-        // Load checks read the live run's per-series accounting; a capture bundle keeps no accepted bodies of it.
-        load: None,
-        scrape_interval: crate::agent::prometheus::scrape_interval(&scenario),
-        faults: &faults,
-        retry: crate::expect::RetryPolicy::from_queue_config(&scenario.prometheus.queue_config),
-        token_lifetime: scenario.cloud.token_lifetime,
-        sidecar: scenario.remote_write_sidecar(),
-        // The built-in table, not strict: the bundle does not keep the original run's --mocks or
-        // --strict-security, so a strict run's known-vulnerable failure replays as known-vulnerable.
-        vulnerabilities: &VULNERABILITIES,
-        strict_security: false,
+        ..CaseFacts::new(&scenario, version, record.expected, (&record.dcr_id, record.dcr_cloud), &faults)
+            .with_target(record.target.as_ref())
     };
     let agent = record.agent_state.state();
     let seen = Observed {

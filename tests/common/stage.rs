@@ -138,23 +138,16 @@ impl Stage {
     }
 
     fn facts<'a>(&'a self, version: Version, target: Option<&'a ScrapeModel>) -> CaseFacts<'a> {
-        CaseFacts {
-            auth: &self.scenario.auth,
+        let dcr_cloud = self.scenario.cloud.dcr_cloud.unwrap_or(self.scenario.auth.cloud);
+        CaseFacts::new(
+            &self.scenario,
             version,
-            expect: &self.scenario.expect,
-            expected: expected_outcome(&self.scenario),
-            dcr_id: &self.dcr_id,
-            dcr_cloud: self.scenario.cloud.dcr_cloud.unwrap_or(self.scenario.auth.cloud),
-            load: self.scenario.load.as_ref(),
-            scrape_interval: azrw::agent::prometheus::scrape_interval(&self.scenario),
-            target,
-            faults: &self.faults,
-            retry: azrw::expect::RetryPolicy::from_queue_config(&self.scenario.prometheus.queue_config),
-            token_lifetime: self.scenario.cloud.token_lifetime,
-            sidecar: self.scenario.remote_write_sidecar(),
-            vulnerabilities: &self.vulnerabilities,
-            strict_security: self.strict_security,
-        }
+            expected_outcome(&self.scenario),
+            (&self.dcr_id, dcr_cloud),
+            &self.faults,
+        )
+        .with_target(target)
+        .judged_by(&self.vulnerabilities, self.strict_security)
     }
 
     /// Every exchange so far.
