@@ -208,6 +208,23 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
         ));
     }
 
+    for (i, host) in s.prometheus.plain_remote_writes.iter().enumerate() {
+        let field = format!("prometheus.plain_remote_writes[{i}]");
+        if let Err(why) = other_host(host) {
+            return Err(err(&field, map.value(&field), why));
+        }
+        if s.prometheus.plain_remote_writes[..i].contains(host) {
+            return Err(err(&field, map.value(&field), format!("`{host}` is listed twice")));
+        }
+    }
+    if !s.prometheus.plain_remote_writes.is_empty() && s.remote_write_sidecar().is_some() {
+        return Err(err(
+            "prometheus.plain_remote_writes",
+            map.key("prometheus.plain_remote_writes"),
+            "a remote-write sidecar takes every remote_write entry; plain ones beside it are not supported".into(),
+        ));
+    }
+
     if let Some(t) = &s.scrape {
         if t.families().is_empty() {
             return Err(err("scrape", map.key("scrape"), "serves nothing: set `preset` or list `families`".into()));
@@ -296,6 +313,25 @@ fn validate_sidecars(s: &super::Scenario, at: &dyn Fn(&str, String) -> ScenarioE
     Ok(())
 }
 
+/// A host the mock cloud may serve beside Azure's (a plain receiver, a redirect's target): a DNS name that none of
+/// the mock's Azure services answers, so its traffic is recorded apart from theirs.
+fn other_host(host: &str) -> Result<(), String> {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if !host.contains('.') || host.len() > 253 || !host.split('.').all(label_ok) {
+        return Err(format!("`{host}` is not a host name (lower-case DNS labels with a dot, no scheme, port or path)"));
+    }
+    if let Some(service) = crate::cloud::azure_service(host) {
+        return Err(format!("`{host}` is a host the mock cloud answers as {service}; name another host"));
+    }
+    Ok(())
+}
+
 /// The fault rules serde cannot check: each rule has one effect, consistent bounds and a real status. `at` builds
 /// the error for a field path (scenario and profile files point into their own text). Shared with profiles.
 pub fn validate_faults(
@@ -310,17 +346,51 @@ pub fn validate_faults(
         {
             return Err(at(&field("status"), format!("{status} is not an HTTP status (100–599)")));
         }
-        if r.status.is_none() && r.error.is_none() && r.delay.is_none() && !r.reset && !r.tls_failure {
+        if r.status.is_none()
+            && r.error.is_none()
+            && r.delay.is_none()
+            && !r.reset
+            && !r.on_handshake()
+            && r.redirect.is_none()
+        {
             return Err(at(
                 &format!("{prefix}.rules[{i}]"),
-                "the rule does nothing: give it a status, an error, a delay, reset: true or tls_failure: true".into(),
+                "the rule does nothing: give it a status, an error, a delay, a redirect, reset: true, \
+                 tls_failure: true or a tls_certificate"
+                    .into(),
             ));
         }
-        if r.tls_failure {
+        if let Some(redirect) = &r.redirect {
+            if r.service != crate::scenario::FaultService::Dcr {
+                return Err(at(&field("redirect"), "only the DCR answers with a redirect (service: dcr)".into()));
+            }
+            if !matches!(redirect.status, 307 | 308) {
+                return Err(at(
+                    &field("redirect.status"),
+                    format!("{} is not a redirect that keeps method and body: 307 or 308", redirect.status),
+                ));
+            }
+            if let Err(why) = other_host(&redirect.to) {
+                return Err(at(&field("redirect.to"), why));
+            }
+            let answers = [("status", r.status.is_some()), ("error", r.error.is_some()), ("reset", r.reset)];
+            if let Some((name, _)) = answers.iter().find(|(_, set)| *set) {
+                return Err(at(&field("redirect"), format!("a redirect is the answer: it cannot also set `{name}`")));
+            }
+        }
+        if r.tls_failure && r.tls_certificate.is_some() {
+            return Err(at(
+                &field("tls_certificate"),
+                "set tls_failure (no certificate at all) or tls_certificate, not both".into(),
+            ));
+        }
+        if r.on_handshake() {
+            let name = if r.tls_failure { "tls_failure" } else { "tls_certificate" };
             if r.service == crate::scenario::FaultService::Imds {
-                return Err(at(&field("tls_failure"), "IMDS is plain HTTP: there is no TLS handshake to fail".into()));
+                return Err(at(&field(name), "IMDS is plain HTTP: there is no TLS handshake to fault".into()));
             }
             let answers = [
+                ("redirect", r.redirect.is_some()),
                 ("status", r.status.is_some()),
                 ("error", r.error.is_some()),
                 ("retry_after", r.retry_after.is_some() || r.retry_after_date.is_some()),
@@ -329,8 +399,8 @@ pub fn validate_faults(
             ];
             if let Some((name, _)) = answers.iter().find(|(_, set)| *set) {
                 return Err(at(
-                    &field("tls_failure"),
-                    format!("a failed handshake comes before any request: it cannot also set `{name}`"),
+                    &field(if r.tls_failure { "tls_failure" } else { "tls_certificate" }),
+                    format!("a handshake fault comes before any request: it cannot also set `{name}`"),
                 ));
             }
         }
