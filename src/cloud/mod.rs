@@ -317,6 +317,19 @@ impl MockCloud {
         self.state.recorder.clone()
     }
 
+    /// What may be kept of an `Authorization` header: `Bearer [token #N]` for a token this cloud issued, else the
+    /// scheme and `[redacted]` — for other listeners of the case (the scrape target) to record as the mock does.
+    ///
+    /// ```no_run
+    /// # fn demo(cloud: &azrw::cloud::MockCloud) {
+    /// assert_eq!(cloud.authorization_redactor()("Basic dXNlcjpwdw=="), "Basic [redacted]");
+    /// # }
+    /// ```
+    pub fn authorization_redactor(&self) -> Box<dyn Fn(&str) -> String + Send + Sync> {
+        let state = self.state.clone();
+        Box::new(move |value| dcr::redact_authorization(&state, value))
+    }
+
     /// The remote-write URL the agent is given.
     ///
     /// ```no_run

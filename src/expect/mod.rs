@@ -4,6 +4,7 @@
 
 mod advisory;
 mod auth;
+mod exposure;
 mod load;
 pub mod metrics;
 mod outcome;
@@ -66,6 +67,8 @@ pub struct CaseFacts<'a> {
     pub vulnerabilities: &'a VulnerabilityTable,
     /// …unless the run gates a release (`--strict-security`): then it fails like any other finding.
     pub strict_security: bool,
+    /// Hosts of the plain `remote_write` entries (no `azuread`) beside the one that authenticates.
+    pub plain_writes: &'a [String],
 }
 
 /// Everything observed so far.
@@ -168,6 +171,7 @@ pub fn evaluate(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Evaluation {
     findings.push(series::present(facts, seen, observed));
     findings.extend(load::checks(facts, seen));
     findings.extend(payload::checks(facts, seen, observed));
+    findings.extend(exposure::checks(facts, seen));
     if let Some(sidecar) = facts.sidecar {
         findings.push(match seen.sidecar_exit {
             Some(exit) => Finding::fail(Check::SidecarRunning, format!("sidecar {} exited", exit.name))

@@ -1,6 +1,7 @@
 //! Running cases: up (mock cloud, scrape target, agent), run (watch until every expectation is decided or the
 //! deadline passes), down (stop everything on every path) — then a [`Verdict`].
 
+mod plain_writes;
 pub mod replay;
 pub mod setup;
 
@@ -207,6 +208,8 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
     let target = ScrapeTarget::serving_as(target_listener, &families, load_series, format)
         .map_err(|e| format!("scrape target: {e}"))?;
     let scrape_log = target.log();
+    // The target logs an Authorization header as the mock does, naming the mock's tokens (security.token-scope).
+    target.redact_authorization_with(cloud.authorization_redactor());
     let mut timings = Timings { cloud_up_ms: ms(started.elapsed()), ..Timings::default() };
 
     let proxy_url = format!("http://{}", sandbox.agent_address(cloud.proxy_addr()));
@@ -223,6 +226,15 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
         paths: &agent_paths,
     })
     .map_err(|e| e.to_string())?;
+    let mut rendered = rendered;
+    let (config, added) = plain_writes::append(
+        &rendered.config,
+        &scenario.prometheus.plain_remote_writes,
+        Some(&proxy_url),
+        &scenario.prometheus,
+    )?;
+    rendered.config = config;
+    rendered.changes.extend(added);
     verdict.config_changes = rendered.changes.clone();
     verdict.config_changes.extend(sandbox.isolation_warning());
 
@@ -299,6 +311,7 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
         sidecar: scenario.remote_write_sidecar(),
         vulnerabilities: &opts.vulnerabilities,
         strict_security: opts.strict_security,
+        plain_writes: &scenario.prometheus.plain_remote_writes,
     };
     let accounting = scenario.record == RecordMode::Accounting;
     let recorder = cloud.recorder();

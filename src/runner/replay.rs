@@ -198,6 +198,9 @@ pub async fn replay(bundle: &Path, to: Option<Access>, mocks: MockData) -> Resul
         // --strict-security, so a strict run's known-vulnerable failure replays as known-vulnerable.
         vulnerabilities: &VULNERABILITIES,
         strict_security: false,
+        // The bundle keeps no plain remote_write hosts: security.token-scope still fails on a token sent beyond
+        // the DCR, it just has no host to wait for.
+        plain_writes: &[],
     };
     let agent = record.agent_state.state();
     let seen = Observed {

@@ -161,6 +161,7 @@ impl Stage {
             sidecar: self.scenario.remote_write_sidecar(),
             vulnerabilities: &self.vulnerabilities,
             strict_security: self.strict_security,
+            plain_writes: &self.scenario.prometheus.plain_remote_writes,
         }
     }
 
