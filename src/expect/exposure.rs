@@ -196,7 +196,7 @@ fn tls_verify(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Option<Finding> {
             return Some(pending(
                 TLS,
                 format!(
-                    "rule {}: {} of {due} connection(s) presented the certificate {kind} so far",
+                    "rule {}: {} of {due} connection(s) presented a certificate {kind} so far",
                     r.name,
                     handshakes.len()
                 ),

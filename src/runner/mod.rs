@@ -367,7 +367,9 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
     let load = scenario.load.is_some() && !cancelled;
     if cross_check || load {
         let scraped = sandbox.agent_http_get(&agent, "/metrics").await;
-        let parsed = scraped.as_ref().ok().map(|text| crate::expect::metrics::AgentMetrics::parse(text));
+        let plain = &scenario.prometheus.plain_remote_writes;
+        let parsed =
+            scraped.as_ref().ok().map(|text| crate::expect::metrics::AgentMetrics::parse_without(text, plain));
         if load {
             evaluation.findings.push(load_agent_finding(&scraped, parsed.as_ref()));
         }

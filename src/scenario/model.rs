@@ -920,7 +920,7 @@ impl std::fmt::Display for BadCertificate {
         f.write_str(match self {
             BadCertificate::Untrusted => "signed by an untrusted CA",
             BadCertificate::WrongHost => "for the wrong host name",
-            BadCertificate::Expired => "expired",
+            BadCertificate::Expired => "that has expired",
         })
     }
 }
