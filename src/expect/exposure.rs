@@ -71,8 +71,7 @@ fn token_scope(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Option<Finding> {
     }
     let mut evidence = Vec::new();
     for host in facts.plain_writes {
-        let writes: Vec<&Exchange> =
-            seen.exchanges.iter().filter(|e| &e.host == host && e.method == "POST").collect();
+        let writes: Vec<&Exchange> = seen.exchanges.iter().filter(|e| &e.host == host && e.method == "POST").collect();
         if writes.is_empty() {
             return Some(pending(SCOPE, format!("no write reached the plain remote_write host {host} yet")));
         }
@@ -100,11 +99,8 @@ fn redirect(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Option<Finding> {
     if redirect_targets(facts).next().is_none() {
         return None;
     }
-    let answered: Vec<(&Exchange, &str)> = seen
-        .exchanges
-        .iter()
-        .filter_map(|e| Some((e, e.fault.as_ref()?.location.as_deref()?)))
-        .collect();
+    let answered: Vec<(&Exchange, &str)> =
+        seen.exchanges.iter().filter_map(|e| Some((e, e.fault.as_ref()?.location.as_deref()?))).collect();
     if answered.is_empty() {
         return Some(pending(REDIRECT, "the DCR has not answered with a redirect yet"));
     }
@@ -137,7 +133,10 @@ fn redirect(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Option<Finding> {
     if !leaks.is_empty() {
         let mut f = Finding::fail(
             REDIRECT,
-            format!("the agent followed the DCR's redirect to another host with its bearer token ({} time(s))", leaks.len()),
+            format!(
+                "the agent followed the DCR's redirect to another host with its bearer token ({} time(s))",
+                leaks.len()
+            ),
         );
         f.evidence = leaks;
         f.evidence.extend(evidence);

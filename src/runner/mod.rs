@@ -368,8 +368,7 @@ async fn run_case_in(case: &Case, opts: &RunOptions, verdict: &mut Verdict, star
     if cross_check || load {
         let scraped = sandbox.agent_http_get(&agent, "/metrics").await;
         let plain = &scenario.prometheus.plain_remote_writes;
-        let parsed =
-            scraped.as_ref().ok().map(|text| crate::expect::metrics::AgentMetrics::parse_without(text, plain));
+        let parsed = scraped.as_ref().ok().map(|text| crate::expect::metrics::AgentMetrics::parse_without(text, plain));
         if load {
             evaluation.findings.push(load_agent_finding(&scraped, parsed.as_ref()));
         }

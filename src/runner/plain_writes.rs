@@ -15,10 +15,8 @@ pub fn append(
         return Ok((config.to_owned(), Vec::new()));
     }
     let mut root: Value = serde_saphyr::from_str(config).map_err(|e| format!("rendered config: {e}"))?;
-    let entries = root
-        .get_mut("remote_write")
-        .and_then(Value::as_array_mut)
-        .ok_or("rendered config has no remote_write list")?;
+    let entries =
+        root.get_mut("remote_write").and_then(Value::as_array_mut).ok_or("rendered config has no remote_write list")?;
     let mut changes = Vec::new();
     for host in hosts {
         let mut queue = json!({"batch_send_deadline": "1s"});
@@ -50,8 +48,7 @@ mod tests {
     fn plain_entries_follow_the_authenticated_one_without_azuread() {
         let config = "remote_write:\n- url: https://dce.metrics.ingest.monitor.azure.com/x\n  azuread:\n    cloud: AzurePublic\n";
         let spec = crate::scenario::PrometheusSpec::default();
-        let (text, changes) =
-            append(config, &["sink.azrw.test".into()], Some("http://10.0.0.1:3128"), &spec).unwrap();
+        let (text, changes) = append(config, &["sink.azrw.test".into()], Some("http://10.0.0.1:3128"), &spec).unwrap();
         let v: Value = serde_saphyr::from_str(&text).unwrap();
         let rw = v["remote_write"].as_array().unwrap();
         assert_eq!(rw.len(), 2);

@@ -152,7 +152,8 @@ impl ScrapeTarget {
         preferred: Exposition,
     ) -> std::io::Result<ScrapeTarget> {
         let redactor = RedactorCell::default();
-        let content = Arc::new(Content { families: families.to_vec(), load_series, preferred, redactor: redactor.clone() });
+        let content =
+            Arc::new(Content { families: families.to_vec(), load_series, preferred, redactor: redactor.clone() });
         let log = ScrapeLog::default();
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
