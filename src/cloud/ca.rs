@@ -121,9 +121,19 @@ impl CertificateAuthority {
         host: &str,
         kind: crate::scenario::BadCertificate,
     ) -> Result<Arc<rustls::ServerConfig>, CloudError> {
+        let leaf = self.bad_leaf(host, kind)?;
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let mut config =
+            rustls::ServerConfig::builder().with_no_client_auth().with_cert_resolver(Arc::new(Fixed(Arc::new(leaf))));
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+
+    /// The leaf [`CertificateAuthority::bad_server_config`] presents.
+    fn bad_leaf(&self, host: &str, kind: crate::scenario::BadCertificate) -> Result<CertifiedKey, CloudError> {
         use crate::scenario::BadCertificate;
         let host = host.to_ascii_lowercase();
-        let leaf = match kind {
+        match kind {
             BadCertificate::Untrusted => {
                 let stranger = match self.stranger.get() {
                     Some(s) => s,
@@ -133,19 +143,14 @@ impl CertificateAuthority {
                         self.stranger.get().expect("just set")
                     }
                 };
-                mint_leaf(&host, stranger, None)?
+                mint_leaf(&host, stranger, None)
             }
-            BadCertificate::WrongHost => mint_leaf("wrong-host.azrw.invalid", &self.issuer, None)?,
+            BadCertificate::WrongHost => mint_leaf("wrong-host.azrw.invalid", &self.issuer, None),
             BadCertificate::Expired => {
                 let now = time::OffsetDateTime::now_utc();
-                mint_leaf(&host, &self.issuer, Some((now - time::Duration::days(30), now - time::Duration::days(1))))?
+                mint_leaf(&host, &self.issuer, Some((now - time::Duration::days(30), now - time::Duration::days(1))))
             }
-        };
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let mut config =
-            rustls::ServerConfig::builder().with_no_client_auth().with_cert_resolver(Arc::new(Fixed(Arc::new(leaf))));
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Arc::new(config))
+        }
     }
 
     /// A TLS server config that answers with the leaf for the client's SNI, or for `fallback_host` when the
@@ -520,6 +525,32 @@ mod tests {
         let t = a.federated_token("system:serviceaccount:ns:sa", Duration::from_secs(60));
         assert_eq!(a.verify(&t).unwrap().aud, TOKEN_EXCHANGE_AUDIENCE);
         assert!(b.verify(&t).is_err());
+    }
+
+    #[test]
+    fn each_bad_certificate_is_wrong_in_exactly_one_way() {
+        use crate::scenario::BadCertificate;
+        let ca = CertificateAuthority::generate().unwrap();
+        let host = "login.microsoftonline.com";
+        let cert = |kind| {
+            let leaf = ca.bad_leaf(host, kind).unwrap();
+            leaf.cert[0].to_vec()
+        };
+        let parse = |der: &[u8]| {
+            let (_, c) = x509_parser::parse_x509_certificate(der).unwrap();
+            let issuer = c.issuer().to_string();
+            let san = c.subject_alternative_name().unwrap().unwrap().value.general_names[0].to_string();
+            (issuer, san, c.validity().is_valid())
+        };
+        let (issuer, san, valid) = parse(&cert(BadCertificate::Untrusted));
+        assert!(issuer.contains("azrw untrusted CA") && san.contains(host) && valid, "{issuer} {san}");
+        let (issuer, san, valid) = parse(&cert(BadCertificate::WrongHost));
+        assert!(issuer.contains("azrw mock cloud CA") && !san.contains(host) && valid, "{issuer} {san}");
+        let (issuer, san, valid) = parse(&cert(BadCertificate::Expired));
+        assert!(issuer.contains("azrw mock cloud CA") && san.contains(host) && !valid, "{issuer} {san}");
+        for kind in [BadCertificate::Untrusted, BadCertificate::WrongHost, BadCertificate::Expired] {
+            ca.bad_server_config(host, kind).unwrap();
+        }
     }
 
     #[test]

@@ -572,6 +572,46 @@ mod tests {
     }
 
     #[test]
+    fn security_rules_and_plain_writes_are_validated_with_positions() {
+        let base = "name: x\nagents: [prometheus@3.5]\nauth: {managed_identity: {}}\nfaults:\n  rules:\n";
+        let rule = |r: &str| parse_str(&format!("{base}    - {r}\n")).unwrap_err();
+        let e = rule("{service: dcr, redirect: {status: 302, to: moved.example.net}}");
+        assert_eq!(e.field(), Some("faults.rules[0].redirect.status"));
+        assert!(e.to_string().starts_with("s.yaml:6:") && e.to_string().contains("307 or 308"), "{e}");
+        let e = rule("{service: dcr, redirect: {status: 307, to: login.microsoftonline.com}}");
+        assert!(e.to_string().contains("answers as Entra ID; name another host"), "{e}");
+        let e = rule("{service: dcr, redirect: {status: 307, to: \"https://x.example.net/\"}}");
+        assert!(e.to_string().contains("is not a host name"), "{e}");
+        let e = rule("{service: entra, redirect: {status: 307, to: moved.example.net}}");
+        assert!(e.to_string().contains("only the DCR answers with a redirect"), "{e}");
+        let e = rule("{service: dcr, status: 503, redirect: {status: 307, to: moved.example.net}}");
+        assert!(e.to_string().contains("cannot also set `status`"), "{e}");
+        let e = rule("{service: imds, tls_certificate: expired}");
+        assert_eq!(e.field(), Some("faults.rules[0].tls_certificate"));
+        let e = rule("{service: dcr, tls_certificate: self-signed}");
+        assert!(e.to_string().contains("self-signed"), "{e}");
+        let e = rule("{service: dcr, tls_certificate: expired, tls_failure: true}");
+        assert!(e.to_string().contains("not both"), "{e}");
+        let e = rule("{service: dcr, tls_certificate: expired, delay: 1s}");
+        assert!(e.to_string().contains("cannot also set `delay`"), "{e}");
+        assert!(parse_str(&format!("{base}    - {{service: entra, times: 1, tls_certificate: wrong-host}}\n")).is_ok());
+
+        let plain = |hosts: &str| {
+            parse_str(&format!(
+                "name: x\nagents: [prometheus@3.5]\nprometheus:\n  plain_remote_writes: {hosts}\nauth: {{managed_identity: {{}}}}\n"
+            ))
+        };
+        assert!(plain("[sink.example.net]").is_ok());
+        let e = plain("[sink.example.net, x.eastus-1.metrics.ingest.monitor.azure.com]").unwrap_err();
+        assert_eq!(e.field(), Some("prometheus.plain_remote_writes[1]"));
+        assert!(e.to_string().starts_with("s.yaml:4:") && e.to_string().contains("answers as the DCR"), "{e}");
+        let e = plain("[sink.example.net, sink.example.net]").unwrap_err();
+        assert!(e.to_string().contains("listed twice"), "{e}");
+        let e = plain("[\"sink.example.net:8443\"]").unwrap_err();
+        assert!(e.to_string().contains("not a host name"), "{e}");
+    }
+
+    #[test]
     fn empty_agents() {
         let e = parse_str("name: x\nagents: []\nauth: {managed_identity: {}}\n").unwrap_err();
         assert_eq!((e.position(), e.field()), (p(2, 1), Some("agents")));
