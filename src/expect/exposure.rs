@@ -96,9 +96,8 @@ fn token_scope(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Option<Finding> {
 
 /// Each redirect the DCR answered: followed or not, and whether its target received the token or the body.
 fn redirect(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Option<Finding> {
-    if redirect_targets(facts).next().is_none() {
-        return None;
-    }
+    // Only where a rule redirects: other cases have nothing to judge.
+    redirect_targets(facts).next()?;
     let answered: Vec<(&Exchange, &str)> =
         seen.exchanges.iter().filter_map(|e| Some((e, e.fault.as_ref()?.location.as_deref()?))).collect();
     if answered.is_empty() {
