@@ -103,6 +103,13 @@ checks! {
     SecurityConfigRedaction => "security.config-redaction",
     /// The agent's (and sidecar's) logs contain no secret and no issued token.
     SecurityLogSecrets => "security.log-secrets",
+    /// The bearer token goes only to the DCR host of the remote_write that authenticates: no plain remote_write
+    /// host and no scrape of the target carries it.
+    SecurityTokenScope => "security.token-scope",
+    /// A redirect from the DCR to another host is not followed with the bearer token.
+    SecurityRedirect => "security.redirect",
+    /// Nothing is sent over a connection presenting a certificate the agent must refuse.
+    SecurityTlsVerify => "security.tls-verify",
     /// The target serves a valid exposition.
     PayloadExposition => "payload.exposition",
     /// Every sample the target produced arrives.
@@ -199,6 +206,6 @@ mod tests {
     #[test]
     fn families_group_the_checks() {
         assert_eq!(Check::RetryBackoff.family(), "retry");
-        assert_eq!(Check::of_family("security").count(), 2);
+        assert_eq!(Check::of_family("security").count(), 5);
     }
 }

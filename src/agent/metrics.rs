@@ -19,8 +19,24 @@ impl AgentMetrics {
     /// assert_eq!(m.get("samples_total"), 12.0);
     /// ```
     pub fn parse(text: &str) -> AgentMetrics {
+        AgentMetrics::parse_without(text, &[])
+    }
+
+    /// Like [`AgentMetrics::parse`], leaving out the queues that write to `hosts` (plain `remote_write` entries
+    /// beside the DCR's): the mock's account is the DCR's alone.
+    ///
+    /// ```
+    /// let m = azrw::agent::metrics::AgentMetrics::parse_without(
+    ///     "prometheus_remote_storage_samples_total{url=\"https://dce/w\"} 12\n\
+    ///      prometheus_remote_storage_samples_total{url=\"https://sink.example.net/api/v1/write\"} 9\n",
+    ///     &["sink.example.net".to_owned()],
+    /// );
+    /// assert_eq!(m.get("samples_total"), 12.0);
+    /// ```
+    pub fn parse_without(text: &str, hosts: &[String]) -> AgentMetrics {
+        let skipped: Vec<String> = hosts.iter().map(|h| format!("url=\"https://{h}/")).collect();
         let mut out = BTreeMap::new();
-        for line in text.lines().filter(|l| l.starts_with(PREFIX)) {
+        for line in text.lines().filter(|l| l.starts_with(PREFIX) && !skipped.iter().any(|s| l.contains(s.as_str()))) {
             let (series, value) = match line.rsplit_once(' ') {
                 Some((s, v)) => (s, v.parse::<f64>().unwrap_or(0.0)),
                 None => continue,

@@ -37,6 +37,8 @@ pub struct CertificateAuthority {
     issuer: Issuer<'static, KeyPair>,
     ca_pem: String,
     leaves: Mutex<HashMap<String, Arc<CertifiedKey>>>,
+    /// A second CA nobody is told to trust, for `tls_certificate: untrusted`; made on first use.
+    stranger: std::sync::OnceLock<Issuer<'static, KeyPair>>,
 }
 
 impl std::fmt::Debug for CertificateAuthority {
@@ -53,15 +55,26 @@ impl CertificateAuthority {
     /// ```
     pub fn generate() -> Result<CertificateAuthority, CloudError> {
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| key_error("CA key", e))?;
+        let params = Self::ca_params("azrw mock cloud CA");
+        let cert = params.self_signed(&key).map_err(|e| key_error("CA certificate", e))?;
+        Ok(CertificateAuthority {
+            issuer: Issuer::new(params, key),
+            ca_pem: cert.pem(),
+            leaves: Mutex::default(),
+            stranger: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// A CA certificate's parameters (its key is the caller's).
+    fn ca_params(common_name: &str) -> CertificateParams {
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, "azrw mock cloud CA");
+        dn.push(DnType::CommonName, common_name);
         dn.push(DnType::OrganizationName, "azrw");
         params.distinguished_name = dn;
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let cert = params.self_signed(&key).map_err(|e| key_error("CA certificate", e))?;
-        Ok(CertificateAuthority { issuer: Issuer::new(params, key), ca_pem: cert.pem(), leaves: Mutex::default() })
+        params
     }
 
     /// The CA certificate, PEM; agents trust it through `SSL_CERT_FILE`.
@@ -87,22 +100,57 @@ impl CertificateAuthority {
         if let Some(leaf) = self.leaves.lock().expect("leaf cache poisoned").get(&host) {
             return Ok(leaf.clone());
         }
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| key_error("leaf key", e))?;
-        let mut params = CertificateParams::default();
-        params.distinguished_name.push(DnType::CommonName, host.clone());
-        params.subject_alt_names = vec![match host.parse::<std::net::IpAddr>() {
-            Ok(ip) => SanType::IpAddress(ip),
-            Err(_) => SanType::DnsName(host.clone().try_into().map_err(|e| key_error("leaf name", e))?),
-        }];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        let cert = params.signed_by(&key, &self.issuer).map_err(|e| key_error("leaf certificate", e))?;
-        let private = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        let signing =
-            rustls::crypto::aws_lc_rs::sign::any_supported_type(&private).map_err(|e| key_error("leaf key", e))?;
-        let leaf = Arc::new(CertifiedKey::new(vec![cert.der().clone()], signing));
+        let leaf = Arc::new(mint_leaf(&host, &self.issuer, None)?);
         self.leaves.lock().expect("leaf cache poisoned").insert(host, leaf.clone());
         Ok(leaf)
+    }
+
+    /// A TLS server config that presents, for `host`, a certificate a client must refuse: signed by a CA it does
+    /// not trust, for another host name, or expired yesterday (the other two signed by the trusted CA, so each is
+    /// wrong in exactly one way).
+    ///
+    /// ```
+    /// use azrw::scenario::BadCertificate;
+    /// let ca = std::sync::Arc::new(azrw::cloud::CertificateAuthority::generate().unwrap());
+    /// for kind in [BadCertificate::Untrusted, BadCertificate::WrongHost, BadCertificate::Expired] {
+    ///     ca.bad_server_config("login.microsoftonline.com", kind).unwrap();
+    /// }
+    /// ```
+    pub fn bad_server_config(
+        &self,
+        host: &str,
+        kind: crate::scenario::BadCertificate,
+    ) -> Result<Arc<rustls::ServerConfig>, CloudError> {
+        let leaf = self.bad_leaf(host, kind)?;
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let mut config =
+            rustls::ServerConfig::builder().with_no_client_auth().with_cert_resolver(Arc::new(Fixed(Arc::new(leaf))));
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+
+    /// The leaf [`CertificateAuthority::bad_server_config`] presents.
+    fn bad_leaf(&self, host: &str, kind: crate::scenario::BadCertificate) -> Result<CertifiedKey, CloudError> {
+        use crate::scenario::BadCertificate;
+        let host = host.to_ascii_lowercase();
+        match kind {
+            BadCertificate::Untrusted => {
+                let stranger = match self.stranger.get() {
+                    Some(s) => s,
+                    None => {
+                        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| key_error("CA key", e))?;
+                        let _ = self.stranger.set(Issuer::new(Self::ca_params("azrw untrusted CA"), key));
+                        self.stranger.get().expect("just set")
+                    }
+                };
+                mint_leaf(&host, stranger, None)
+            }
+            BadCertificate::WrongHost => mint_leaf("wrong-host.azrw.invalid", &self.issuer, None),
+            BadCertificate::Expired => {
+                let now = time::OffsetDateTime::now_utc();
+                mint_leaf(&host, &self.issuer, Some((now - time::Duration::days(30), now - time::Duration::days(1))))
+            }
+        }
     }
 
     /// A TLS server config that answers with the leaf for the client's SNI, or for `fallback_host` when the
@@ -120,6 +168,42 @@ impl CertificateAuthority {
             .with_cert_resolver(Arc::new(LeafResolver { ca: self.clone(), fallback_host }));
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Arc::new(config)
+    }
+}
+
+/// A leaf for `host` signed by `issuer`, valid for `validity` (default: rcgen's, which is current).
+fn mint_leaf(
+    host: &str,
+    issuer: &Issuer<'static, KeyPair>,
+    validity: Option<(time::OffsetDateTime, time::OffsetDateTime)>,
+) -> Result<CertifiedKey, CloudError> {
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| key_error("leaf key", e))?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name.push(DnType::CommonName, host.to_owned());
+    params.subject_alt_names = vec![match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => SanType::IpAddress(ip),
+        Err(_) => SanType::DnsName(host.to_owned().try_into().map_err(|e| key_error("leaf name", e))?),
+    }];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    if let Some((not_before, not_after)) = validity {
+        params.not_before = not_before;
+        params.not_after = not_after;
+    }
+    let cert = params.signed_by(&key, issuer).map_err(|e| key_error("leaf certificate", e))?;
+    let private = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let signing =
+        rustls::crypto::aws_lc_rs::sign::any_supported_type(&private).map_err(|e| key_error("leaf key", e))?;
+    Ok(CertifiedKey::new(vec![cert.der().clone()], signing))
+}
+
+/// Always the same certificate, whatever the client asks for.
+#[derive(Debug)]
+struct Fixed(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for Fixed {
+    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
     }
 }
 
@@ -441,6 +525,32 @@ mod tests {
         let t = a.federated_token("system:serviceaccount:ns:sa", Duration::from_secs(60));
         assert_eq!(a.verify(&t).unwrap().aud, TOKEN_EXCHANGE_AUDIENCE);
         assert!(b.verify(&t).is_err());
+    }
+
+    #[test]
+    fn each_bad_certificate_is_wrong_in_exactly_one_way() {
+        use crate::scenario::BadCertificate;
+        let ca = CertificateAuthority::generate().unwrap();
+        let host = "login.microsoftonline.com";
+        let cert = |kind| {
+            let leaf = ca.bad_leaf(host, kind).unwrap();
+            leaf.cert[0].to_vec()
+        };
+        let parse = |der: &[u8]| {
+            let (_, c) = x509_parser::parse_x509_certificate(der).unwrap();
+            let issuer = c.issuer().to_string();
+            let san = c.subject_alternative_name().unwrap().unwrap().value.general_names[0].to_string();
+            (issuer, san, c.validity().is_valid())
+        };
+        let (issuer, san, valid) = parse(&cert(BadCertificate::Untrusted));
+        assert!(issuer.contains("azrw untrusted CA") && san.contains(host) && valid, "{issuer} {san}");
+        let (issuer, san, valid) = parse(&cert(BadCertificate::WrongHost));
+        assert!(issuer.contains("azrw mock cloud CA") && !san.contains(host) && valid, "{issuer} {san}");
+        let (issuer, san, valid) = parse(&cert(BadCertificate::Expired));
+        assert!(issuer.contains("azrw mock cloud CA") && san.contains(host) && !valid, "{issuer} {san}");
+        for kind in [BadCertificate::Untrusted, BadCertificate::WrongHost, BadCertificate::Expired] {
+            ca.bad_server_config(host, kind).unwrap();
+        }
     }
 
     #[test]

@@ -162,12 +162,29 @@ pub struct FaultMark {
     pub retry_after: Option<RetryAfter>,
     /// The agent got no answer it could use: the connection was reset, or the answer came after its timeout.
     pub unanswered: bool,
+    /// The `Location` of a redirect the rule answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// What became of a connection that presented a bad certificate (the rule's `tls_certificate`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateMark>,
+}
+
+/// A bad certificate the mock presented, and whether the client went on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CertificateMark {
+    /// Which bad certificate.
+    pub kind: crate::scenario::BadCertificate,
+    /// The client completed the handshake (it should have refused).
+    pub accepted: bool,
+    /// How the handshake ended, as the mock's TLS stack saw it (`received fatal alert: UnknownCA`).
+    pub handshake: String,
 }
 
 impl FaultMark {
     /// The mark of rule `rule`, without `Retry-After` (a replaced answer adds the one it sent).
     pub(crate) fn new(rule: String, unanswered: bool) -> FaultMark {
-        FaultMark { rule, retry_after: None, unanswered }
+        FaultMark { rule, retry_after: None, unanswered, location: None, certificate: None }
     }
 }
 
@@ -227,6 +244,7 @@ pub(crate) struct Hit {
     pub retry_after_date: Option<Duration>,
     pub delay: Option<Duration>,
     pub reset: bool,
+    pub redirect: Option<crate::scenario::Redirect>,
 }
 
 impl Hit {
@@ -237,7 +255,16 @@ impl Hit {
 
     /// Whether the rule replaces the service's answer.
     pub(crate) fn answers(&self) -> bool {
-        self.status.is_some() || self.error.is_some()
+        self.status.is_some() || self.error.is_some() || self.redirect.is_some()
+    }
+
+    /// The redirect answer for `req`: the same path and query on the rule's host.
+    pub(crate) fn redirect_reply(&self, req: &Request) -> Option<(Reply, String)> {
+        let r = self.redirect.as_ref()?;
+        let query = req.query.as_deref().map(|q| format!("?{q}")).unwrap_or_default();
+        let location = format!("https://{}{}{query}", r.to, req.path);
+        let reply = Reply { status: r.status, headers: vec![("Location".into(), location.clone())], body: Vec::new() };
+        Some((reply, location))
     }
 
     /// The replacement answer, with `Retry-After` if the rule sets one (also returned, for the exchange's mark).
@@ -326,17 +353,24 @@ impl FaultPlan {
             retry_after_date: rule.rule.retry_after_date,
             delay: rule.rule.delay,
             reset: rule.rule.reset,
+            redirect: rule.rule.redirect.clone(),
         })
     }
 
-    /// The `tls_failure` rule that fails this new TLS connection to `service`'s host, if any (its name).
-    pub(crate) fn consult_handshake(&self, service: Service, now: Duration) -> Option<String> {
+    /// The handshake rule (`tls_failure`, `tls_certificate`) that faults this new TLS connection to `service`'s
+    /// host, if any: its name, and the bad certificate to present (`None`: fail the handshake).
+    pub(crate) fn consult_handshake(
+        &self,
+        service: Service,
+        now: Duration,
+    ) -> Option<(String, Option<crate::scenario::BadCertificate>)> {
         let kind = match service {
             Service::Dcr => FaultService::Dcr,
             Service::Entra => FaultService::Entra,
             _ => return None,
         };
-        Some(self.config.rules[self.pick(kind, now, true)?].name.clone())
+        let rule = &self.config.rules[self.pick(kind, now, true)?];
+        Some((rule.name.clone(), rule.rule.tls_certificate))
     }
 
     /// Counts one request (or, for `handshake`, one new TLS connection) against every rule of its kind and returns
@@ -348,7 +382,7 @@ impl FaultPlan {
         for (i, r) in self.config.rules.iter().enumerate() {
             let rule = &r.rule;
             let in_window = rule.from.is_none_or(|f| now >= f) && rule.until.is_none_or(|u| now < u);
-            if rule.service != kind || rule.tls_failure != handshake || !in_window {
+            if rule.service != kind || rule.on_handshake() != handshake || !in_window {
                 continue;
             }
             c.matched[i] += 1;

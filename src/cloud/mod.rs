@@ -22,8 +22,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use ca::{CertificateAuthority, ClientCertificate, ClusterIssuer, FederatedClaims, TOKEN_EXCHANGE_AUDIENCE};
-pub use fault::{FaultConfig, FaultMark, RetryAfter};
+pub use fault::{CertificateMark, FaultConfig, FaultMark, RetryAfter};
 pub use mockdata::{ErrorTemplate, MockData};
+pub(crate) use proxy::azure_service;
 pub use query::{Matcher, parse_selector};
 pub use recorder::{Exchange, Recorder, Service};
 pub use standalone::Standalone;
@@ -70,6 +71,7 @@ pub enum CloudError {
 ///     token_lifetime: std::time::Duration::from_secs(3600),
 ///     mocks: MockData::embedded(),
 ///     faults: Default::default(),
+///     receivers: vec![],
 /// };
 /// ```
 #[derive(Debug, Clone)]
@@ -86,6 +88,8 @@ pub struct CloudConfig {
     pub mocks: MockData,
     /// What goes wrong, and when.
     pub faults: FaultConfig,
+    /// Other hosts the mock serves as plain receivers and records (plain remote-write entries, redirect targets).
+    pub receivers: Vec<String>,
 }
 
 /// The identities that exist in the mock tenant and on the mock VM.
@@ -313,6 +317,19 @@ impl MockCloud {
         self.state.recorder.clone()
     }
 
+    /// What may be kept of an `Authorization` header: `Bearer [token #N]` for a token this cloud issued, else the
+    /// scheme and `[redacted]` — for other listeners of the case (the scrape target) to record as the mock does.
+    ///
+    /// ```no_run
+    /// # fn demo(cloud: &azrw::cloud::MockCloud) {
+    /// assert_eq!(cloud.authorization_redactor()("Basic dXNlcjpwdw=="), "Basic [redacted]");
+    /// # }
+    /// ```
+    pub fn authorization_redactor(&self) -> Box<dyn Fn(&str) -> String + Send + Sync> {
+        let state = self.state.clone();
+        Box::new(move |value| dcr::redact_authorization(&state, value))
+    }
+
     /// The remote-write URL the agent is given.
     ///
     /// ```no_run
@@ -367,6 +384,7 @@ pub(crate) mod tests {
                 token_lifetime: Duration::from_secs(3600),
                 mocks: MockData::embedded(),
                 faults: FaultConfig::default(),
+                receivers: Vec::new(),
             },
             recorder: Arc::new(Recorder::new()),
             mint: token::TokenMint::generate().unwrap(),

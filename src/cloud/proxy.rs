@@ -31,6 +31,7 @@ enum Route {
     Entra(AzureCloud),
     Dcr,
     Query,
+    Receiver,
     Unrouted,
 }
 
@@ -41,12 +42,32 @@ impl Route {
             Route::Entra(_) => Service::Entra,
             Route::Dcr => Service::Dcr,
             Route::Query => Service::Query,
+            Route::Receiver => Service::Receiver,
             Route::Unrouted => Service::Unrouted,
         }
     }
 }
 
-fn route(host: &str) -> Route {
+/// The route of `host`: an Azure service by its name, else one of the case's other hosts (`receivers`).
+fn route(host: &str, receivers: &[String]) -> Route {
+    match azure_route(host) {
+        Route::Unrouted if receivers.iter().any(|r| r == host) => Route::Receiver,
+        route => route,
+    }
+}
+
+/// The Azure service that answers `host`, named for people (`the DCR`), if any.
+pub(crate) fn azure_service(host: &str) -> Option<&'static str> {
+    match azure_route(host) {
+        Route::Imds => Some("IMDS"),
+        Route::Entra(_) => Some("Entra ID"),
+        Route::Dcr => Some("the DCR"),
+        Route::Query => Some("the workspace query endpoint"),
+        Route::Receiver | Route::Unrouted => None,
+    }
+}
+
+fn azure_route(host: &str) -> Route {
     if host == "169.254.169.254" {
         return Route::Imds;
     }
@@ -119,17 +140,23 @@ async fn connection(stream: TcpStream, ctx: Arc<Ctx>) {
         match acceptor.accept(stream).await {
             Ok(tls) => {
                 let sni = tls.get_ref().1.server_name().map(bare_host);
-                serve_http(tls, ctx, sni).await;
+                serve_http(tls, ctx, sni, None).await;
             }
             Err(e) => tracing::debug!(error = %e, "direct TLS handshake failed"),
         }
     } else {
-        serve_http(stream, ctx, None).await;
+        serve_http(stream, ctx, None, None).await;
     }
 }
 
-/// Serves HTTP/1.1 on `io`; `tls_host` is set inside a TLS session (the CONNECT target or SNI name).
-fn serve_http<I>(io: I, ctx: Arc<Ctx>, tls_host: Option<String>) -> Pin<Box<dyn Future<Output = ()> + Send>>
+/// Serves HTTP/1.1 on `io`; `tls_host` is set inside a TLS session (the CONNECT target or SNI name), `bad` when
+/// that session presented a certificate the client should have refused (the rule's mark).
+fn serve_http<I>(
+    io: I,
+    ctx: Arc<Ctx>,
+    tls_host: Option<String>,
+    bad: Option<super::FaultMark>,
+) -> Pin<Box<dyn Future<Output = ()> + Send>>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -139,7 +166,8 @@ where
         let svc = service_fn(move |req| {
             let ctx = svc_ctx.clone();
             let tls_host = tls_host.clone();
-            async move { handle(ctx, req, tls_host).await }
+            let bad = bad.clone();
+            async move { handle(ctx, req, tls_host, bad).await }
         });
         let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), svc).with_upgrades();
         if let Err(e) = conn.await {
@@ -160,6 +188,7 @@ async fn handle(
     ctx: Arc<Ctx>,
     req: Request<Incoming>,
     tls_host: Option<String>,
+    bad: Option<super::FaultMark>,
 ) -> Result<Response<Full<Bytes>>, Reset> {
     if req.method() == Method::CONNECT {
         return Ok(connect(ctx, req));
@@ -184,8 +213,15 @@ async fn handle(
         }
     };
     let request = wire::Request { method, host, path, query, headers, body };
-    let route = route(&request.host);
+    let route = route(&request.host, &ctx.state.config.receivers);
     let state = ctx.state.clone();
+    if let Some(mark) = bad {
+        // The client went on over a connection it should have refused: what it sent is the evidence. Judged
+        // (the token request's credential, the write's token) but never served: nothing is issued or ingested.
+        let Outcome { detail, .. } = serve(&state, route, &request, false).await;
+        record(&state, route.service(), &request, tls, 495, detail, Some(mark));
+        return Ok(respond(Reply::text(495, "azrw: this connection presented a certificate the client must refuse\n")));
+    }
     let Some(hit) = state.faults.consult(route.service(), &request, state.recorder.now()) else {
         if route == Route::Dcr {
             // Decoding, signature checks and recording (folding into the accounting) are CPU work: off the I/O
@@ -224,7 +260,10 @@ async fn handle(
     }
     let mut outcome = serve(&state, route, &request, !hit.answers()).await;
     let mut mark = super::FaultMark::new(hit.rule.clone(), false);
-    if hit.answers() {
+    if let Some((reply, location)) = hit.redirect_reply(&request) {
+        outcome.reply = reply;
+        mark.location = Some(location);
+    } else if hit.answers() {
         let vars = wire::error_vars();
         let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
         (outcome.reply, mark.retry_after) = hit.reply(&state.config.mocks, &vars);
@@ -264,8 +303,16 @@ async fn serve(state: &Arc<State>, route: Route, request: &wire::Request, mint: 
             }
         }
         Route::Query => query::serve(state, request),
+        Route::Receiver => receiver(request),
         Route::Unrouted => unrouted(&request.host),
     }
+}
+
+/// Another host of the case (a plain remote-write receiver, a redirect's target): it accepts whatever it is sent,
+/// as a receiver without authentication does; what it was sent is the evidence.
+fn receiver(request: &wire::Request) -> Outcome {
+    let status = if request.method == "POST" { 204 } else { 200 };
+    Outcome { reply: Reply { status, headers: Vec::new(), body: Vec::new() }, detail: Detail::Other }
 }
 
 fn unrouted(host: &str) -> Outcome {
@@ -297,7 +344,7 @@ fn connect(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Full<Bytes>> {
             .collect(),
         body: Bytes::new(),
     };
-    let service = route(&host).service();
+    let service = route(&host, &ctx.state.config.receivers).service();
     if service == Service::Unrouted {
         let Outcome { reply, detail } = unrouted(&host);
         record(&ctx.state, Service::Unrouted, &request, false, reply.status, detail, None);
@@ -310,14 +357,36 @@ fn connect(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Full<Bytes>> {
                 Ok(u) => u,
                 Err(e) => return tracing::debug!(error = %e, "CONNECT upgrade failed"),
             };
-            if let Some(rule) = ctx.state.faults.consult_handshake(service, ctx.state.recorder.now()) {
-                let mark = super::FaultMark::new(rule, true);
-                record(&ctx.state, service, &request, true, 0, Detail::Other, Some(mark));
-                return fail_handshake(TokioIo::new(upgraded)).await;
-            }
-            let acceptor = TlsAcceptor::from(ctx.ca.server_config(Some(host.clone())));
-            match acceptor.accept(TokioIo::new(upgraded)).await {
-                Ok(tls) => serve_http(tls, ctx, Some(host)).await,
+            let fault = ctx.state.faults.consult_handshake(service, ctx.state.recorder.now());
+            let (rule, bad) = match fault {
+                Some((rule, None)) => {
+                    let mark = super::FaultMark::new(rule, true);
+                    record(&ctx.state, service, &request, true, 0, Detail::Other, Some(mark));
+                    return fail_handshake(TokioIo::new(upgraded)).await;
+                }
+                Some((rule, Some(kind))) => (rule, Some(kind)),
+                None => (String::new(), None),
+            };
+            let config = match bad {
+                Some(kind) => match ctx.ca.bad_server_config(&host, kind) {
+                    Ok(config) => config,
+                    Err(e) => return tracing::warn!(error = %e, %host, "could not mint a bad certificate"),
+                },
+                None => ctx.ca.server_config(Some(host.clone())),
+            };
+            let accepted = TlsAcceptor::from(config).accept(TokioIo::new(upgraded)).await;
+            let bad = bad.map(|kind| {
+                let handshake = match &accepted {
+                    Ok(_) => "completed: the client accepted the certificate".to_owned(),
+                    Err(e) => format!("refused by the client: {e}"),
+                };
+                let mut mark = super::FaultMark::new(rule, accepted.is_err());
+                mark.certificate = Some(super::CertificateMark { kind, accepted: accepted.is_ok(), handshake });
+                record(&ctx.state, service, &request, true, 0, Detail::Other, Some(mark.clone()));
+                mark
+            });
+            match accepted {
+                Ok(tls) => serve_http(tls, ctx, Some(host), bad).await,
                 Err(e) => {
                     tracing::debug!(error = %e, %host, "TLS handshake in CONNECT tunnel failed")
                 }
@@ -462,10 +531,12 @@ mod tests {
 
     #[test]
     fn routes_by_host() {
+        let route = |host: &str| route(host, &["sink.azrw.test".to_owned()]);
         assert_eq!(route("169.254.169.254"), Route::Imds);
         assert_eq!(route("login.chinacloudapi.cn"), Route::Entra(AzureCloud::AzureChina));
         assert_eq!(route("x.eastus-1.metrics.ingest.monitor.azure.us"), Route::Dcr);
         assert_eq!(route("amw.eastus.prometheus.monitor.azure.com"), Route::Query);
+        assert_eq!(route("sink.azrw.test"), Route::Receiver);
         assert_eq!(route("example.com"), Route::Unrouted);
         assert_eq!(route("metrics.ingest.monitor.azure.com"), Route::Unrouted);
     }

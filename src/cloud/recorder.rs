@@ -25,6 +25,9 @@ pub enum Service {
     Dcr,
     /// Azure Monitor workspace query endpoint (*.prometheus.monitor.*).
     Query,
+    /// Another host the case declares (a plain remote-write receiver, a redirect's target): answered as a receiver
+    /// without authentication would, and recorded — what reached it is the evidence.
+    Receiver,
     /// Anything else: answered 502 by the proxy, recorded as a finding.
     Unrouted,
 }

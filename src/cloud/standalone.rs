@@ -110,6 +110,7 @@ impl Standalone {
                 refuse_rw2: false,
             },
             faults: Default::default(),
+            receivers: Vec::new(),
             token_lifetime: Duration::from_secs(3600),
             mocks,
         }

@@ -4,6 +4,7 @@
 
 mod advisory;
 mod auth;
+mod exposure;
 mod load;
 pub mod metrics;
 mod outcome;
@@ -69,6 +70,8 @@ pub struct CaseFacts<'a> {
     pub strict_security: bool,
     /// What the recorder keeps of accepted bodies: the agent cross-check needs them whole.
     pub record: RecordMode,
+    /// Hosts of the plain `remote_write` entries (no `azuread`) beside the one that authenticates.
+    pub plain_writes: &'a [String],
 }
 
 impl<'a> CaseFacts<'a> {
@@ -100,6 +103,7 @@ impl<'a> CaseFacts<'a> {
             vulnerabilities: VulnerabilityTable::builtin(),
             strict_security: false,
             record: scenario.record,
+            plain_writes: &scenario.prometheus.plain_remote_writes,
         }
     }
 
@@ -214,6 +218,7 @@ pub fn evaluate(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Evaluation {
     findings.push(series::present(facts, seen, observed));
     findings.extend(load::checks(facts, seen));
     findings.extend(payload::checks(facts, seen, observed));
+    findings.extend(exposure::checks(facts, seen));
     if let Some(sidecar) = facts.sidecar {
         findings.push(match seen.sidecar_exit {
             Some(exit) => Finding::fail(Check::SidecarRunning, format!("sidecar {} exited", exit.name))

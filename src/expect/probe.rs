@@ -68,7 +68,7 @@ pub fn judge_agent(
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
     if let Some(reading) = &read.metrics {
-        let parsed = reading.text.as_ref().ok().map(|text| AgentMetrics::parse(text));
+        let parsed = reading.text.as_ref().ok().map(|text| AgentMetrics::parse_without(text, facts.plain_writes));
         if facts.load.is_some() {
             findings.push(load_agent(&reading.text, parsed.as_ref()));
         }

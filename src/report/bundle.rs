@@ -135,6 +135,7 @@ fn service_name(s: Service) -> &'static str {
         Service::Entra => "entra",
         Service::Dcr => "dcr",
         Service::Query => "query",
+        Service::Receiver => "receiver",
         Service::Unrouted => "unrouted",
     }
 }

@@ -137,6 +137,8 @@ impl<'a> CaseRun<'a> {
         cloud.recorder().set_mode(scenario.record);
         let target = scrape_target(scenario, target_listener)?;
         let scrape_log = target.log();
+        // The target logs an Authorization header as the mock does, naming the mock's tokens (security.token-scope).
+        target.redact_authorization_with(cloud.authorization_redactor());
         let timings = Timings { cloud_up_ms: ms(started.elapsed()), ..Timings::default() };
 
         let agent_paths = AgentPaths::under(&sandbox.agent_dir());
@@ -154,6 +156,13 @@ impl<'a> CaseRun<'a> {
             paths: &agent_paths,
         })
         .map_err(|e| UpError::Inputs(e.to_string()))?;
+        let mut rendered = rendered;
+        let plain = &scenario.prometheus.plain_remote_writes;
+        let (config, added) =
+            super::plain_writes::append(&rendered.config, plain, Some(&proxy_url), &scenario.prometheus)
+                .map_err(UpError::Inputs)?;
+        rendered.config = config;
+        rendered.changes.extend(added);
         let federated_token = cloud_setup
             .issuer
             .as_ref()

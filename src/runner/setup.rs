@@ -154,13 +154,15 @@ pub fn cloud_setup(scenario: &Scenario, ingestion_url: &str, mocks: MockData) ->
         refuse_rw2: spec.refuse_rw2,
     };
 
+    let faults = crate::cloud::FaultConfig::resolve(&scenario.faults, &mocks, scenario.prometheus.remote_timeout)?;
     Ok(CloudSetup {
         config: CloudConfig {
             directory,
             roles,
             dcr,
             token_lifetime: spec.token_lifetime,
-            faults: crate::cloud::FaultConfig::resolve(&scenario.faults, &mocks, scenario.prometheus.remote_timeout)?,
+            receivers: receivers(&scenario.prometheus.plain_remote_writes, &faults),
+            faults,
             mocks,
         },
         issuer,
@@ -168,6 +170,17 @@ pub fn cloud_setup(scenario: &Scenario, ingestion_url: &str, mocks: MockData) ->
         client_certificate,
         principal,
     })
+}
+
+/// The hosts besides Azure's the mock must serve: the plain remote-write entries' and the redirects' targets.
+fn receivers(plain_remote_writes: &[String], faults: &crate::cloud::FaultConfig) -> Vec<String> {
+    let mut hosts = plain_remote_writes.to_vec();
+    for r in faults.rules.iter().filter_map(|r| r.rule.redirect.as_ref()) {
+        if !hosts.contains(&r.to) {
+            hosts.push(r.to.clone());
+        }
+    }
+    hosts
 }
 
 /// The ingestion URL used when a scenario brings no config of its own.

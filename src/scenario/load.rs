@@ -208,6 +208,23 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
         ));
     }
 
+    for (i, host) in s.prometheus.plain_remote_writes.iter().enumerate() {
+        let field = format!("prometheus.plain_remote_writes[{i}]");
+        if let Err(why) = other_host(host) {
+            return Err(err(&field, map.value(&field), why));
+        }
+        if s.prometheus.plain_remote_writes[..i].contains(host) {
+            return Err(err(&field, map.value(&field), format!("`{host}` is listed twice")));
+        }
+    }
+    if !s.prometheus.plain_remote_writes.is_empty() && s.remote_write_sidecar().is_some() {
+        return Err(err(
+            "prometheus.plain_remote_writes",
+            map.key("prometheus.plain_remote_writes"),
+            "a remote-write sidecar takes every remote_write entry; plain ones beside it are not supported".into(),
+        ));
+    }
+
     if let Some(t) = &s.scrape {
         if t.families().is_empty() {
             return Err(err("scrape", map.key("scrape"), "serves nothing: set `preset` or list `families`".into()));
@@ -296,6 +313,25 @@ fn validate_sidecars(s: &super::Scenario, at: &dyn Fn(&str, String) -> ScenarioE
     Ok(())
 }
 
+/// A host the mock cloud may serve beside Azure's (a plain receiver, a redirect's target): a DNS name that none of
+/// the mock's Azure services answers, so its traffic is recorded apart from theirs.
+fn other_host(host: &str) -> Result<(), String> {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if !host.contains('.') || host.len() > 253 || !host.split('.').all(label_ok) {
+        return Err(format!("`{host}` is not a host name (lower-case DNS labels with a dot, no scheme, port or path)"));
+    }
+    if let Some(service) = crate::cloud::azure_service(host) {
+        return Err(format!("`{host}` is a host the mock cloud answers as {service}; name another host"));
+    }
+    Ok(())
+}
+
 /// The fault rules serde cannot check: each rule has one effect, consistent bounds and a real status. `at` builds
 /// the error for a field path (scenario and profile files point into their own text). Shared with profiles.
 pub fn validate_faults(
@@ -310,17 +346,51 @@ pub fn validate_faults(
         {
             return Err(at(&field("status"), format!("{status} is not an HTTP status (100–599)")));
         }
-        if r.status.is_none() && r.error.is_none() && r.delay.is_none() && !r.reset && !r.tls_failure {
+        if r.status.is_none()
+            && r.error.is_none()
+            && r.delay.is_none()
+            && !r.reset
+            && !r.on_handshake()
+            && r.redirect.is_none()
+        {
             return Err(at(
                 &format!("{prefix}.rules[{i}]"),
-                "the rule does nothing: give it a status, an error, a delay, reset: true or tls_failure: true".into(),
+                "the rule does nothing: give it a status, an error, a delay, a redirect, reset: true, \
+                 tls_failure: true or a tls_certificate"
+                    .into(),
             ));
         }
-        if r.tls_failure {
+        if let Some(redirect) = &r.redirect {
+            if r.service != crate::scenario::FaultService::Dcr {
+                return Err(at(&field("redirect"), "only the DCR answers with a redirect (service: dcr)".into()));
+            }
+            if !matches!(redirect.status, 307 | 308) {
+                return Err(at(
+                    &field("redirect.status"),
+                    format!("{} is not a redirect that keeps method and body: 307 or 308", redirect.status),
+                ));
+            }
+            if let Err(why) = other_host(&redirect.to) {
+                return Err(at(&field("redirect.to"), why));
+            }
+            let answers = [("status", r.status.is_some()), ("error", r.error.is_some()), ("reset", r.reset)];
+            if let Some((name, _)) = answers.iter().find(|(_, set)| *set) {
+                return Err(at(&field("redirect"), format!("a redirect is the answer: it cannot also set `{name}`")));
+            }
+        }
+        if r.tls_failure && r.tls_certificate.is_some() {
+            return Err(at(
+                &field("tls_certificate"),
+                "set tls_failure (no certificate at all) or tls_certificate, not both".into(),
+            ));
+        }
+        if r.on_handshake() {
+            let name = if r.tls_failure { "tls_failure" } else { "tls_certificate" };
             if r.service == crate::scenario::FaultService::Imds {
-                return Err(at(&field("tls_failure"), "IMDS is plain HTTP: there is no TLS handshake to fail".into()));
+                return Err(at(&field(name), "IMDS is plain HTTP: there is no TLS handshake to fault".into()));
             }
             let answers = [
+                ("redirect", r.redirect.is_some()),
                 ("status", r.status.is_some()),
                 ("error", r.error.is_some()),
                 ("retry_after", r.retry_after.is_some() || r.retry_after_date.is_some()),
@@ -329,8 +399,8 @@ pub fn validate_faults(
             ];
             if let Some((name, _)) = answers.iter().find(|(_, set)| *set) {
                 return Err(at(
-                    &field("tls_failure"),
-                    format!("a failed handshake comes before any request: it cannot also set `{name}`"),
+                    &field(if r.tls_failure { "tls_failure" } else { "tls_certificate" }),
+                    format!("a handshake fault comes before any request: it cannot also set `{name}`"),
                 ));
             }
         }
@@ -499,6 +569,46 @@ mod tests {
         assert!(e.to_string().contains("unknown field `retry_afer`"), "{e}");
         let e = parse_str(&format!("{base}    - {{service: dcr, from: 5s, until: 2s, status: 503}}\n")).unwrap_err();
         assert_eq!(e.field(), Some("faults.rules[0].until"));
+    }
+
+    #[test]
+    fn security_rules_and_plain_writes_are_validated_with_positions() {
+        let base = "name: x\nagents: [prometheus@3.5]\nauth: {managed_identity: {}}\nfaults:\n  rules:\n";
+        let rule = |r: &str| parse_str(&format!("{base}    - {r}\n")).unwrap_err();
+        let e = rule("{service: dcr, redirect: {status: 302, to: moved.example.net}}");
+        assert_eq!(e.field(), Some("faults.rules[0].redirect.status"));
+        assert!(e.to_string().starts_with("s.yaml:6:") && e.to_string().contains("307 or 308"), "{e}");
+        let e = rule("{service: dcr, redirect: {status: 307, to: login.microsoftonline.com}}");
+        assert!(e.to_string().contains("answers as Entra ID; name another host"), "{e}");
+        let e = rule("{service: dcr, redirect: {status: 307, to: \"https://x.example.net/\"}}");
+        assert!(e.to_string().contains("is not a host name"), "{e}");
+        let e = rule("{service: entra, redirect: {status: 307, to: moved.example.net}}");
+        assert!(e.to_string().contains("only the DCR answers with a redirect"), "{e}");
+        let e = rule("{service: dcr, status: 503, redirect: {status: 307, to: moved.example.net}}");
+        assert!(e.to_string().contains("cannot also set `status`"), "{e}");
+        let e = rule("{service: imds, tls_certificate: expired}");
+        assert_eq!(e.field(), Some("faults.rules[0].tls_certificate"));
+        let e = rule("{service: dcr, tls_certificate: self-signed}");
+        assert!(e.to_string().contains("self-signed"), "{e}");
+        let e = rule("{service: dcr, tls_certificate: expired, tls_failure: true}");
+        assert!(e.to_string().contains("not both"), "{e}");
+        let e = rule("{service: dcr, tls_certificate: expired, delay: 1s}");
+        assert!(e.to_string().contains("cannot also set `delay`"), "{e}");
+        assert!(parse_str(&format!("{base}    - {{service: entra, times: 1, tls_certificate: wrong-host}}\n")).is_ok());
+
+        let plain = |hosts: &str| {
+            parse_str(&format!(
+                "name: x\nagents: [prometheus@3.5]\nprometheus:\n  plain_remote_writes: {hosts}\nauth: {{managed_identity: {{}}}}\n"
+            ))
+        };
+        assert!(plain("[sink.example.net]").is_ok());
+        let e = plain("[sink.example.net, x.eastus-1.metrics.ingest.monitor.azure.com]").unwrap_err();
+        assert_eq!(e.field(), Some("prometheus.plain_remote_writes[1]"));
+        assert!(e.to_string().starts_with("s.yaml:4:") && e.to_string().contains("answers as the DCR"), "{e}");
+        let e = plain("[sink.example.net, sink.example.net]").unwrap_err();
+        assert!(e.to_string().contains("listed twice"), "{e}");
+        let e = plain("[\"sink.example.net:8443\"]").unwrap_err();
+        assert!(e.to_string().contains("not a host name"), "{e}");
     }
 
     #[test]

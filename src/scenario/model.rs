@@ -248,6 +248,11 @@ pub struct PrometheusSpec {
     /// Extra environment variables.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Hosts of further `remote_write` entries without `azuread` (`https://HOST/api/v1/write`), beside the one
+    /// that authenticates: the mock cloud serves and records them as plain receivers, and `security.token-scope`
+    /// checks that none ever gets the bearer token.
+    #[serde(default)]
+    pub plain_remote_writes: Vec<String>,
 }
 
 /// `target`: what the harness scrape target serves, so every sample the agent must send is known.
@@ -847,12 +852,59 @@ pub struct FaultRule {
     /// requests (a kept-alive connection is not handshaken again); `dcr` and `entra` only (IMDS is plain HTTP).
     #[serde(default)]
     pub tls_failure: bool,
+    /// Present a certificate the agent must refuse on new TLS connections to the service's host (`dcr` or
+    /// `entra`): `untrusted` (signed by a CA it was not given), `wrong-host` (for another name) or `expired`.
+    /// Counts connections, as `tls_failure` does; `security.tls-verify` judges what the agent sent over them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_certificate: Option<BadCertificate>,
+    /// Answer with a redirect to another host (`dcr` only), which the mock serves and records:
+    /// `{status: 307, to: other.example.com}`. `security.redirect` judges whether the agent followed it with its
+    /// token or the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<Redirect>,
+}
+
+/// A certificate a client must refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BadCertificate {
+    /// For the right host, but signed by a CA the agent was not told to trust.
+    Untrusted,
+    /// Signed by the trusted CA, but for another host name.
+    WrongHost,
+    /// For the right host, signed by the trusted CA, but expired yesterday.
+    Expired,
+}
+
+impl std::fmt::Display for BadCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BadCertificate::Untrusted => "signed by an untrusted CA",
+            BadCertificate::WrongHost => "for the wrong host name",
+            BadCertificate::Expired => "that has expired",
+        })
+    }
+}
+
+/// `redirect`: the status and the host the `Location` points at (same path and query).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redirect {
+    /// 307 or 308: the redirects that keep the method and body.
+    pub status: u16,
+    /// The other host.
+    pub to: String,
 }
 
 impl FaultRule {
     /// Whether the rule stops answering at some point (a count or a window end), so the agent can recover.
     pub fn ends(&self) -> bool {
         self.times.is_some() || self.until.is_some()
+    }
+
+    /// Whether the rule acts on TLS handshakes (new connections) rather than on requests.
+    pub fn on_handshake(&self) -> bool {
+        self.tls_failure || self.tls_certificate.is_some()
     }
 }
 

@@ -45,12 +45,16 @@ pub struct Scrape {
     pub format: Exposition,
     /// The agent's `Accept` header, which chose the format.
     pub accept: String,
+    /// The agent's `Authorization` header, redacted (`Bearer [token #2]` for a token the mock cloud issued): a
+    /// scrape target must never get the remote-write token (`security.token-scope`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<String>,
 }
 
 impl Scrape {
     /// A scrape served in the classic text format (what fake senders and older tests assume).
     pub fn text(n: u64, served_at_ms: i64) -> Scrape {
-        Scrape { n, served_at_ms, format: Exposition::Text, accept: String::new() }
+        Scrape { n, served_at_ms, format: Exposition::Text, accept: String::new(), authorization: None }
     }
 }
 
@@ -77,6 +81,21 @@ struct Content {
     load_series: usize,
     /// The format served when the agent's `Accept` offers it (else text 0.0.4).
     preferred: Exposition,
+    /// Redacts an `Authorization` header before it is logged (set by whoever can recognise the tokens).
+    redactor: RedactorCell,
+}
+
+/// Turns an `Authorization` value into what may be kept of it.
+pub type Redactor = Box<dyn Fn(&str) -> String + Send + Sync>;
+
+/// The target's redactor, once set; shared with its connections.
+#[derive(Clone, Default)]
+struct RedactorCell(Arc<std::sync::OnceLock<Redactor>>);
+
+impl std::fmt::Debug for RedactorCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() { "RedactorCell(set)" } else { "RedactorCell(unset)" })
+    }
 }
 
 /// A running scrape target.
@@ -86,6 +105,7 @@ pub struct ScrapeTarget {
     scrapes: Arc<AtomicU64>,
     log: ScrapeLog,
     tasks: JoinSet<()>,
+    redactor: RedactorCell,
 }
 
 impl ScrapeTarget {
@@ -131,7 +151,9 @@ impl ScrapeTarget {
         load_series: usize,
         preferred: Exposition,
     ) -> std::io::Result<ScrapeTarget> {
-        let content = Arc::new(Content { families: families.to_vec(), load_series, preferred });
+        let redactor = RedactorCell::default();
+        let content =
+            Arc::new(Content { families: families.to_vec(), load_series, preferred, redactor: redactor.clone() });
         let log = ScrapeLog::default();
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -155,7 +177,13 @@ impl ScrapeTarget {
                 });
             }
         });
-        Ok(ScrapeTarget { addr, scrapes, log, tasks })
+        Ok(ScrapeTarget { addr, scrapes, log, tasks, redactor })
+    }
+
+    /// How an `Authorization` header the agent sends is logged (e.g. the mock cloud's, which names its own tokens);
+    /// set it before the agent starts. Without one the value is logged as `[redacted]`. Only the first call counts.
+    pub fn redact_authorization_with(&self, redactor: Redactor) {
+        let _ = self.redactor.0.set(redactor);
     }
 
     /// Where it listens.
@@ -186,7 +214,11 @@ fn respond(req: &Request<Incoming>, scrapes: &AtomicU64, content: &Content, log:
     let accept = req.headers().get("accept").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let format = if content.preferred.offered_by(&accept) { content.preferred } else { Exposition::Text };
     let n = scrapes.fetch_add(1, Ordering::SeqCst) + 1;
-    log.push(Scrape { n, served_at_ms: unix_ms(), format, accept });
+    let authorization = req.headers().get("authorization").map(|v| {
+        let v = String::from_utf8_lossy(v.as_bytes());
+        content.redactor.0.get().map_or_else(|| "[redacted]".to_owned(), |r| r(&v))
+    });
+    log.push(Scrape { n, served_at_ms: unix_ms(), format, accept, authorization });
     let body = exposition::render(format, &content.families, n, content.load_series);
     Response::builder().header("Content-Type", format.content_type()).body(Full::new(Bytes::from(body))).unwrap()
 }

@@ -93,6 +93,12 @@ impl Stage {
         self.evaluate_with(version, &AgentState::Ready, true, Some(target), scrapes, None)
     }
 
+    /// Evaluates as if agent `version` were ready and the harness scrape target had served `scrapes` (no payload
+    /// model: the checks that judge scrapes alone, such as `security.token-scope`).
+    pub fn evaluate_scrapes(&self, version: Version, scrapes: &[Scrape]) -> Evaluation {
+        self.evaluate_with(version, &AgentState::Ready, true, None, scrapes, None)
+    }
+
     fn evaluate_with(
         &self,
         version: Version,

@@ -75,6 +75,7 @@ async fn harness() -> Harness {
         token_lifetime: Duration::from_secs(3600),
         mocks: MockData::embedded(),
         faults: Default::default(),
+        receivers: Vec::new(),
     };
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let cloud = MockCloud::start(config, listener, Some(issuer.clone())).await.unwrap();

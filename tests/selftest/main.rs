@@ -14,4 +14,5 @@ mod fake_senders_faults;
 mod load_checks;
 mod payload_senders;
 mod scenario_errors;
+mod security_senders;
 mod sidecar;
