@@ -19,10 +19,11 @@ use std::time::{Duration, Instant};
 use azrw::agent::AgentCatalog;
 use azrw::cloud::recorder::{Detail, Exchange, RecordMode, Recorder, Service, WriteAuth};
 use azrw::cloud::{MockCloud, MockData};
+use azrw::matrix::{self, MatrixOptions};
 use azrw::remote_write::proto::WriteRequest;
 use azrw::remote_write::{DecodedWrite, RwVersion, Sample, Series, decode, encode};
 use azrw::runner::{RunOptions, Timings, run_case, run_cases, slug};
-use azrw::scenario::{self, MatrixOptions, RuntimeKind};
+use azrw::scenario::{self, RuntimeKind};
 use prost::Message;
 
 /// Counts live heap bytes, so recorder memory is measured exactly rather than through RSS.
@@ -355,11 +356,11 @@ fn run_options(jobs: usize, out: &std::path::Path) -> RunOptions {
     RunOptions { mocks: MockData::load(&root().join("mocks")).expect("mocks"), ..RunOptions::new(out, jobs) }
 }
 
-fn cases(path: &str, filter: Option<&str>, runtime: RuntimeKind) -> Vec<scenario::Case> {
+fn cases(path: &str, filter: Option<&str>, runtime: RuntimeKind) -> Vec<matrix::Case> {
     let files = scenario::discover(&[root().join(path)]).expect("scenarios");
     let loaded: Vec<_> = files.iter().map(|f| Arc::new(scenario::load(f).expect("scenario"))).collect();
     let opts = MatrixOptions { runtimes: vec![runtime], filter: filter.map(str::to_owned), ..MatrixOptions::default() };
-    scenario::expand(&loaded, &AgentCatalog::default_catalog(), &opts).expect("cases")
+    matrix::expand(&loaded, &AgentCatalog::default_catalog(), &opts).expect("cases")
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -122,3 +122,48 @@ impl std::fmt::Display for AzureCloud {
         })
     }
 }
+
+/// The IMDS address every managed-identity client calls.
+pub const IMDS_HOST: &str = "169.254.169.254";
+
+/// An Azure service, by the host a client addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// The instance metadata service (managed identities).
+    Imds,
+    /// Entra ID in one cloud.
+    Entra(AzureCloud),
+    /// A DCR ingestion endpoint (`*.ingest.monitor.azure.*`).
+    Dcr,
+    /// A workspace's PromQL query endpoint.
+    Query,
+}
+
+impl Service {
+    /// The service that answers `host` (lower-case, no port), if any.
+    pub fn of_host(host: &str) -> Option<Service> {
+        if host == IMDS_HOST {
+            return Some(Service::Imds);
+        }
+        if let Some(c) = AzureCloud::ALL.into_iter().find(|c| host == c.authority_host()) {
+            return Some(Service::Entra(c));
+        }
+        if AzureCloud::ALL.iter().any(|c| host.ends_with(&format!(".{}", c.ingestion_domain()))) {
+            return Some(Service::Dcr);
+        }
+        if ["com", "us", "cn"].iter().any(|tld| host.ends_with(&format!(".prometheus.monitor.azure.{tld}"))) {
+            return Some(Service::Query);
+        }
+        None
+    }
+
+    /// Its name for people: `the DCR`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Service::Imds => "IMDS",
+            Service::Entra(_) => "Entra ID",
+            Service::Dcr => "the DCR",
+            Service::Query => "the workspace query endpoint",
+        }
+    }
+}

@@ -12,12 +12,13 @@ use crate::agent::store::AgentStore;
 use crate::agent::vulnerability::VulnerabilityTable;
 use crate::agent::{AgentRef, Version};
 use crate::cloud::MockData;
+use crate::matrix::{self, Case, MatrixOptions};
 use crate::report;
 use crate::runner::real::RealOptions;
 use crate::runner::{RunOptions, run_cases};
 use crate::runtime::engine::Engine;
 use crate::runtime::image::{self, ImageSpec, agent_image};
-use crate::scenario::{self, Case, MatrixOptions, RuntimeKind};
+use crate::scenario::{self, RuntimeKind};
 
 /// azrw — end-to-end conformance for Prometheus remote-write into Azure Monitor.
 #[derive(Debug, Parser)]
@@ -276,7 +277,7 @@ async fn expand(args: &MatrixArgs) -> anyhow::Result<Vec<Case>> {
         _ => vec![default_runtime],
     };
     let opts = MatrixOptions { agents, runtimes: forced, default_runtime, filter: args.filter.clone() };
-    Ok(scenario::expand(&loaded, &AgentCatalog::default_catalog(), &opts)?)
+    Ok(matrix::expand(&loaded, &AgentCatalog::default_catalog(), &opts)?)
 }
 
 async fn list(args: &MatrixArgs) -> anyhow::Result<i32> {

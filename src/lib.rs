@@ -6,6 +6,7 @@
 //! [expect]ation from what the mock recorded. [report] turns verdicts into a console table and JUnit XML.
 
 #![forbid(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
 
 pub mod agent;
 pub mod azure;
@@ -15,7 +16,9 @@ pub mod cli;
 pub mod cloud;
 pub mod credential;
 pub mod expect;
+pub mod matrix;
 mod private_file;
+pub mod redact;
 pub mod remote_write;
 pub mod report;
 pub mod runner;
@@ -23,3 +26,4 @@ pub mod runtime;
 pub mod scenario;
 pub mod scrape;
 pub mod sidecar;
+pub mod version;

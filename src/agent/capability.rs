@@ -4,8 +4,8 @@
 //! §1.1). `tests/e2e/real_agents.rs` holds it against the built binaries: the `capability.table` check must pass on
 //! every auth case of every catalog version.
 
-use super::version::Version;
 use crate::scenario::{AuthSpec, Outcome};
+use crate::version::Version;
 
 /// An `azuread` feature with the first Prometheus version that has it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::version::{AgentRef, Version, VersionError, VersionReq};
+use crate::version::{AgentRef, Version, VersionError, VersionReq};
 
 /// The catalog shipped with azrw, one version a line.
 const DEFAULT_CATALOG: &str = include_str!("../../ci/agents.txt");

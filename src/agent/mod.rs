@@ -7,8 +7,8 @@ pub mod log;
 pub mod metrics;
 pub mod prometheus;
 pub mod store;
-pub mod version;
+
 pub mod vulnerability;
 
+pub use crate::version::{AgentRef, AgentRefError, Version, VersionReq};
 pub use catalog::{AgentCatalog, CatalogError};
-pub use version::{AgentRef, Version, VersionReq};

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 
-use super::version::Version;
 use crate::azure::env as azure_env;
 use crate::scenario::{AuthSpec, Scenario, SdkVia};
+use crate::version::Version;
 
 /// Where the agent finds its files, as the agent sees them (a host path for processes, a container path for Docker).
 #[derive(Debug, Clone)]
@@ -416,7 +416,7 @@ pub fn auth_summary(auth: &AuthSpec) -> String {
             format!("managed_identity, client_id {}", mi.client_id)
         }
     } else if let Some(o) = &auth.oauth {
-        format!("oauth, client_id {}, client_secret [redacted]", o.client_id)
+        format!("oauth, client_id {}, client_secret {}", o.client_id, crate::redact::PLACEHOLDER)
     } else if let Some(c) = &auth.certificate {
         format!("certificate, client_id {}", c.client_id)
     } else if let Some(w) = &auth.workload_identity {

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use super::version::Version;
+use crate::version::Version;
 
 /// The provisioning script, embedded.
 const PROVISION_SCRIPT: &str = include_str!("../../ci/provision-agents.sh");

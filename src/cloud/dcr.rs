@@ -210,8 +210,7 @@ pub(crate) fn redact_authorization(state: &State, value: &str) -> String {
                 Err(_) => "Bearer [unrecognised token]".to_owned(),
             }
         }
-        Some((scheme, _)) => format!("{scheme} [redacted]"),
-        None => "[redacted]".to_owned(),
+        _ => crate::redact::authorization(value),
     }
 }
 

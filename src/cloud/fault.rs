@@ -138,18 +138,9 @@ fn name_rules(rules: &[FaultRule], prefix: &str) -> Vec<NamedRule> {
         .collect()
 }
 
-/// Parses and validates a profile file; errors name the file, line, column and field.
+/// A profile file parsed by the scenario loader, its error as the cloud's.
 pub(crate) fn parse_profile(path: &std::path::Path, text: &str) -> Result<FaultSpec, CloudError> {
-    let loaded = crate::scenario::load::parse_fragment::<FaultSpec>(path, text)
-        .map_err(|e| CloudError::Config(format!("fault profile {e}")))?;
-    if loaded.profile.is_some() {
-        return Err(CloudError::Config(format!("fault profile {}: a profile cannot name another", path.display())));
-    }
-    crate::scenario::load::validate_faults(&loaded, "", &|field, message| {
-        crate::scenario::load::fragment_error(path, text, field.trim_start_matches('.'), message)
-    })
-    .map_err(|e| CloudError::Config(format!("fault profile {e}")))?;
-    Ok(loaded)
+    crate::scenario::load::parse_fault_profile(path, text).map_err(|e| CloudError::Config(format!("fault profile {e}")))
 }
 
 /// What a fault rule did to one exchange; recorded with it.

@@ -24,7 +24,6 @@ use std::time::Duration;
 pub use ca::{CertificateAuthority, ClientCertificate, ClusterIssuer, FederatedClaims, TOKEN_EXCHANGE_AUDIENCE};
 pub use fault::{CertificateMark, FaultConfig, FaultMark, RetryAfter};
 pub use mockdata::{ErrorTemplate, MockData};
-pub(crate) use proxy::azure_service;
 pub use query::{Matcher, parse_selector};
 pub use recorder::{Exchange, Recorder, Service};
 pub use standalone::Standalone;
@@ -132,7 +131,7 @@ impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("App")
             .field("client_id", &self.client_id)
-            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .field("secret", &self.secret.as_ref().map(|_| crate::redact::PLACEHOLDER))
             .field("certificate", &self.certificate_der.as_ref().map(|d| format!("{} bytes", d.len())))
             .field("federated", &self.federated)
             .finish()

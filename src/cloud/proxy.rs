@@ -22,7 +22,8 @@ use tokio_util::sync::CancellationToken;
 use super::recorder::{Detail, Exchange, Service};
 use super::wire::{self, Outcome, Reply};
 use super::{CertificateAuthority, State, dcr, entra, imds, query};
-use crate::scenario::model::AzureCloud;
+use crate::azure::{self, AzureCloud};
+use crate::redact;
 
 /// Where a host's requests go.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -56,31 +57,14 @@ fn route(host: &str, receivers: &[String]) -> Route {
     }
 }
 
-/// The Azure service that answers `host`, named for people (`the DCR`), if any.
-pub(crate) fn azure_service(host: &str) -> Option<&'static str> {
-    match azure_route(host) {
-        Route::Imds => Some("IMDS"),
-        Route::Entra(_) => Some("Entra ID"),
-        Route::Dcr => Some("the DCR"),
-        Route::Query => Some("the workspace query endpoint"),
-        Route::Receiver | Route::Unrouted => None,
-    }
-}
-
 fn azure_route(host: &str) -> Route {
-    if host == "169.254.169.254" {
-        return Route::Imds;
+    match azure::Service::of_host(host) {
+        Some(azure::Service::Imds) => Route::Imds,
+        Some(azure::Service::Entra(c)) => Route::Entra(c),
+        Some(azure::Service::Dcr) => Route::Dcr,
+        Some(azure::Service::Query) => Route::Query,
+        None => Route::Unrouted,
     }
-    if let Some(c) = AzureCloud::ALL.into_iter().find(|c| host == c.authority_host()) {
-        return Route::Entra(c);
-    }
-    if AzureCloud::ALL.iter().any(|c| host.ends_with(&format!(".{}", c.ingestion_domain()))) {
-        return Route::Dcr;
-    }
-    if ["com", "us", "cn"].iter().any(|tld| host.ends_with(&format!(".prometheus.monitor.azure.{tld}"))) {
-        return Route::Query;
-    }
-    Route::Unrouted
 }
 
 /// `host[:port]` → lower-case host without port (IPv6 brackets removed).
@@ -411,24 +395,15 @@ async fn fail_handshake(mut io: impl AsyncRead + AsyncWrite + Unpin) {
     let _ = io.shutdown().await;
 }
 
-/// Query parameters whose values are secrets, in case a client puts them in a URL.
-const SECRET_PARAMS: &[&str] = &["client_secret", "client_assertion", "access_token", "code", "password"];
-
+/// The request target as it may be kept: secret query parameters (a client may put them in a URL) replaced.
 fn redacted_target(request: &wire::Request) -> String {
-    let Some(query) = request.query.as_deref() else {
-        return request.path.clone();
-    };
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
-        .map(|(k, v)| {
-            let v = if SECRET_PARAMS.contains(&k.as_ref()) { "[redacted]".into() } else { v.into_owned() };
-            (k.into_owned(), v)
-        })
-        .collect();
-    if pairs.iter().all(|(k, _)| !SECRET_PARAMS.contains(&k.as_str())) {
-        return format!("{}?{query}", request.path);
+    match request.query.as_deref() {
+        None => request.path.clone(),
+        Some(query) => match redact::form(query.as_bytes()) {
+            Some(q) => format!("{}?{q}", request.path),
+            None => format!("{}?{query}", request.path),
+        },
     }
-    let q = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
-    format!("{}?{q}", request.path)
 }
 
 /// The request body as it may be kept: form bodies with their secret fields replaced, anything else as sent.
@@ -436,19 +411,10 @@ fn redacted_body(request: &wire::Request) -> Bytes {
     let is_form = request
         .header("content-type")
         .is_some_and(|t| t.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
-    // A sender that forgets the content type must not get its secret kept either.
-    let looks_like_form = std::str::from_utf8(&request.body)
-        .is_ok_and(|b| SECRET_PARAMS.iter().any(|k| b.starts_with(&format!("{k}=")) || b.contains(&format!("&{k}="))));
-    if !is_form && !looks_like_form {
+    if !is_form && !redact::looks_like_secret_form(&request.body) {
         return request.body.clone();
     }
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&request.body)
-        .map(|(k, v)| {
-            let v = if SECRET_PARAMS.contains(&k.as_ref()) { "[redacted]".into() } else { v.into_owned() };
-            (k.into_owned(), v)
-        })
-        .collect();
-    Bytes::from(url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish())
+    redact::form(&request.body).map_or_else(|| request.body.clone(), Bytes::from)
 }
 
 fn redacted_headers(state: &State, headers: &[(String, String)]) -> Vec<(String, String)> {
@@ -458,7 +424,7 @@ fn redacted_headers(state: &State, headers: &[(String, String)]) -> Vec<(String,
             let v = if k.eq_ignore_ascii_case("authorization") {
                 dcr::redact_authorization(state, v)
             } else if k.eq_ignore_ascii_case("proxy-authorization") || k.eq_ignore_ascii_case("cookie") {
-                "[redacted]".to_owned()
+                redact::PLACEHOLDER.to_owned()
             } else {
                 v.clone()
             };

@@ -112,7 +112,7 @@ pub(super) fn checks(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Vec<Finding>
 fn endpoint(facts: &CaseFacts<'_>, flow: &Flow, requests: &[&Exchange]) -> Finding {
     let check = Check::AuthEndpoint;
     let (service, host) = match flow {
-        Flow::Imds { .. } => (Service::Imds, "169.254.169.254"),
+        Flow::Imds { .. } => (Service::Imds, crate::azure::IMDS_HOST),
         Flow::Entra { .. } => (Service::Entra, facts.auth.cloud.authority_host()),
     };
     if let Some(wrong) = requests.iter().find(|e| e.service != service || e.host != host) {

@@ -29,7 +29,7 @@ impl Secret {
 
     /// `[redacted: auth.oauth.client_secret, 24 chars]`.
     fn placeholder(&self) -> String {
-        format!("[redacted: {}, {} chars]", self.what, self.value.chars().count())
+        crate::redact::labelled(&format!("{}, {} chars", self.what, self.value.chars().count()))
     }
 }
 

@@ -25,10 +25,12 @@ use crate::scenario::{AuthSpec, AzureCloud, CloudSpec, ExpectSpec, Outcome, Scen
 use crate::scrape::{Scrape, ScrapeModel};
 
 /// What replaces a secret in `case.json`.
-pub const SECRET_PLACEHOLDER: &str = "[redacted]";
+pub const SECRET_PLACEHOLDER: &str = crate::redact::PLACEHOLDER;
 /// What replaces `cloud.client_secret` when it differs from the agent's (a wrong-secret scenario): replay needs to
 /// know they differ, not what they were.
-pub const OTHER_SECRET_PLACEHOLDER: &str = "[redacted: differs from auth.oauth.client_secret]";
+pub fn other_secret_placeholder() -> String {
+    crate::redact::labelled("differs from auth.oauth.client_secret")
+}
 
 /// The agent's final state, as kept in a bundle.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,7 +97,7 @@ pub struct CaseRecord {
 impl CaseRecord {
     /// The record of a case, with secrets replaced by placeholders that keep "same" and "different" apart.
     pub fn new(
-        case: &crate::scenario::Case,
+        case: &crate::matrix::Case,
         scenario: &Scenario,
         ingestion_url: &str,
         dcr_id: &str,
@@ -109,7 +111,7 @@ impl CaseRecord {
             o.client_secret = SECRET_PLACEHOLDER.into();
         }
         cloud.client_secret = cloud.client_secret.as_ref().map(|s| {
-            if Some(s) == agent_secret.as_ref() { SECRET_PLACEHOLDER.into() } else { OTHER_SECRET_PLACEHOLDER.into() }
+            if Some(s) == agent_secret.as_ref() { SECRET_PLACEHOLDER.into() } else { other_secret_placeholder() }
         });
         CaseRecord {
             case_id: case.id.clone(),

@@ -7,7 +7,6 @@ pub mod console;
 pub mod junit;
 pub mod markdown;
 pub mod progress;
-pub mod redact;
 
 pub use console::{render_details, render_table};
 pub use junit::{junit_report, write_junit};

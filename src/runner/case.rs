@@ -16,13 +16,14 @@ use crate::cloud::{ClientCertificate, FaultConfig, MockCloud};
 use crate::expect::probe::{AgentReadings, MetricsReading, Wanted};
 use crate::expect::secrets::{self, Secret};
 use crate::expect::{CaseFacts, Evaluation, Observed, Verdict, evaluate};
+use crate::matrix::Case;
 use crate::private_file;
 use crate::report::bundle;
 use crate::runtime::AgentState;
 use crate::runtime::docker::Owner;
 use crate::runtime::engine::Engine;
 use crate::runtime::sandbox::{AgentLaunch, RunningAgent, Sandbox, SidecarLaunch};
-use crate::scenario::{AzureCloud, Case, Exposition, RecordMode, RuntimeKind, Scenario};
+use crate::scenario::{AzureCloud, Exposition, RecordMode, RuntimeKind, Scenario};
 use crate::scrape::{ScrapeLog, ScrapeModel, ScrapeTarget};
 
 /// Why a case could not be brought up: the step that failed, in words a user can act on.
@@ -170,7 +171,7 @@ impl<'a> CaseRun<'a> {
             .map(|(issuer, subject)| issuer.federated_token(subject, Duration::from_secs(3600)));
         let certificate = cloud_setup.client_certificate.as_ref();
         write_inputs(private.path(), &rendered, &cloud, federated_token.as_deref(), certificate)?;
-        let _ = std::fs::write(case_dir.join("prometheus.yml"), crate::report::redact::config(&rendered.config));
+        let _ = std::fs::write(case_dir.join("prometheus.yml"), crate::redact::config(&rendered.config));
         let given = secrets::given(
             &scenario.auth,
             &scenario.secrets,

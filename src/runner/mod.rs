@@ -20,9 +20,9 @@ use crate::agent::store::AgentStore;
 use crate::agent::vulnerability::VulnerabilityTable;
 use crate::cloud::MockData;
 use crate::expect::{Evaluation, Finding, Observed, SidecarExit, Status, Verdict};
+use crate::matrix::Case;
 use crate::report::bundle;
 use crate::runtime::AgentState;
-use crate::scenario::Case;
 
 /// How cases are run.
 #[derive(Debug, Clone)]

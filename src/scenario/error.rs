@@ -3,9 +3,8 @@
 use std::path::PathBuf;
 
 use super::source_map::Position;
-use crate::agent::CatalogError;
 
-/// Why scenarios could not be found, loaded or expanded.
+/// Why scenarios could not be found or loaded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ScenarioError {
@@ -34,22 +33,6 @@ pub enum ScenarioError {
         field: String,
         /// What is wrong, verbatim from the parser where it came from there.
         message: String,
-    },
-    /// An agent given on the command line does not resolve against the catalog.
-    #[error("{context}: {error}")]
-    Agent {
-        /// Where the reference came from, e.g. `--agent prometheus@3.9`.
-        context: String,
-        /// Why it does not resolve.
-        error: CatalogError,
-    },
-    /// The case filter is not a valid glob.
-    #[error("filter `{pattern}`: {error}")]
-    Filter {
-        /// The pattern as given.
-        pattern: String,
-        /// Why globset refused it.
-        error: globset::Error,
     },
 }
 

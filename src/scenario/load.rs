@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::error::ScenarioError;
 use super::model::{OutcomeSpec, Scenario};
 use super::source_map::{Position, SourceMap};
-use crate::agent::AgentRef;
+use crate::version::AgentRef;
 
 /// A parsed and validated scenario with where it came from.
 #[derive(Debug, Clone)]
@@ -58,13 +58,25 @@ pub fn parse(path: &Path, source: String) -> Result<LoadedScenario, ScenarioErro
     Ok(loaded)
 }
 
-/// Parses another YAML file of the scenario family (a fault profile) with the same precise errors.
-pub fn parse_fragment<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, ScenarioError> {
+/// Parses and validates a fault profile (`mocks/faults/*.yaml`, or a file given to `azrw mock --faults`): the
+/// `faults:` block of a scenario on its own, with the same precise errors (file, line, column, field).
+pub fn parse_fault_profile(path: &Path, text: &str) -> Result<crate::scenario::FaultSpec, ScenarioError> {
+    let spec: crate::scenario::FaultSpec = parse_fragment(path, text)?;
+    let at = |field: &str, message| fragment_error(path, text, field.trim_start_matches('.'), message);
+    if spec.profile.is_some() {
+        return Err(at("profile", "a profile cannot name another".into()));
+    }
+    validate_faults(&spec, "", &at)?;
+    Ok(spec)
+}
+
+/// Parses another YAML file of the scenario family with the same precise errors.
+fn parse_fragment<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, ScenarioError> {
     serde_saphyr::from_str::<T>(text).map_err(|err| parse_error(path, text, &err))
 }
 
 /// An error about `field` of such a file, pointing at it.
-pub fn fragment_error(path: &Path, text: &str, field: &str, message: String) -> ScenarioError {
+fn fragment_error(path: &Path, text: &str, field: &str, message: String) -> ScenarioError {
     ScenarioError::Invalid {
         file: path.to_owned(),
         position: SourceMap::new(text).key_or_value(field),
@@ -326,15 +338,15 @@ fn other_host(host: &str) -> Result<(), String> {
     if !host.contains('.') || host.len() > 253 || !host.split('.').all(label_ok) {
         return Err(format!("`{host}` is not a host name (lower-case DNS labels with a dot, no scheme, port or path)"));
     }
-    if let Some(service) = crate::cloud::azure_service(host) {
-        return Err(format!("`{host}` is a host the mock cloud answers as {service}; name another host"));
+    if let Some(service) = crate::azure::Service::of_host(host) {
+        return Err(format!("`{host}` is a host the mock cloud answers as {}; name another host", service.label()));
     }
     Ok(())
 }
 
 /// The fault rules serde cannot check: each rule has one effect, consistent bounds and a real status. `at` builds
 /// the error for a field path (scenario and profile files point into their own text). Shared with profiles.
-pub fn validate_faults(
+fn validate_faults(
     faults: &crate::scenario::FaultSpec,
     prefix: &str,
     at: &dyn Fn(&str, String) -> ScenarioError,

@@ -216,7 +216,7 @@ fn respond(req: &Request<Incoming>, scrapes: &AtomicU64, content: &Content, log:
     let n = scrapes.fetch_add(1, Ordering::SeqCst) + 1;
     let authorization = req.headers().get("authorization").map(|v| {
         let v = String::from_utf8_lossy(v.as_bytes());
-        content.redactor.0.get().map_or_else(|| "[redacted]".to_owned(), |r| r(&v))
+        content.redactor.0.get().map_or_else(|| crate::redact::authorization(&v), |r| r(&v))
     });
     log.push(Scrape { n, served_at_ms: unix_ms(), format, accept, authorization });
     let body = exposition::render(format, &content.families, n, content.load_series);

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use azrw::agent::catalog::AgentCatalog;
 use azrw::agent::store::AgentStore;
+use azrw::matrix::MatrixOptions;
 use azrw::runner::{RunOptions, new_run_id, run_case};
 use azrw::runtime::AgentState;
 use azrw::runtime::docker::{CaseNetwork, ContainerSpec, DockerAgent, Owner};
@@ -22,7 +23,7 @@ use azrw::runtime::engine::{Engine, LABEL_CASE, LABEL_PID, LABEL_RUN};
 use azrw::runtime::firewall;
 use azrw::runtime::image::{self, ImageSpec, agent_image};
 use azrw::runtime::sandbox::{RunningAgent, Sandbox};
-use azrw::scenario::{self, MatrixOptions, RuntimeKind};
+use azrw::scenario::{self, RuntimeKind};
 use futures_util::StreamExt;
 
 /// The daemon, or `None` after saying why; with `AZRW_REQUIRE_DOCKER=1` a missing daemon fails the test.
@@ -213,7 +214,7 @@ async fn a_case_passes_in_docker_and_leaves_nothing_behind() {
         runtimes: vec![RuntimeKind::Docker],
         ..MatrixOptions::default()
     };
-    let case = scenario::expand(&[loaded], &AgentCatalog::default_catalog(), &opts).unwrap().remove(0);
+    let case = azrw::matrix::expand(&[loaded], &AgentCatalog::default_catalog(), &opts).unwrap().remove(0);
     if !agent_image_for(&engine, &store, case.agent).await {
         return;
     }

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use azrw::agent::AgentCatalog;
 use azrw::cloud::MockData;
 use azrw::expect::Verdict;
+use azrw::matrix::MatrixOptions;
 use azrw::report::{render_details, render_table};
 use azrw::runner::{RunOptions, run_cases};
-use azrw::scenario::{self, MatrixOptions, RuntimeKind};
+use azrw::scenario::{self, RuntimeKind};
 
 /// Table and every case's details, rendered from verdicts whose run-to-run values are masked: durations, numbers
 /// (request numbers, write counts, timings, ports) and the private directory's random name.
@@ -71,7 +72,7 @@ async fn reports_at_jobs_2_equal_reports_at_jobs_1() {
     let files = scenario::discover(&[root.join("scenarios/auth/managed-identity-seed-example.yaml")]).unwrap();
     let loaded: Vec<_> = files.iter().map(|f| Arc::new(scenario::load(f).unwrap())).collect();
     let opts = MatrixOptions { runtimes: vec![RuntimeKind::Process], ..MatrixOptions::default() };
-    let cases = scenario::expand(&loaded, &AgentCatalog::default_catalog(), &opts).unwrap();
+    let cases = azrw::matrix::expand(&loaded, &AgentCatalog::default_catalog(), &opts).unwrap();
     assert_eq!(cases.len(), 3);
 
     let _turn = crate::agent_turn(2).await; // --jobs 2

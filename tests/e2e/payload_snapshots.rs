@@ -12,9 +12,10 @@ use std::sync::Arc;
 
 use azrw::agent::AgentCatalog;
 use azrw::cloud::MockData;
+use azrw::matrix::MatrixOptions;
 use azrw::report::render_details;
 use azrw::runner::{RunOptions, run_cases, slug};
-use azrw::scenario::{self, MatrixOptions, RuntimeKind};
+use azrw::scenario::{self, RuntimeKind};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivered_payload_per_agent_version() {
@@ -24,7 +25,7 @@ async fn delivered_payload_per_agent_version() {
         .map(|name| root.join(format!("scenarios/payload/{name}.yaml")));
     let loaded: Vec<_> = files.iter().map(|f| Arc::new(scenario::load(f).unwrap())).collect();
     let opts = MatrixOptions { runtimes: vec![RuntimeKind::Process], ..MatrixOptions::default() };
-    let cases = scenario::expand(&loaded, &AgentCatalog::default_catalog(), &opts).unwrap();
+    let cases = azrw::matrix::expand(&loaded, &AgentCatalog::default_catalog(), &opts).unwrap();
     let _turn = crate::agent_turn(2).await; // --jobs 2
     let out = tempfile::tempdir().unwrap();
     let run = RunOptions { mocks: MockData::load(&root.join("mocks")).unwrap(), ..RunOptions::new(out.path(), 2) };

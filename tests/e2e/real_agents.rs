@@ -12,10 +12,11 @@ use azrw::agent::AgentCatalog;
 use azrw::agent::store::AgentStore;
 use azrw::cloud::MockData;
 use azrw::expect::{Status, Verdict};
+use azrw::matrix::MatrixOptions;
 use azrw::report::{render_details, render_table};
 use azrw::runner::{RunOptions, run_cases};
 use azrw::runtime::engine::Engine;
-use azrw::scenario::{self, MatrixOptions, Outcome, RuntimeKind};
+use azrw::scenario::{self, Outcome, RuntimeKind};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -26,7 +27,7 @@ async fn run_suite(dir: &str, runtime: RuntimeKind) -> Vec<Verdict> {
     let files = scenario::discover(&[root().join(dir)]).unwrap();
     let loaded: Vec<_> = files.iter().map(|f| Arc::new(scenario::load(f).unwrap())).collect();
     let opts = MatrixOptions { runtimes: vec![runtime], ..MatrixOptions::default() };
-    let cases = scenario::expand(&loaded, &AgentCatalog::default_catalog(), &opts).unwrap();
+    let cases = azrw::matrix::expand(&loaded, &AgentCatalog::default_catalog(), &opts).unwrap();
     assert!(!cases.is_empty(), "{dir} has no case");
     let out = tempfile::tempdir().unwrap();
     let run = RunOptions { mocks: MockData::load(&root().join("mocks")).unwrap(), ..RunOptions::new(out.path(), 2) };

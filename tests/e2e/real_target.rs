@@ -11,10 +11,11 @@ use std::time::Duration;
 use azrw::agent::AgentCatalog;
 use azrw::cloud::{CloudConfig, MockCloud, MockData, Standalone};
 use azrw::expect::{Status, Verdict};
+use azrw::matrix::MatrixOptions;
 use azrw::report::render_details;
 use azrw::runner::real::{Access, RealOptions};
 use azrw::runner::{RunOptions, run_cases};
-use azrw::scenario::{self, MatrixOptions, Outcome};
+use azrw::scenario::{self, Outcome};
 
 async fn run_real(break_cloud: impl FnOnce(&mut CloudConfig), deadline: Duration) -> (Verdict, tempfile::TempDir) {
     let _turn = crate::agent_turn(1).await;
@@ -28,7 +29,7 @@ async fn run_real(break_cloud: impl FnOnce(&mut CloudConfig), deadline: Duration
     let mut loaded = scenario::load(&root.join("scenarios/real/oauth.yaml")).unwrap();
     loaded.scenario.deadline = deadline;
     let opts = MatrixOptions { agents: vec!["prometheus@3.5".parse().unwrap()], ..MatrixOptions::default() };
-    let cases = scenario::expand(&[Arc::new(loaded)], &AgentCatalog::default_catalog(), &opts).unwrap();
+    let cases = azrw::matrix::expand(&[Arc::new(loaded)], &AgentCatalog::default_catalog(), &opts).unwrap();
     assert_eq!(cases.len(), 1);
 
     let out = tempfile::tempdir().unwrap();
@@ -83,7 +84,7 @@ async fn real_target_refuses_to_run_without_allow_real() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let loaded = scenario::load(&root.join("scenarios/real/oauth.yaml")).unwrap();
     let cases =
-        scenario::expand(&[Arc::new(loaded)], &AgentCatalog::default_catalog(), &MatrixOptions::default()).unwrap();
+        azrw::matrix::expand(&[Arc::new(loaded)], &AgentCatalog::default_catalog(), &MatrixOptions::default()).unwrap();
     let out = tempfile::tempdir().unwrap();
     let run = RunOptions::new(out.path(), 1);
     let v = run_cases(&cases[..1], &run, |_| {}).await.remove(0);

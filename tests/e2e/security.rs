@@ -8,8 +8,9 @@
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_agents_keep_their_tokens_except_on_a_followed_redirect() {
     use azrw::agent::AgentCatalog;
+    use azrw::matrix::MatrixOptions;
     use azrw::runner::{RunOptions, run_cases};
-    use azrw::scenario::{MatrixOptions, RuntimeKind};
+    use azrw::scenario::RuntimeKind;
     use std::sync::Arc;
 
     let _turn = crate::agent_turn(2).await;
@@ -18,7 +19,7 @@ async fn real_agents_keep_their_tokens_except_on_a_followed_redirect() {
     let files = azrw::scenario::discover(&[root.join("scenarios/security")]).unwrap();
     let loaded: Vec<_> = files.iter().map(|f| Arc::new(azrw::scenario::load(f).unwrap())).collect();
     let opts = MatrixOptions { runtimes: vec![RuntimeKind::Process], ..MatrixOptions::default() };
-    let cases = azrw::scenario::expand(&loaded, &AgentCatalog::default_catalog(), &opts).unwrap();
+    let cases = azrw::matrix::expand(&loaded, &AgentCatalog::default_catalog(), &opts).unwrap();
     let out = tempfile::tempdir().unwrap();
     let verdicts = run_cases(&cases, &RunOptions::new(out.path(), 2), |_| {}).await;
     assert_eq!(verdicts.len(), cases.len());

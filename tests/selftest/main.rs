@@ -11,6 +11,7 @@ mod cloud;
 mod doctor;
 mod fake_senders;
 mod fake_senders_faults;
+mod layers;
 mod load_checks;
 mod payload_senders;
 mod scenario_errors;

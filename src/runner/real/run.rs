@@ -11,11 +11,12 @@ use super::RealOptions;
 use super::workspace::{QueryRecord, Workspace, selector};
 use crate::agent::prometheus::{AgentPaths, RenderInput, render};
 use crate::expect::{Finding, Status, Verdict, default_expected};
+use crate::matrix::Case;
 use crate::private_file;
 use crate::runner::{RunOptions, slug};
 use crate::runtime::AgentState;
 use crate::runtime::process::ProcessAgent;
-use crate::scenario::{Case, Outcome};
+use crate::scenario::Outcome;
 use crate::scrape::ScrapeTarget;
 
 /// The label every series of a run carries, so concurrent runs never read each other's data.
@@ -93,7 +94,7 @@ pub async fn run_case_in(
     verdict.config_changes = rendered.changes.clone();
     verdict.runtime = "process (host network, real target)".into();
     private_file::write(&paths.config, rendered.config.as_bytes())?;
-    let _ = std::fs::write(case_dir.join("prometheus.yml"), crate::report::redact::config(&rendered.config));
+    let _ = std::fs::write(case_dir.join("prometheus.yml"), crate::redact::config(&rendered.config));
 
     let mut agent = ProcessAgent::start_on_host(
         &binary,

@@ -1,14 +1,40 @@
 //! Matrix expansion: scenarios × agent versions × runtimes, each case with the outcome it must reach.
+//!
+//! Above `scenario` and `agent` (it resolves a scenario's agent references against the catalog and predicts
+//! outcomes from the capability table), below `runner`, which runs the cases.
 
 use std::sync::Arc;
 
 use globset::{Glob, GlobMatcher};
 
-use super::error::ScenarioError;
-use super::load::LoadedScenario;
-use super::model::{Outcome, OutcomeSpec, RuntimeKind};
-use crate::agent::capability;
-use crate::agent::{AgentCatalog, AgentRef, Version};
+use crate::agent::{AgentCatalog, CatalogError, capability};
+use crate::scenario::{LoadedScenario, Outcome, OutcomeSpec, RuntimeKind, ScenarioError};
+use crate::version::{AgentRef, AgentRefError, Version};
+
+/// Why scenarios could not be expanded into cases.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MatrixError {
+    /// A scenario's own field is wrong (an agent it names, its name); points at the file and line.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// An agent given on the command line does not resolve against the catalog.
+    #[error("{context}: {error}")]
+    Agent {
+        /// Where the reference came from, e.g. `--agent prometheus@3.9`.
+        context: String,
+        /// Why it does not resolve.
+        error: CatalogError,
+    },
+    /// The case filter is not a valid glob.
+    #[error("filter `{pattern}`: {error}")]
+    Filter {
+        /// The pattern as given.
+        pattern: String,
+        /// Why globset refused it.
+        error: globset::Error,
+    },
+}
 
 /// One run of one scenario: an agent version under a runtime.
 #[derive(Debug, Clone)]
@@ -57,7 +83,7 @@ pub fn expand(
     scenarios: &[Arc<LoadedScenario>],
     catalog: &AgentCatalog,
     opts: &MatrixOptions,
-) -> Result<Vec<Case>, ScenarioError> {
+) -> Result<Vec<Case>, MatrixError> {
     let filter = match &opts.filter {
         Some(pattern) => Some(compile(pattern)?),
         None => None,
@@ -70,7 +96,7 @@ pub fn expand(
             catalog
                 .resolve(r)
                 .map(|v| (r.to_string(), v))
-                .map_err(|error| ScenarioError::Agent { context: format!("--agent {r}"), error })
+                .map_err(|error| MatrixError::Agent { context: format!("--agent {r}"), error })
         })
         .collect::<Result<_, _>>()?;
 
@@ -82,7 +108,9 @@ pub fn expand(
         match names.iter().find(|(name, _)| *name == s.name) {
             Some((_, path)) if *path == loaded.path => continue, // the same file listed twice
             Some((_, path)) => {
-                return Err(loaded.error_at("name", format!("`{}` is also the name of {}", s.name, path.display())));
+                return Err(MatrixError::Scenario(
+                    loaded.error_at("name", format!("`{}` is also the name of {}", s.name, path.display())),
+                ));
             }
             None => names.push((&s.name, &loaded.path)),
         }
@@ -129,10 +157,10 @@ pub fn expand(
     Ok(cases)
 }
 
-fn compile(pattern: &str) -> Result<GlobMatcher, ScenarioError> {
+fn compile(pattern: &str) -> Result<GlobMatcher, MatrixError> {
     Glob::new(pattern)
         .map(|g| g.compile_matcher())
-        .map_err(|error| ScenarioError::Filter { pattern: pattern.to_owned(), error })
+        .map_err(|error| MatrixError::Filter { pattern: pattern.to_owned(), error })
 }
 
 /// The scenario's own agents, resolved; a reference the catalog cannot satisfy points at its line in the file.
@@ -141,9 +169,7 @@ fn scenario_agents(loaded: &LoadedScenario, catalog: &AgentCatalog) -> Result<Ve
     for (i, written) in loaded.scenario.agents.iter().enumerate() {
         let field = format!("agents[{i}]");
         // `load` already checked the syntax; a scenario built by hand may not have been.
-        let agent: AgentRef = written
-            .parse()
-            .map_err(|e: crate::agent::version::AgentRefError| loaded.error_at(&field, e.to_string()))?;
+        let agent: AgentRef = written.parse().map_err(|e: AgentRefError| loaded.error_at(&field, e.to_string()))?;
         let version = catalog.resolve(&agent).map_err(|e| loaded.error_at(&field, e.to_string()))?;
         out.push((written.clone(), version));
     }

@@ -1,4 +1,5 @@
-//! Agent versions (`3.5.1`) and the references scenarios use (`prometheus@3.5`, `prometheus@latest`).
+//! Prometheus versions (`3.5.1`) and the agent references scenarios and the command line use (`prometheus@3.5`,
+//! `prometheus@latest`): a leaf, so that the scenario model and the agent catalog name versions alike.
 
 use std::fmt;
 use std::str::FromStr;
