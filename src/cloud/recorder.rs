@@ -14,7 +14,7 @@ use crate::remote_write::{DecodedWrite, WriteView};
 pub use crate::scenario::RecordMode;
 
 /// Which mock service answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Service {
     /// Instance Metadata Service (169.254.169.254).

@@ -9,6 +9,14 @@
 //! | `scrapes.json` | when the scrape target served each scrape (with `case.json`'s `target`, what the payload checks judge against) |
 //! | `prometheus.yml`, `env.json`, `agent.log` | the agent's config and environment (secrets redacted) and its output |
 //! | `sidecar-<name>.env.json`, `sidecar-<name>.log` | each sidecar's environment (secrets redacted) and output |
+//! | `findings.json` | every finding, passing ones included (what a passing case proved) |
+//! | `payload.txt` | the payload snapshot: each scraped series and what reached the DCR (with a target model) |
+//! | `timings.json` | where the case's time went: start, first write, decision, down |
+//! | `pod.log` | the Docker runtime's pod (the proxy container) output |
+//! | `queries.json` | real-Azure runs only: what the workspace query endpoint returned |
+//!
+//! This module is the one owner of that layout: the runner hands it what to keep, replay reads it back through
+//! the typed [`KeptExchange`] and [`KeptVerdict`], and nothing else names a bundle file.
 //!
 //! Authorization values never reach a bundle: the recorder keeps `Bearer [token #N]`, and form fields such as
 //! `client_secret` and `client_assertion` are replaced before a body is kept.
@@ -131,6 +139,46 @@ impl CaseRecord {
     }
 }
 
+/// The names of the bundle's files, for the writers and readers in this module and the runner's log paths.
+pub mod file {
+    /// The case record.
+    pub const CASE: &str = "case.json";
+    /// Every recorded exchange.
+    pub const EXCHANGES: &str = "exchanges.json";
+    /// One file per exchange (and its body).
+    pub const EXCHANGE_DIR: &str = "exchanges";
+    /// The final verdict.
+    pub const VERDICT: &str = "verdict.json";
+    /// Every finding.
+    pub const FINDINGS: &str = "findings.json";
+    /// The scrape log.
+    pub const SCRAPES: &str = "scrapes.json";
+    /// The agent's environment.
+    pub const ENV: &str = "env.json";
+    /// The agent's rendered config, redacted.
+    pub const CONFIG: &str = "prometheus.yml";
+    /// The agent's output.
+    pub const AGENT_LOG: &str = "agent.log";
+    /// The Docker pod's output.
+    pub const POD_LOG: &str = "pod.log";
+    /// The payload snapshot.
+    pub const PAYLOAD: &str = "payload.txt";
+    /// Where the time went.
+    pub const TIMINGS: &str = "timings.json";
+    /// Real-Azure query results.
+    pub const QUERIES: &str = "queries.json";
+
+    /// A sidecar's output.
+    pub fn sidecar_log(name: &str) -> String {
+        format!("sidecar-{name}.log")
+    }
+
+    /// A sidecar's environment.
+    pub fn sidecar_env(name: &str) -> String {
+        format!("sidecar-{name}.env.json")
+    }
+}
+
 fn service_name(s: Service) -> &'static str {
     match s {
         Service::Imds => "imds",
@@ -144,7 +192,11 @@ fn service_name(s: Service) -> &'static str {
 
 /// File stem of one exchange in `exchanges/`.
 pub fn exchange_stem(e: &Exchange) -> String {
-    format!("{:04}-{}", e.seq, service_name(e.service))
+    stem(e.seq, e.service)
+}
+
+fn stem(seq: usize, service: Service) -> String {
+    format!("{seq:04}-{}", service_name(service))
 }
 
 /// Writes the case's bundle files (all but `verdict.json`, written once the verdict is final).
@@ -155,18 +207,18 @@ pub fn write_case(
     recorder: &Recorder,
     env: &[(String, String)],
 ) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir.join("exchanges"))?;
-    std::fs::write(dir.join("case.json"), serde_json::to_vec_pretty(record)?)?;
-    std::fs::write(dir.join("exchanges.json"), serde_json::to_vec_pretty(exchanges)?)?;
+    std::fs::create_dir_all(dir.join(file::EXCHANGE_DIR))?;
+    std::fs::write(dir.join(file::CASE), serde_json::to_vec_pretty(record)?)?;
+    std::fs::write(dir.join(file::EXCHANGES), serde_json::to_vec_pretty(exchanges)?)?;
     for e in exchanges {
         let stem = exchange_stem(e);
-        std::fs::write(dir.join("exchanges").join(format!("{stem}.json")), serde_json::to_vec_pretty(e)?)?;
+        std::fs::write(dir.join(file::EXCHANGE_DIR).join(format!("{stem}.json")), serde_json::to_vec_pretty(e)?)?;
         let body = recorder.body(e.seq).unwrap_or_default();
         if !body.is_empty() {
-            std::fs::write(dir.join("exchanges").join(format!("{stem}.body")), &body)?;
+            std::fs::write(dir.join(file::EXCHANGE_DIR).join(format!("{stem}.body")), &body)?;
         }
     }
-    write_env(&dir.join("env.json"), env)
+    write_env(&dir.join(file::ENV), env)
 }
 
 /// Writes an environment as JSON with secret values withheld (the agent's `env.json`, a sidecar's
@@ -178,16 +230,159 @@ pub fn write_env(path: &Path, env: &[(String, String)]) -> std::io::Result<()> {
 
 /// Writes `scrapes.json`: when the target served each scrape.
 pub fn write_scrapes(dir: &Path, scrapes: &[Scrape]) -> std::io::Result<()> {
-    std::fs::write(dir.join("scrapes.json"), serde_json::to_vec_pretty(scrapes)?)
+    write_json(dir, file::SCRAPES, &scrapes)
+}
+
+/// Writes the agent's rendered config, every secret value replaced.
+pub fn write_config(dir: &Path, rendered: &str) -> std::io::Result<()> {
+    std::fs::write(dir.join(file::CONFIG), crate::redact::config(rendered))
+}
+
+/// Writes one of the bundle's JSON files (`findings.json`, `timings.json`, `queries.json`).
+pub fn write_json(dir: &Path, name: &str, value: &impl Serialize) -> std::io::Result<()> {
+    std::fs::write(dir.join(name), serde_json::to_vec_pretty(value)?)
 }
 
 /// Reads `scrapes.json`; none when the bundle has no such file.
 pub fn read_scrapes(dir: &Path) -> Result<Vec<Scrape>, String> {
-    let path = dir.join("scrapes.json");
+    match read_optional(dir, file::SCRAPES)? {
+        Some(scrapes) => Ok(scrapes),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Reads `case.json`.
+pub fn read_case(dir: &Path) -> Result<CaseRecord, String> {
+    read_optional(dir, file::CASE)?.ok_or_else(|| format!("{}: no such file", dir.join(file::CASE).display()))
+}
+
+/// Reads `exchanges.json`.
+pub fn read_exchanges(dir: &Path) -> Result<Vec<KeptExchange>, String> {
+    read_optional(dir, file::EXCHANGES)?.ok_or_else(|| format!("{}: no such file", dir.join(file::EXCHANGES).display()))
+}
+
+/// Reads `verdict.json`; `None` when the case was cut off before its verdict.
+pub fn read_verdict(dir: &Path) -> Result<Option<KeptVerdict>, String> {
+    read_optional(dir, file::VERDICT)
+}
+
+/// The raw request body kept for an exchange (form secrets replaced); empty when none was kept.
+pub fn read_body(dir: &Path, e: &KeptExchange) -> Vec<u8> {
+    std::fs::read(dir.join(file::EXCHANGE_DIR).join(format!("{}.body", stem(e.seq, e.service)))).unwrap_or_default()
+}
+
+fn read_optional<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<Option<T>, String> {
+    let path = dir.join(name);
     match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// One exchange as `exchanges.json` keeps it: what replay re-sends and how the mock judged it. A reading of
+/// [`Exchange`]'s serialised form; fields replay does not use are not read.
+#[derive(Debug, Clone, Deserialize)]
+pub struct KeptExchange {
+    /// Arrival order.
+    pub seq: usize,
+    /// The service that answered.
+    pub service: Service,
+    /// The host addressed.
+    pub host: String,
+    /// Through a TLS tunnel.
+    pub tls: bool,
+    /// HTTP method.
+    pub method: String,
+    /// Path and query (secrets redacted).
+    pub target: String,
+    /// Headers (secrets redacted).
+    pub headers: Vec<(String, String)>,
+    /// The answer's status.
+    pub status: u16,
+    /// For token exchanges: the request as parsed and the token issued.
+    #[serde(default)]
+    pub detail: KeptDetail,
+}
+
+/// The token-service part of an exchange's detail.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct KeptDetail {
+    /// The id of the token issued.
+    #[serde(default)]
+    pub issued: Option<u64>,
+    /// The token request.
+    #[serde(default)]
+    pub request: Option<KeptTokenRequest>,
+}
+
+/// A token request as kept.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct KeptTokenRequest {
+    /// `client_id` of the form.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// The credential it carried.
+    #[serde(default)]
+    pub credential: Option<KeptCredential>,
+}
+
+/// An Entra credential as kept (the judgement, never the secret): see `EntraCredential`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct KeptCredential {
+    /// `client-secret`, `certificate`, `federated`, `missing`.
+    pub kind: String,
+    /// Client secret: whether it matched.
+    #[serde(default)]
+    pub matches: Option<bool>,
+    /// Assertions: whether the signature verified.
+    #[serde(default)]
+    pub signature_valid: Option<bool>,
+    /// Assertions: claim problems.
+    #[serde(default)]
+    pub claim_errors: Vec<String>,
+    /// Certificate: JWT `alg`.
+    #[serde(default)]
+    pub alg: Option<String>,
+    /// Certificate: `x5t` or `x5t#S256`.
+    #[serde(default)]
+    pub thumbprint_header: Option<String>,
+}
+
+impl KeptCredential {
+    /// A valid assertion: signature verified, no claim problem.
+    pub fn valid(&self) -> bool {
+        self.signature_valid == Some(true) && self.claim_errors.is_empty()
+    }
+}
+
+/// `verdict.json` as replay compares with it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct KeptVerdict {
+    /// Whether the case passed.
+    pub passed: bool,
+    /// The outcome observed.
+    #[serde(default)]
+    pub observed: Option<Outcome>,
+    /// Every finding.
+    #[serde(default)]
+    pub findings: Vec<KeptFinding>,
+}
+
+/// A finding as kept: its check and status.
+#[derive(Debug, Clone, Deserialize)]
+pub struct KeptFinding {
+    /// The check.
+    pub check: crate::Check,
+    /// Its status.
+    pub status: crate::expect::Status,
+}
+
+impl KeptVerdict {
+    /// The checks that failed or stayed undecided, in order.
+    pub fn failing(&self) -> Vec<crate::Check> {
+        use crate::expect::Status;
+        self.findings.iter().filter(|f| matches!(f.status, Status::Fail | Status::Undecided)).map(|f| f.check).collect()
     }
 }
 
@@ -196,7 +391,7 @@ pub fn write_verdict(dir: &Path, verdict: &Verdict) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut value = serde_json::to_value(verdict)?;
     value["passed"] = serde_json::Value::Bool(verdict.passed());
-    std::fs::write(dir.join("verdict.json"), serde_json::to_vec_pretty(&value)?)
+    std::fs::write(dir.join(file::VERDICT), serde_json::to_vec_pretty(&value)?)
 }
 
 /// An environment value as it may be shown: values of variables that name secrets are withheld.

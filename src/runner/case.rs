@@ -171,7 +171,7 @@ impl<'a> CaseRun<'a> {
             .map(|(issuer, subject)| issuer.federated_token(subject, Duration::from_secs(3600)));
         let certificate = cloud_setup.client_certificate.as_ref();
         write_inputs(private.path(), &rendered, &cloud, federated_token.as_deref(), certificate)?;
-        let _ = std::fs::write(case_dir.join("prometheus.yml"), crate::redact::config(&rendered.config));
+        let _ = bundle::write_config(&case_dir, &rendered.config);
         let given = secrets::given(
             &scenario.auth,
             &scenario.secrets,
@@ -192,7 +192,7 @@ impl<'a> CaseRun<'a> {
             args: plan.rendered.args.clone(),
             env: plan.rendered.env.clone(),
             input_dir: private.path().to_owned(),
-            log_path: plan.case_dir.join("agent.log"),
+            log_path: plan.case_dir.join(bundle::file::AGENT_LOG),
         };
         let mut timings = timings;
         timings.agent_start_ms = ms(started.elapsed());
@@ -295,21 +295,21 @@ impl<'a> Plan<'a> {
             return Ok(Vec::new());
         }
         sandbox
-            .start_pod(self.opts.azrw_binary.as_deref(), &self.case_dir.join("pod.log"))
+            .start_pod(self.opts.azrw_binary.as_deref(), &self.case_dir.join(bundle::file::POD_LOG))
             .await
             .map_err(|e| UpError::Start(format!("start the pod's pause container: {e}")))?;
         let mut sidecars = Vec::new();
         for spec in &self.scenario.sidecars {
             let env = sidecar_environment(self.scenario, spec, &self.ingestion_url, Some(proxy_url), agent_paths)
                 .map_err(UpError::Inputs)?;
-            let _ = bundle::write_env(&self.case_dir.join(format!("sidecar-{}.env.json", spec.name)), &env);
+            let _ = bundle::write_env(&self.case_dir.join(bundle::file::sidecar_env(&spec.name)), &env);
             let launch = SidecarLaunch {
                 name: spec.name.clone(),
                 image: (!spec.is_reference()).then(|| spec.image.clone()),
                 azrw_binary: self.opts.azrw_binary.clone(),
                 env,
                 input_dir: input_dir.to_owned(),
-                log_path: self.case_dir.join(format!("sidecar-{}.log", spec.name)),
+                log_path: self.case_dir.join(bundle::file::sidecar_log(&spec.name)),
             };
             let running = sandbox
                 .start_sidecar(&launch)
@@ -344,22 +344,18 @@ impl<'a> Plan<'a> {
         let scrapes = downed.scrape_log.snapshot();
         let _ = bundle::write_scrapes(dir, &scrapes);
         if let Some(model) = &self.model {
-            let _ =
-                std::fs::write(dir.join("payload.txt"), crate::expect::payload::snapshot(model, &scrapes, &exchanges));
+            let snapshot = crate::expect::payload::snapshot(model, &scrapes, &exchanges);
+            let _ = std::fs::write(dir.join(bundle::file::PAYLOAD), snapshot);
         }
         // Every finding, passing ones included: what a passing case actually proved.
-        if let Ok(json) = serde_json::to_string_pretty(&verdict.findings) {
-            let _ = std::fs::write(dir.join("findings.json"), json);
-        }
+        let _ = bundle::write_json(dir, bundle::file::FINDINGS, &verdict.findings);
         let timings = &mut downed.timings;
         timings.agent_floor_ms = exchanges
             .iter()
             .find(|e| e.service == crate::cloud::Service::Dcr && (200..300).contains(&e.status))
             .map(|e| ms(e.at.saturating_sub(downed.agent_start_mock)));
         timings.down_ms = ms(downed.started.elapsed());
-        if let Ok(json) = serde_json::to_string_pretty(&timings) {
-            let _ = std::fs::write(dir.join("timings.json"), json);
-        }
+        let _ = bundle::write_json(dir, bundle::file::TIMINGS, &timings);
     }
 
     /// The agent's and sidecars' logs, complete once their writers stopped.
@@ -368,8 +364,8 @@ impl<'a> Plan<'a> {
             let text = std::fs::read_to_string(self.case_dir.join(&file)).unwrap_or_default();
             (file, text)
         };
-        std::iter::once("agent.log".to_owned())
-            .chain(downed.sidecar_names.iter().map(|name| format!("sidecar-{name}.log")))
+        std::iter::once(bundle::file::AGENT_LOG.to_owned())
+            .chain(downed.sidecar_names.iter().map(|name| bundle::file::sidecar_log(name)))
             .map(read)
             .collect()
     }

@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::agent::Version;
 use crate::cloud::{MockCloud, MockData};
 use crate::expect::{CaseFacts, Observed, Verdict, evaluate};
-use crate::report::bundle::CaseRecord;
+use crate::report::bundle::{self, CaseRecord, KeptCredential, KeptExchange, KeptVerdict};
 use crate::runner::real::Access;
 use crate::scenario::Scenario;
 
@@ -33,26 +33,18 @@ pub struct ReplayReport {
     pub sent: Vec<String>,
     /// The replay's verdict (`None` with `--to`: the target's recorder is not ours to read).
     pub verdict: Option<Verdict>,
-    /// The bundle's own verdict: passed, observed outcome, failing checks.
-    pub recorded: Option<(bool, Option<String>, Vec<String>)>,
+    /// The bundle's own verdict.
+    pub recorded: Option<KeptVerdict>,
 }
 
 impl ReplayReport {
     /// Whether the replay reached the bundle's verdict (same pass/fail, outcome and failing checks).
     pub fn reproduced(&self) -> Option<bool> {
-        let (passed, observed, failing) = self.recorded.as_ref()?;
+        let kept = self.recorded.as_ref()?;
         let v = self.verdict.as_ref()?;
-        Some(v.passed() == *passed && v.observed.map(|o| o.to_string()) == *observed && failing_checks(v) == *failing)
+        let failing: Vec<crate::Check> = v.findings.iter().filter(|f| f.is_failure()).map(|f| f.check).collect();
+        Some(v.passed() == kept.passed && v.observed == kept.observed && failing == kept.failing())
     }
-}
-
-fn failing_checks(v: &Verdict) -> Vec<String> {
-    v.findings.iter().filter(|f| f.is_failure()).map(|f| f.check.to_string()).collect()
-}
-
-fn read_json(path: &Path) -> Result<Value, String> {
-    let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The scenario a bundle describes, with the replay's own secrets.
@@ -76,22 +68,9 @@ fn replay_scenario(record: &CaseRecord) -> Result<Scenario, String> {
 
 /// Replays `bundle`. With `to`, the exchanges go there instead of to a fresh mock cloud, and no verdict is drawn.
 pub async fn replay(bundle: &Path, to: Option<Access>, mocks: MockData) -> Result<ReplayReport, String> {
-    let record: CaseRecord = serde_json::from_value(read_json(&bundle.join("case.json"))?)
-        .map_err(|e| format!("{}: {e}", bundle.join("case.json").display()))?;
-    let exchanges = read_json(&bundle.join("exchanges.json"))?;
-    let exchanges = exchanges.as_array().cloned().unwrap_or_default();
-    let recorded = read_json(&bundle.join("verdict.json")).ok().map(|v| {
-        let failing = v["findings"]
-            .as_array()
-            .map(|fs| {
-                fs.iter()
-                    .filter(|f| matches!(f["status"].as_str(), Some("fail" | "undecided")))
-                    .filter_map(|f| f["check"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
-        (v["passed"].as_bool().unwrap_or(false), v["observed"].as_str().map(str::to_owned), failing)
-    });
+    let record = bundle::read_case(bundle)?;
+    let exchanges = bundle::read_exchanges(bundle)?;
+    let recorded = bundle::read_verdict(bundle)?;
 
     let scenario = replay_scenario(&record)?;
     let setup =
@@ -117,54 +96,8 @@ pub async fn replay(bundle: &Path, to: Option<Access>, mocks: MockData) -> Resul
     let mut tokens: BTreeMap<u64, String> = BTreeMap::new();
     let mut sent = Vec::new();
     for e in &exchanges {
-        let seq = e["seq"].as_u64().unwrap_or(0);
-        let service = e["service"].as_str().unwrap_or("unrouted");
-        let host = e["host"].as_str().unwrap_or_default();
-        let method = e["method"].as_str().unwrap_or("GET");
-        let target = e["target"].as_str().unwrap_or("/");
-        let (method, url) = if method == "CONNECT" {
-            ("GET".to_owned(), format!("https://{host}/"))
-        } else {
-            let scheme = if e["tls"].as_bool().unwrap_or(false) { "https" } else { "http" };
-            (method.to_owned(), format!("{scheme}://{host}{target}"))
-        };
-        let mut req = client.request(method.parse().unwrap_or(reqwest::Method::GET), &url);
-        for h in e["headers"].as_array().into_iter().flatten() {
-            let (Some(k), Some(v)) = (h[0].as_str(), h[1].as_str()) else { continue };
-            let lower = k.to_ascii_lowercase();
-            if ["host", "content-length", "connection", "transfer-encoding"].contains(&lower.as_str())
-                || lower.starts_with("proxy-")
-            {
-                continue;
-            }
-            let v = if lower == "authorization" { bearer(v, &tokens) } else { v.to_owned() };
-            req = req.header(k, v);
-        }
-        let stem = format!("{seq:04}-{service}");
-        let body = std::fs::read(bundle.join("exchanges").join(format!("{stem}.body"))).unwrap_or_default();
-        let body = if service == "entra" {
-            let signed = Credentials {
-                federated: federated.as_deref(),
-                certificate: setup.client_certificate.as_ref(),
-                url: &url,
-            };
-            resubstitute_form(&body, &e["detail"], &signed)
-        } else {
-            body
-        };
-        let answer = req.body(body).send().await;
-        let line = format!("#{seq} {method} {url}: recorded {}", e["status"]);
-        match answer {
-            Ok(rsp) => {
-                let status = rsp.status().as_u16();
-                let json: Value = rsp.json().await.unwrap_or_default();
-                if let (Some(id), Some(token)) = (e["detail"]["issued"].as_u64(), json["access_token"].as_str()) {
-                    tokens.insert(id, token.to_owned());
-                }
-                sent.push(format!("{line}, replayed {status}"));
-            }
-            Err(err) => sent.push(format!("{line}, replay failed: {err}")),
-        }
+        let signed = Credentials { federated: federated.as_deref(), certificate: setup.client_certificate.as_ref() };
+        sent.push(resend(&client, bundle, e, &signed, &mut tokens).await);
     }
 
     let Some(cloud) = cloud else { return Ok(ReplayReport { sent, verdict: None, recorded }) };
@@ -172,7 +105,7 @@ pub async fn replay(bundle: &Path, to: Option<Access>, mocks: MockData) -> Resul
     let (ex, toks) = (recorder.exchanges(), recorder.tokens());
     cloud.shutdown().await;
     let version: Version = record.agent.parse().map_err(|e| format!("case.json agent: {e}"))?;
-    let scrapes = crate::report::bundle::read_scrapes(bundle)?;
+    let scrapes = bundle::read_scrapes(bundle)?;
     // Payload checks judge against the target model and the scrape log the bundle kept: the target is
     // deterministic, so what each scrape served follows from them. Load checks read the live run's per-series
     // accounting, which a bundle does not keep (the replayed scenario has no load). The built-in vulnerability
@@ -214,6 +147,50 @@ pub async fn replay(bundle: &Path, to: Option<Access>, mocks: MockData) -> Resul
     Ok(ReplayReport { sent, verdict: Some(verdict), recorded })
 }
 
+/// Re-sends one kept exchange; the line says what was recorded and what the replay got.
+async fn resend(
+    client: &reqwest::Client,
+    bundle: &Path,
+    e: &KeptExchange,
+    signed: &Credentials<'_>,
+    tokens: &mut BTreeMap<u64, String>,
+) -> String {
+    let (method, url) = if e.method == "CONNECT" {
+        ("GET".to_owned(), format!("https://{}/", e.host))
+    } else {
+        let scheme = if e.tls { "https" } else { "http" };
+        (e.method.clone(), format!("{scheme}://{}{}", e.host, e.target))
+    };
+    let mut req = client.request(method.parse().unwrap_or(reqwest::Method::GET), &url);
+    for (k, v) in &e.headers {
+        let lower = k.to_ascii_lowercase();
+        if ["host", "content-length", "connection", "transfer-encoding"].contains(&lower.as_str())
+            || lower.starts_with("proxy-")
+        {
+            continue;
+        }
+        let v = if lower == "authorization" { bearer(v, tokens) } else { v.clone() };
+        req = req.header(k, v);
+    }
+    let body = bundle::read_body(bundle, e);
+    let body = match &e.detail.request {
+        Some(request) if e.service == crate::cloud::Service::Entra => resubstitute_form(&body, request, signed, &url),
+        _ => body,
+    };
+    let line = format!("#{} {method} {url}: recorded {}", e.seq, e.status);
+    match req.body(body).send().await {
+        Ok(rsp) => {
+            let status = rsp.status().as_u16();
+            let json: Value = rsp.json().await.unwrap_or_default();
+            if let (Some(id), Some(token)) = (e.detail.issued, json["access_token"].as_str()) {
+                tokens.insert(id, token.to_owned());
+            }
+            format!("{line}, replayed {status}")
+        }
+        Err(err) => format!("{line}, replay failed: {err}"),
+    }
+}
+
 /// `Bearer [token #N]` → the replay's token #N; anything else → a value the mock will not recognise.
 fn bearer(recorded: &str, tokens: &BTreeMap<u64, String>) -> String {
     let id = recorded.split("[token #").nth(1).and_then(|r| r.strip_suffix(']')).and_then(|n| n.parse::<u64>().ok());
@@ -227,30 +204,29 @@ fn bearer(recorded: &str, tokens: &BTreeMap<u64, String>) -> String {
 struct Credentials<'a> {
     federated: Option<&'a str>,
     certificate: Option<&'a crate::cloud::ClientCertificate>,
-    /// The token endpoint (the assertion's audience).
-    url: &'a str,
 }
 
-/// Puts credentials back into a redacted token-request form, right or wrong as the original was judged.
-fn resubstitute_form(body: &[u8], detail: &Value, with: &Credentials<'_>) -> Vec<u8> {
-    let credential = &detail["request"]["credential"];
-    let client_id = detail["request"]["client_id"].as_str().unwrap_or_default();
-    let valid = credential["signature_valid"].as_bool() == Some(true)
-        && credential["claim_errors"].as_array().is_some_and(|e| e.is_empty());
+/// Puts credentials back into a redacted token-request form (sent to `url`, the assertion's audience), right or
+/// wrong as the original was judged.
+fn resubstitute_form(body: &[u8], request: &bundle::KeptTokenRequest, with: &Credentials<'_>, url: &str) -> Vec<u8> {
+    let none = KeptCredential::default();
+    let credential = request.credential.as_ref().unwrap_or(&none);
+    let client_id = request.client_id.as_deref().unwrap_or_default();
+    let valid = credential.valid();
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body)
         .map(|(k, v)| {
-            let v = match (k.as_ref(), credential["kind"].as_str()) {
-                ("client_secret", _) if credential["matches"].as_bool() == Some(true) => REPLAY_SECRET.to_owned(),
+            let v = match (k.as_ref(), credential.kind.as_str()) {
+                ("client_secret", _) if credential.matches == Some(true) => REPLAY_SECRET.to_owned(),
                 ("client_secret", _) => REPLAY_WRONG_SECRET.to_owned(),
-                ("client_assertion", Some("federated")) if valid => with.federated.unwrap_or_default().to_owned(),
-                ("client_assertion", Some("certificate")) if valid && with.certificate.is_some() => {
-                    let alg = if credential["alg"] == "RS256" {
+                ("client_assertion", "federated") if valid => with.federated.unwrap_or_default().to_owned(),
+                ("client_assertion", "certificate") if valid && with.certificate.is_some() => {
+                    let alg = if credential.alg.as_deref() == Some("RS256") {
                         jsonwebtoken::Algorithm::RS256
                     } else {
                         jsonwebtoken::Algorithm::PS256
                     };
-                    let sha1 = credential["thumbprint_header"] == "x5t";
-                    with.certificate.expect("checked").client_assertion(alg, sha1, client_id, with.url)
+                    let sha1 = credential.thumbprint_header.as_deref() == Some("x5t");
+                    with.certificate.expect("checked").client_assertion(alg, sha1, client_id, url)
                 }
                 _ => v.into_owned(),
             };

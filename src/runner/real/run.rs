@@ -13,6 +13,7 @@ use crate::agent::prometheus::{AgentPaths, RenderInput, render};
 use crate::expect::{Finding, Status, Verdict, default_expected};
 use crate::matrix::Case;
 use crate::private_file;
+use crate::report::bundle;
 use crate::runner::{RunOptions, slug};
 use crate::runtime::AgentState;
 use crate::runtime::process::ProcessAgent;
@@ -94,14 +95,14 @@ pub async fn run_case_in(
     verdict.config_changes = rendered.changes.clone();
     verdict.runtime = "process (host network, real target)".into();
     private_file::write(&paths.config, rendered.config.as_bytes())?;
-    let _ = std::fs::write(case_dir.join("prometheus.yml"), crate::redact::config(&rendered.config));
+    let _ = bundle::write_config(&case_dir, &rendered.config);
 
     let mut agent = ProcessAgent::start_on_host(
         &binary,
         &rendered.args,
         &rendered.env,
         private.path(),
-        &case_dir.join("agent.log"),
+        &case_dir.join(bundle::file::AGENT_LOG),
     )
     .await
     .map_err(|e| format!("start prometheus {}: {e}", case.agent))?;
@@ -118,9 +119,7 @@ pub async fn run_case_in(
     agent.stop().await;
     target.shutdown();
 
-    if let Ok(json) = serde_json::to_string_pretty(&watch.queries) {
-        let _ = std::fs::write(case_dir.join("queries.json"), json);
-    }
+    let _ = bundle::write_json(&case_dir, bundle::file::QUERIES, &watch.queries);
     let (observed, explanation, findings) = judge(&watch, &expected, workspace.base(), scenario.deadline);
     verdict.observed = observed;
     verdict.explanation = explanation;
