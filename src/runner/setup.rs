@@ -100,60 +100,14 @@ pub fn cloud_setup(scenario: &Scenario, ingestion_url: &str, mocks: MockData) ->
         None => None,
     };
 
-    let mut directory = Directory {
-        tenant_id: tenant,
-        system_assigned: Some(SYSTEM_IDENTITY_OBJECT_ID.to_owned()),
-        user_assigned: Vec::new(),
-        apps: Vec::new(),
+    let app = AppCredentials {
+        secret: spec.client_secret.clone().or_else(|| auth.oauth.as_ref().map(|o| o.client_secret.clone())),
+        certificate: client_certificate.as_ref(),
+        federated_subject: federated_subject.as_deref(),
     };
-    if uses_mi {
-        directory.user_assigned = known_clients.clone();
-    } else {
-        let secret = spec.client_secret.clone().or_else(|| auth.oauth.as_ref().map(|o| o.client_secret.clone()));
-        for client_id in &known_clients {
-            directory.apps.push(App {
-                client_id: client_id.clone(),
-                secret: secret.clone(),
-                certificate_der: client_certificate.as_ref().map(|c| c.der().to_vec()),
-                federated: federated_subject
-                    .iter()
-                    .map(|subject| FederatedCredential {
-                        issuer: CLUSTER_ISSUER.to_owned(),
-                        subject: subject.clone(),
-                        audience: FEDERATED_AUDIENCE.to_owned(),
-                    })
-                    .collect(),
-            });
-        }
-    }
-
-    let roles = spec
-        .roles
-        .iter()
-        .map(|r| RoleGrant {
-            principal: match r.identity.as_str() {
-                "configured" => principal.clone(),
-                "system-assigned" => Principal::SystemAssigned { object_id: SYSTEM_IDENTITY_OBJECT_ID.to_owned() },
-                id if uses_mi => Principal::UserAssigned { client_id: id.to_owned() },
-                id => Principal::App { client_id: id.to_owned() },
-            },
-            scope: r.scope,
-        })
-        .collect();
-
-    let url = url::Url::parse(ingestion_url)
-        .map_err(|e| CloudError::Config(format!("ingestion URL {ingestion_url}: {e}")))?;
-    let dcr_id = url
-        .path_segments()
-        .and_then(|mut s| s.nth(1).map(str::to_owned))
-        .ok_or_else(|| CloudError::Config(format!("ingestion URL {ingestion_url} has no DCR id")))?;
-    let dcr = DcrConfig {
-        host: url.host_str().unwrap_or_default().to_owned(),
-        dcr_id,
-        cloud: spec.dcr_cloud.unwrap_or(auth.cloud),
-        refuse_rw2: spec.refuse_rw2,
-    };
-
+    let directory = directory(tenant, uses_mi, &known_clients, &app);
+    let roles = roles(&spec.roles, &principal, uses_mi);
+    let dcr = dcr_config(ingestion_url, spec.dcr_cloud.unwrap_or(auth.cloud), spec.refuse_rw2)?;
     let faults = crate::cloud::FaultConfig::resolve(&scenario.faults, &mocks, scenario.prometheus.remote_timeout)?;
     Ok(CloudSetup {
         config: CloudConfig {
@@ -170,6 +124,72 @@ pub fn cloud_setup(scenario: &Scenario, ingestion_url: &str, mocks: MockData) ->
         client_certificate,
         principal,
     })
+}
+
+/// What the mock's app registration accepts, when the principal is an app.
+struct AppCredentials<'a> {
+    secret: Option<String>,
+    certificate: Option<&'a ClientCertificate>,
+    federated_subject: Option<&'a str>,
+}
+
+/// The tenant's directory: the system-assigned identity, and either the known user-assigned identities or the
+/// known apps with their credentials.
+fn directory(tenant_id: String, uses_mi: bool, known_clients: &[String], app: &AppCredentials<'_>) -> Directory {
+    let mut directory = Directory {
+        tenant_id,
+        system_assigned: Some(SYSTEM_IDENTITY_OBJECT_ID.to_owned()),
+        user_assigned: Vec::new(),
+        apps: Vec::new(),
+    };
+    if uses_mi {
+        directory.user_assigned = known_clients.to_vec();
+        return directory;
+    }
+    for client_id in known_clients {
+        directory.apps.push(App {
+            client_id: client_id.clone(),
+            secret: app.secret.clone(),
+            certificate_der: app.certificate.map(|c| c.der().to_vec()),
+            federated: app
+                .federated_subject
+                .iter()
+                .map(|subject| FederatedCredential {
+                    issuer: CLUSTER_ISSUER.to_owned(),
+                    subject: (*subject).to_owned(),
+                    audience: FEDERATED_AUDIENCE.to_owned(),
+                })
+                .collect(),
+        });
+    }
+    directory
+}
+
+/// The scenario's role assignments, naming principals as the mock knows them.
+fn roles(specs: &[crate::scenario::RoleAssignment], configured: &Principal, uses_mi: bool) -> Vec<RoleGrant> {
+    specs
+        .iter()
+        .map(|r| RoleGrant {
+            principal: match r.identity.as_str() {
+                "configured" => configured.clone(),
+                "system-assigned" => Principal::SystemAssigned { object_id: SYSTEM_IDENTITY_OBJECT_ID.to_owned() },
+                id if uses_mi => Principal::UserAssigned { client_id: id.to_owned() },
+                id => Principal::App { client_id: id.to_owned() },
+            },
+            scope: r.scope,
+        })
+        .collect()
+}
+
+/// The DCR the ingestion URL names: its host and immutable id.
+fn dcr_config(ingestion_url: &str, cloud: crate::azure::AzureCloud, refuse_rw2: bool) -> Result<DcrConfig, CloudError> {
+    let url = url::Url::parse(ingestion_url)
+        .map_err(|e| CloudError::Config(format!("ingestion URL {ingestion_url}: {e}")))?;
+    let dcr_id = url
+        .path_segments()
+        .and_then(|mut s| s.nth(1).map(str::to_owned))
+        .ok_or_else(|| CloudError::Config(format!("ingestion URL {ingestion_url} has no DCR id")))?;
+    Ok(DcrConfig { host: url.host_str().unwrap_or_default().to_owned(), dcr_id, cloud, refuse_rw2 })
 }
 
 /// The hosts besides Azure's the mock must serve: the plain remote-write entries' and the redirects' targets.

@@ -167,7 +167,8 @@ fn auth_tenant(auth: &AuthSpec) -> String {
         .unwrap_or_default()
 }
 
-/// Runs the preflight for a `target: azure` scenario.
+/// Runs the preflight for a `target: azure` scenario: the environment, the agent's token, a probe write to the DCR,
+/// the reader's token and a query of the workspace, each a step; a step that fails ends the ones that need it.
 pub async fn run(scenario: &Scenario, real: &RealOptions) -> DoctorReport {
     let mut report = DoctorReport::default();
     let resolved = match super::env::resolve(scenario, &real.env) {
@@ -190,108 +191,94 @@ pub async fn run(scenario: &Scenario, real: &RealOptions) -> DoctorReport {
             return report;
         }
     };
-    let auth = &resolved.auth;
-    let cloud = auth.cloud.to_string();
-    let tenant = auth_tenant(auth);
+    let agent_token = agent_token(&mut report, &resolved.auth, &client).await;
+    let run = super::run::run_id("doctor");
+    let cloud = resolved.auth.cloud.to_string();
+    let probe = dcr_probe(&resolved.azure.ingestion_url, agent_token.as_ref(), &run, &client, real, &cloud).await;
+    report.steps.push(probe);
+    reader_and_query(&mut report, &resolved, client, &run).await;
+    report
+}
 
-    // 1. The agent's identity, asking for exactly what Prometheus asks for.
+/// Step 1: the agent's identity, asking for exactly what Prometheus asks for.
+async fn agent_token(report: &mut DoctorReport, auth: &AuthSpec, client: &reqwest::Client) -> Option<Token> {
+    let (cloud, tenant) = (auth.cloud.to_string(), auth_tenant(auth));
     let scope = auth.scope.clone().unwrap_or_else(|| auth.cloud.ingestion_scope());
     let summary = crate::agent::prometheus::auth_summary(auth);
-    let agent_token: Option<Token> = match credential::for_auth(auth, &client) {
+    let cred = match credential::for_auth(auth, client) {
+        Ok(Some(cred)) => cred,
         Ok(None) => {
             let why = "the harness checks oauth, certificate, workload identity and managed identity itself; for sdk \
                        via workload identity it relies on the agent's own run";
             report.push(steps::AGENT_TOKEN, StepStatus::Skipped, format!("{summary}: {why}"), None);
-            None
+            return None;
         }
         Err(e) => {
             let hint = "the credential file the agent would read is missing or malformed: check the path the \
                         variable names and that it holds what the auth type needs";
             report.push(steps::AGENT_TOKEN, StepStatus::Fail, format!("{summary}: {e}"), Some(hint.into()));
-            None
-        }
-        Ok(Some(cred)) => {
-            let with = cred.source.map(|s| format!(" with {s}")).unwrap_or_default();
-            match credential::get(cred.credential.as_ref(), &scope).await {
-                Ok(t) => {
-                    report.push(
-                        steps::AGENT_TOKEN,
-                        StepStatus::Ok,
-                        format!(
-                            "{summary}{with}: token for {}, scope {scope}, expires in {}m",
-                            t.identity,
-                            t.expires_in / 60
-                        ),
-                        None,
-                    );
-                    Some(t)
-                }
-                Err(e) => {
-                    report.push(
-                        steps::AGENT_TOKEN,
-                        StepStatus::Fail,
-                        format!("{summary}{with}: {e}"),
-                        Some(explain_token_error(&e, &tenant, &cloud)),
-                    );
-                    None
-                }
-            }
+            return None;
         }
     };
+    let with = cred.source.map(|s| format!(" with {s}")).unwrap_or_default();
+    match credential::get(cred.credential.as_ref(), &scope).await {
+        Ok(t) => {
+            let detail =
+                format!("{summary}{with}: token for {}, scope {scope}, expires in {}m", t.identity, t.expires_in / 60);
+            report.push(steps::AGENT_TOKEN, StepStatus::Ok, detail, None);
+            Some(t)
+        }
+        Err(e) => {
+            let hint = explain_token_error(&e, &tenant, &cloud);
+            report.push(steps::AGENT_TOKEN, StepStatus::Fail, format!("{summary}{with}: {e}"), Some(hint));
+            None
+        }
+    }
+}
 
-    // 2. The DCR: resolve, then one probe write tagged with a run label.
-    let run = super::run::run_id("doctor");
-    let probe = dcr_probe(&resolved.azure.ingestion_url, agent_token.as_ref(), &run, &client, real, &cloud).await;
-    report.steps.push(probe);
-
-    // 3. The reader and the workspace.
-    let reader = resolved.azure.reader.clone().or_else(|| {
-        auth.oauth.as_ref().map(|o| crate::scenario::ReaderSpec {
-            tenant_id: o.tenant_id.clone(),
-            client_id: o.client_id.clone(),
-            client_secret: o.client_secret.clone(),
-        })
-    });
-    let Some(reader) = reader else {
+/// Steps 3 and 4: the reader's token, then a query for the probe sample.
+async fn reader_and_query(
+    report: &mut DoctorReport,
+    resolved: &super::env::Resolved,
+    client: reqwest::Client,
+    run: &str,
+) {
+    let auth = &resolved.auth;
+    let cloud = auth.cloud.to_string();
+    let Some(reader) = resolved.reader() else {
         report.push(steps::READER_TOKEN, StepStatus::Skipped, "no reader identity (azure.reader)", None);
-        return report;
+        return;
     };
     let query_scope = auth.cloud.query_scope();
     let cred = match credential::for_reader(&reader, auth.cloud, &client) {
         Ok(c) => c,
         Err(e) => {
             report.push(steps::READER_TOKEN, StepStatus::Fail, e, None);
-            return report;
+            return;
         }
     };
     match credential::get(cred.as_ref(), query_scope).await {
-        Ok(t) => report.push(
-            steps::READER_TOKEN,
-            StepStatus::Ok,
-            format!("token for {}, scope {query_scope}", t.identity),
-            None,
-        ),
+        Ok(t) => {
+            let detail = format!("token for {}, scope {query_scope}", t.identity);
+            report.push(steps::READER_TOKEN, StepStatus::Ok, detail, None);
+        }
         Err(e) => {
             let hint = explain_token_error(&e, &reader.tenant_id, &cloud);
             report.push(steps::READER_TOKEN, StepStatus::Fail, e, Some(hint));
             report.push(steps::QUERY, StepStatus::Skipped, "no reader token", None);
-            return report;
+            return;
         }
     }
     let workspace = Workspace::new(client, &resolved.azure.query_url, cred, query_scope);
     let q = workspace.query(&format!("azrw_doctor_probe{{{}=\"{run}\"}}", super::run::RUN_LABEL)).await;
     let described = q.describe(workspace.base());
     if q.refused() {
-        report.push(
-            steps::QUERY,
-            StepStatus::Fail,
-            described,
-            Some(format!(
-                "query endpoint refuses the reader: app {} needs Monitoring Data Reader on the Azure Monitor workspace \
-                 (or the assignment is still propagating)",
-                reader.client_id
-            )),
+        let hint = format!(
+            "query endpoint refuses the reader: app {} needs Monitoring Data Reader on the Azure Monitor workspace (or \
+             the assignment is still propagating)",
+            reader.client_id
         );
+        report.push(steps::QUERY, StepStatus::Fail, described, Some(hint));
     } else if q.status == 200 {
         let seen = if q.series.is_empty() {
             "the probe sample is not visible yet (ingestion takes a minute or two)"
@@ -300,16 +287,9 @@ pub async fn run(scenario: &Scenario, real: &RealOptions) -> DoctorReport {
         };
         report.push(steps::QUERY, StepStatus::Ok, format!("{described}; {seen}"), None);
     } else {
-        report.push(
-            steps::QUERY,
-            StepStatus::Fail,
-            described,
-            Some(
-                "query endpoint unreachable or refusing: check azure.query_url (the workspace's Query endpoint)".into(),
-            ),
-        );
+        let hint = "query endpoint unreachable or refusing: check azure.query_url (the workspace's Query endpoint)";
+        report.push(steps::QUERY, StepStatus::Fail, described, Some(hint.into()));
     }
-    report
 }
 
 async fn dcr_probe(
@@ -371,6 +351,12 @@ async fn dcr_probe(
     };
     let status = rsp.status().as_u16();
     let body = rsp.text().await.unwrap_or_default();
+    judge_probe(status, &body, &host, run, token, auth_cloud)
+}
+
+/// The step a probe write's answer makes, with the hint Azure's answer calls for.
+fn judge_probe(status: u16, body: &str, host: &str, run: &str, token: &Token, auth_cloud: &str) -> Step {
+    let step = |status, detail: String, hint: Option<String>| Step { name: steps::DCR.into(), status, detail, hint };
     let brief: String = body.chars().take(300).collect();
     match status {
         200..=299 => step(

@@ -31,6 +31,20 @@ pub struct Resolved {
     pub azure: AzureTargetSpec,
 }
 
+impl Resolved {
+    /// Who reads the workspace back: `azure.reader`, else the agent's own app (an oauth scenario's app may hold both
+    /// roles).
+    pub fn reader(&self) -> Option<crate::scenario::ReaderSpec> {
+        self.azure.reader.clone().or_else(|| {
+            self.auth.oauth.as_ref().map(|o| crate::scenario::ReaderSpec {
+                tenant_id: o.tenant_id.clone(),
+                client_id: o.client_id.clone(),
+                client_secret: o.client_secret.clone(),
+            })
+        })
+    }
+}
+
 /// Resolves `scenario`'s references against `env`; every missing variable is listed, not just the first.
 pub fn resolve(scenario: &Scenario, env: &Environment) -> Result<Resolved, MissingEnv> {
     let azure = scenario.azure.clone().ok_or_else(|| {

@@ -51,21 +51,7 @@ pub async fn run_case_in(
     let mut paths = AgentPaths::under(private.path());
     crate::credential::place_files(&scenario.auth, &mut paths)?;
 
-    let reader = resolved
-        .azure
-        .reader
-        .clone()
-        .or_else(|| {
-            resolved.auth.oauth.as_ref().map(|o| crate::scenario::ReaderSpec {
-                tenant_id: o.tenant_id.clone(),
-                client_id: o.client_id.clone(),
-                client_secret: o.client_secret.clone(),
-            })
-        })
-        .ok_or("no reader identity: set azure.reader")?;
-    let client = real.access.client()?;
-    let credential = crate::credential::for_reader(&reader, scenario.auth.cloud, &client)?;
-    let workspace = Workspace::new(client, &resolved.azure.query_url, credential, scenario.auth.cloud.query_scope());
+    let workspace = workspace(&resolved, real)?;
 
     let target_listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind target: {e}"))?;
     let target = ScrapeTarget::start(target_listener).map_err(|e| format!("scrape target: {e}"))?;
@@ -107,14 +93,7 @@ pub async fn run_case_in(
     .await
     .map_err(|e| format!("start prometheus {}: {e}", case.agent))?;
 
-    let expected: Vec<BTreeMap<String, String>> =
-        if scenario.expect.series.is_empty() { default_expected() } else { scenario.expect.series.clone() }
-            .into_iter()
-            .map(|mut s| {
-                s.insert(RUN_LABEL.to_owned(), run.clone());
-                s
-            })
-            .collect();
+    let expected = expected_series(&scenario, &run);
     let watch = watch_arrival(&workspace, &expected, agent.state(), scenario.deadline, real.poll, opts).await;
     agent.stop().await;
     target.shutdown();
@@ -128,6 +107,27 @@ pub async fn run_case_in(
         verdict.error = Some("interrupted before every expectation was decided".into());
     }
     Ok(())
+}
+
+/// The workspace, read as the scenario's reader identity.
+fn workspace(resolved: &super::env::Resolved, real: &RealOptions) -> Result<Workspace, String> {
+    let reader = resolved.reader().ok_or("no reader identity: set azure.reader")?;
+    let client = real.access.client()?;
+    let cloud = resolved.auth.cloud;
+    let credential = crate::credential::for_reader(&reader, cloud, &client)?;
+    Ok(Workspace::new(client, &resolved.azure.query_url, credential, cloud.query_scope()))
+}
+
+/// The series that must arrive: the scenario's (or the default ones), each tagged with this run's label.
+fn expected_series(scenario: &crate::scenario::Scenario, run: &str) -> Vec<BTreeMap<String, String>> {
+    let series = if scenario.expect.series.is_empty() { default_expected() } else { scenario.expect.series.clone() };
+    series
+        .into_iter()
+        .map(|mut s| {
+            s.insert(RUN_LABEL.to_owned(), run.to_owned());
+            s
+        })
+        .collect()
 }
 
 /// What polling the workspace saw.
