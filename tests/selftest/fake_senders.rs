@@ -1,6 +1,7 @@
 //! Every auth-flow and write expectation, broken by a fake sender one rule at a time: the harness must report the
 //! violation with evidence (which request, which header, which value). And a conforming sender passes them all.
 
+use azrw::Check;
 use azrw::agent::Version;
 use azrw::expect::Status;
 use azrw::runtime::AgentState;
@@ -72,7 +73,7 @@ async fn missing_metadata_header_is_caught() {
     let stage = run(USER_ASSIGNED, Knobs { imds_metadata: None, ..Knobs::default() }).await;
     assert_violation(
         &stage.evaluate(CLAIMED_VERSION),
-        "auth.request",
+        Check::AuthRequest,
         &["Metadata header is \"absent\"", "request #1 GET http://169.254.169.254/metadata/identity/oauth2/token"],
     );
 }
@@ -80,11 +81,11 @@ async fn missing_metadata_header_is_caught() {
 #[tokio::test]
 async fn wrong_imds_api_version_and_resource_are_caught() {
     let stage = run(USER_ASSIGNED, Knobs { imds_api_version: "2017-09-01".into(), ..Knobs::default() }).await;
-    assert_violation(&stage.evaluate(CLAIMED_VERSION), "auth.request", &["api-version", "2017-09-01"]);
+    assert_violation(&stage.evaluate(CLAIMED_VERSION), Check::AuthRequest, &["api-version", "2017-09-01"]);
 
     let stage =
         run(USER_ASSIGNED, Knobs { imds_resource: Some("https://monitor.azure.com".into()), ..Knobs::default() }).await;
-    assert_violation(&stage.evaluate(CLAIMED_VERSION), "auth.request", &["resource", "https://monitor.azure.com"]);
+    assert_violation(&stage.evaluate(CLAIMED_VERSION), Check::AuthRequest, &["resource", "https://monitor.azure.com"]);
 }
 
 #[tokio::test]
@@ -92,7 +93,7 @@ async fn user_assigned_without_client_id_is_caught() {
     let stage = run(USER_ASSIGNED, Knobs { imds_drop_client_id: true, ..Knobs::default() }).await;
     assert_violation(
         &stage.evaluate(CLAIMED_VERSION),
-        "auth.request",
+        Check::AuthRequest,
         &["client_id is None", "381a840f-f3c9-426b-9259-d868b14d9b38"],
     );
 }
@@ -103,7 +104,7 @@ async fn wrong_scope_is_caught() {
     let stage = run(CLIENT_SECRET, knobs).await;
     assert_violation(
         &stage.evaluate(CLAIMED_VERSION),
-        "auth.request",
+        Check::AuthRequest,
         &[
             "scope is Some(\"https://monitor.azure.com/.default\")",
             "https://monitor.azure.com//.default",
@@ -118,7 +119,7 @@ async fn wrong_tenant_is_caught() {
     let stage = run(CLIENT_SECRET, knobs).await;
     assert_violation(
         &stage.evaluate(CLAIMED_VERSION),
-        "auth.request",
+        Check::AuthRequest,
         &["tenant in the path is \"common\"", "https://login.microsoftonline.com/common/oauth2/v2.0/token"],
     );
 }
@@ -126,7 +127,7 @@ async fn wrong_tenant_is_caught() {
 #[tokio::test]
 async fn wrong_grant_type_is_caught() {
     let stage = run(CLIENT_SECRET, Knobs { grant_type: "password".into(), ..Knobs::default() }).await;
-    assert_violation(&stage.evaluate(CLAIMED_VERSION), "auth.request", &["grant_type", "password"]);
+    assert_violation(&stage.evaluate(CLAIMED_VERSION), Check::AuthRequest, &["grant_type", "password"]);
 }
 
 #[tokio::test]
@@ -135,7 +136,7 @@ async fn wrong_credential_kind_is_caught() {
     let stage = run(WORKLOAD_IDENTITY, Knobs { force_secret: Some("s".into()), ..Knobs::default() }).await;
     assert_violation(
         &stage.evaluate(CLAIMED_VERSION),
-        "auth.request",
+        Check::AuthRequest,
         &["credential is client-secret, expected federated"],
     );
 }
@@ -146,7 +147,7 @@ async fn token_request_to_the_wrong_cloud_is_caught() {
         run(CLIENT_SECRET, Knobs { entra_host: Some("login.microsoftonline.us".into()), ..Knobs::default() }).await;
     assert_violation(
         &stage.evaluate(CLAIMED_VERSION),
-        "auth.endpoint",
+        Check::AuthEndpoint,
         &["went to login.microsoftonline.us instead of login.microsoftonline.com", "https://login.microsoftonline.us/"],
     );
 }
@@ -156,7 +157,7 @@ async fn fresh_token_per_write_is_caught() {
     let stage = run(CLIENT_SECRET, Knobs { token_per_write: true, ..Knobs::default() }).await;
     assert_violation(
         &stage.evaluate(CLAIMED_VERSION),
-        "auth.token-reused",
+        Check::AuthTokenReused,
         &["token #2 was fetched", "while token #1 was still fresh", "POST https://login.microsoftonline.com/"],
     );
 }
@@ -166,7 +167,7 @@ async fn write_without_bearer_is_caught() {
     let stage = run(USER_ASSIGNED, Knobs { bearer: Bearer::Missing, ..Knobs::default() }).await;
     assert_violation(
         &stage.evaluate(CLAIMED_VERSION),
-        "write.bearer",
+        Check::WriteBearer,
         &["no Authorization header", "POST https://azrw-dce-"],
     );
 }
@@ -174,7 +175,7 @@ async fn write_without_bearer_is_caught() {
 #[tokio::test]
 async fn write_with_a_token_the_mock_never_issued_is_caught() {
     let stage = run(USER_ASSIGNED, Knobs { bearer: Bearer::Garbage, ..Knobs::default() }).await;
-    assert_violation(&stage.evaluate(CLAIMED_VERSION), "write.bearer", &["Authorization:", "→ 401"]);
+    assert_violation(&stage.evaluate(CLAIMED_VERSION), Check::WriteBearer, &["Authorization:", "→ 401"]);
 }
 
 #[tokio::test]
@@ -182,7 +183,11 @@ async fn token_for_the_wrong_audience_is_caught() {
     // The sender asks IMDS for the Government audience while the DCR is public.
     let knobs = Knobs { imds_resource: Some("https://monitor.azure.us/".into()), ..Knobs::default() };
     let stage = run(USER_ASSIGNED, knobs).await;
-    assert_violation(&stage.evaluate(CLAIMED_VERSION), "write.bearer", &["aud \"https://monitor.azure.us/\"", "→ 401"]);
+    assert_violation(
+        &stage.evaluate(CLAIMED_VERSION),
+        Check::WriteBearer,
+        &["aud \"https://monitor.azure.us/\"", "→ 401"],
+    );
 }
 
 #[tokio::test]
@@ -190,7 +195,7 @@ async fn wrong_content_encoding_is_caught() {
     let stage = run(USER_ASSIGNED, Knobs { content_encoding: Some("gzip".into()), ..Knobs::default() }).await;
     assert_violation(
         &stage.evaluate(CLAIMED_VERSION),
-        "write.content-encoding",
+        Check::WriteContentEncoding,
         &["Content-Encoding is \"gzip\", expected \"snappy\"", "request #2 POST"],
     );
 }
@@ -198,7 +203,7 @@ async fn wrong_content_encoding_is_caught() {
 #[tokio::test]
 async fn wrong_content_type_is_caught() {
     let stage = run(USER_ASSIGNED, Knobs { content_type: Some("application/json".into()), ..Knobs::default() }).await;
-    assert_violation(&stage.evaluate(CLAIMED_VERSION), "write.content-type", &["\"application/json\""]);
+    assert_violation(&stage.evaluate(CLAIMED_VERSION), Check::WriteContentType, &["\"application/json\""]);
 }
 
 #[tokio::test]
@@ -206,7 +211,7 @@ async fn missing_version_header_is_caught() {
     let stage = run(USER_ASSIGNED, Knobs { version_header: None, ..Knobs::default() }).await;
     assert_violation(
         &stage.evaluate(CLAIMED_VERSION),
-        "write.version-header",
+        Check::WriteVersionHeader,
         &["X-Prometheus-Remote-Write-Version is absent", "<absent>"],
     );
 }
@@ -217,7 +222,7 @@ async fn user_agent_of_another_version_is_caught() {
     // The sender says Prometheus/3.5.1; the case is about 3.16.0.
     assert_violation(
         &stage.evaluate(Version::new(3, 16, 0)),
-        "write.user-agent",
+        Check::WriteUserAgent,
         &["User-Agent is \"Prometheus/3.5.1\", expected \"Prometheus/3.16.0\""],
     );
 }
@@ -225,7 +230,7 @@ async fn user_agent_of_another_version_is_caught() {
 #[tokio::test]
 async fn framed_snappy_is_caught() {
     let stage = run(USER_ASSIGNED, Knobs { framed_snappy: true, ..Knobs::default() }).await;
-    assert_violation(&stage.evaluate(CLAIMED_VERSION), "write.body", &["framed", "request #2 POST"]);
+    assert_violation(&stage.evaluate(CLAIMED_VERSION), Check::WriteBody, &["framed", "request #2 POST"]);
 }
 
 #[tokio::test]
@@ -234,7 +239,7 @@ async fn resending_a_refused_batch_is_caught() {
     let stage = run(&no_role, Knobs { resend_refused: true, ..Knobs::default() }).await;
     assert_violation(
         &stage.evaluate(CLAIMED_VERSION),
-        "write.refused-not-resent",
+        Check::WriteRefusedNotResent,
         &["samples refused with 403 were sent again", "refused: request #2", "resent: request #3"],
     );
 }
@@ -258,7 +263,7 @@ async fn dropped_data_is_explained_with_identity_role_and_dcr() {
 async fn missing_series_stays_undecided_with_what_did_arrive() {
     let stage = run(USER_ASSIGNED, Knobs { omit_up: true, ..Knobs::default() }).await;
     let eval = stage.evaluate(CLAIMED_VERSION);
-    let f = finding(&eval, "series.present");
+    let f = finding(&eval, Check::SeriesPresent);
     assert_eq!(f.status, Status::Undecided, "{f:#?}");
     assert!(f.message.contains("\"up\""), "{f:#?}");
     assert!(f.evidence[0].contains("azrw_target_scrapes_total"), "{f:#?}");
@@ -272,14 +277,14 @@ async fn capability_table_contradicted_by_the_agent_is_caught() {
     let exited = AgentState::Exited { code: Some(1), error: Some("field oauth not found".into()) };
     let eval = stage.evaluate_as(CLAIMED_VERSION, &exited, false);
     assert_eq!(eval.observed, Some(Outcome::ConfigRejected));
-    let f = finding(&eval, "capability.table");
+    let f = finding(&eval, Check::CapabilityTable);
     assert_eq!(f.status, Status::Fail);
     assert!(f.message.contains("the table says prometheus 3.5.1 supports oauth"), "{f:#?}");
 
     // Certificate needs 3.13: 3.5.1 accepting it contradicts the table the other way.
     let stage = run(CERTIFICATE, Knobs::default()).await;
     let eval = stage.evaluate(CLAIMED_VERSION);
-    let f = finding(&eval, "capability.table");
+    let f = finding(&eval, Check::CapabilityTable);
     assert_eq!(f.status, Status::Fail);
     assert!(f.message.contains("lacks certificate (needs ≥ 3.13.0)"), "{f:#?}");
 }

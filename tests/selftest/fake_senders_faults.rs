@@ -1,6 +1,7 @@
 //! Retry and token-lifecycle expectations, each broken by a fake sender against a mock cloud that follows a fault
 //! plan: the harness must name the request, the answer and the timing. A conforming sender passes them all.
 
+use azrw::Check;
 use azrw::expect::Status;
 
 use crate::common::{CLAIMED_VERSION, Knobs, Retry, assert_violation, finding, send, send_retrying, stage};
@@ -22,7 +23,7 @@ async fn conforming_retrying_sender_passes_every_retry_check() {
     let stage = stage(&scenario("  rules: [{service: dcr, times: 3, status: 503}]\n")).await;
     send_retrying(&stage, &knobs(5), &Retry::default()).await;
     let eval = stage.evaluate(CLAIMED_VERSION);
-    for check in ["retry.recoverable-resent", "retry.backoff", "retry.attempt-header", "retry.no-loss"] {
+    for check in [Check::RetryRecoverableResent, Check::RetryBackoff, Check::RetryAttemptHeader, Check::RetryNoLoss] {
         assert_eq!(finding(&eval, check).status, Status::Pass, "{:#?}", finding(&eval, check));
     }
     crate::common::assert_clean(&eval);
@@ -33,7 +34,7 @@ async fn retrying_a_400_is_caught() {
     let stage = stage(&scenario("  rules: [{service: dcr, times: 1, status: 400}]\n")).await;
     send_retrying(&stage, &knobs(4), &Retry { retry_4xx: true, ..Retry::default() }).await;
     let eval = stage.evaluate(CLAIMED_VERSION);
-    assert_violation(&eval, "retry.dropped", &["refused with 400", "resent: request #", "Retry-Attempt: 1"]);
+    assert_violation(&eval, Check::RetryDropped, &["refused with 400", "resent: request #", "Retry-Attempt: 1"]);
 }
 
 #[tokio::test]
@@ -41,7 +42,7 @@ async fn giving_up_on_a_503_is_caught() {
     let stage = stage(&scenario("  rules: [{service: dcr, times: 1, status: 503}]\n")).await;
     send_retrying(&stage, &knobs(4), &Retry { give_up_on_5xx: true, ..Retry::default() }).await;
     let eval = stage.evaluate(CLAIMED_VERSION);
-    assert_violation(&eval, "retry.recoverable-resent", &["gave up", "503", "moved on: request #"]);
+    assert_violation(&eval, Check::RetryRecoverableResent, &["gave up", "503", "moved on: request #"]);
 }
 
 #[tokio::test]
@@ -51,7 +52,7 @@ async fn ignoring_retry_after_is_caught() {
     let eval = stage.evaluate(CLAIMED_VERSION);
     assert_violation(
         &eval,
-        "retry.retry-after",
+        Check::RetryRetryAfter,
         &["Retry-After 2s", "it must wait", "Retry-After: 2", "retried: request #"],
     );
 }
@@ -65,7 +66,7 @@ async fn honouring_an_http_date_retry_after_passes() {
     .await;
     send_retrying(&stage, &knobs(2), &Retry::default()).await;
     let eval = stage.evaluate(CLAIMED_VERSION);
-    for check in ["retry.retry-after", "retry.backoff"] {
+    for check in [Check::RetryRetryAfter, Check::RetryBackoff] {
         assert_eq!(finding(&eval, check).status, Status::Pass, "{:#?}", finding(&eval, check));
     }
 }
@@ -79,7 +80,7 @@ async fn ignoring_an_http_date_retry_after_is_caught() {
     .await;
     send_retrying(&stage, &knobs(2), &Retry { ignore_retry_after: true, ..Retry::default() }).await;
     let eval = stage.evaluate(CLAIMED_VERSION);
-    assert_violation(&eval, "retry.retry-after", &["it must wait", "with Retry-After: ", " GMT (2.", "s ahead)"]);
+    assert_violation(&eval, Check::RetryRetryAfter, &["it must wait", "with Retry-After: ", " GMT (2.", "s ahead)"]);
 }
 
 #[tokio::test]
@@ -87,7 +88,7 @@ async fn a_tight_retry_loop_is_caught() {
     let stage = stage(&scenario("  rules: [{service: dcr, times: 3, status: 503}]\n")).await;
     send_retrying(&stage, &knobs(4), &Retry { tight_loop: true, ..Retry::default() }).await;
     let eval = stage.evaluate(CLAIMED_VERSION);
-    assert_violation(&eval, "retry.backoff", &["retry storm", "min_backoff 50ms", "resent: request #"]);
+    assert_violation(&eval, Check::RetryBackoff, &["retry storm", "min_backoff 50ms", "resent: request #"]);
 }
 
 #[tokio::test]
@@ -95,7 +96,7 @@ async fn a_missing_retry_attempt_header_is_caught() {
     let stage = stage(&scenario("  rules: [{service: dcr, times: 2, status: 500}]\n")).await;
     send_retrying(&stage, &knobs(4), &Retry { no_attempt_header: true, ..Retry::default() }).await;
     let eval = stage.evaluate(CLAIMED_VERSION);
-    assert_violation(&eval, "retry.attempt-header", &["Retry-Attempt absent", "prometheus 3.5.1 sends \"1\""]);
+    assert_violation(&eval, Check::RetryAttemptHeader, &["Retry-Attempt absent", "prometheus 3.5.1 sends \"1\""]);
 }
 
 #[tokio::test]
@@ -103,7 +104,11 @@ async fn losing_samples_across_an_outage_is_caught() {
     let stage = stage(&scenario("  rules: [{service: dcr, times: 3, status: 503}]\n")).await;
     send_retrying(&stage, &knobs(7), &Retry { give_up_on_5xx: true, ..Retry::default() }).await;
     let eval = stage.evaluate(CLAIMED_VERSION);
-    assert_violation(&eval, "retry.no-loss", &["samples lost", "azrw_target_scrapes_total values 1..2", "request #"]);
+    assert_violation(
+        &eval,
+        Check::RetryNoLoss,
+        &["samples lost", "azrw_target_scrapes_total values 1..2", "request #"],
+    );
 }
 
 #[tokio::test]
@@ -121,7 +126,7 @@ async fn reconnecting_after_failed_tls_handshakes_passes() {
     assert_eq!(failed.len(), 2, "{failed:?}");
     assert!(failed[0].starts_with("CONNECT ") && failed[0].ends_with(":443"), "{failed:?}");
     let eval = stage.evaluate(CLAIMED_VERSION);
-    assert_eq!(finding(&eval, "retry.no-loss").status, Status::Pass, "{:#?}", finding(&eval, "retry.no-loss"));
+    assert_eq!(finding(&eval, Check::RetryNoLoss).status, Status::Pass, "{:#?}", finding(&eval, Check::RetryNoLoss));
     crate::common::assert_clean(&eval);
 }
 
@@ -131,7 +136,11 @@ async fn giving_up_after_a_failed_tls_handshake_is_caught() {
     let stage = stage(&scenario("  rules: [{service: dcr, times: 3, tls_failure: true}]\n")).await;
     send_retrying(&stage, &knobs(5), &Retry { give_up_on_5xx: true, ..Retry::default() }).await;
     let eval = stage.evaluate(CLAIMED_VERSION);
-    assert_violation(&eval, "retry.no-loss", &["samples lost", "azrw_target_scrapes_total values 1..2", "request #"]);
+    assert_violation(
+        &eval,
+        Check::RetryNoLoss,
+        &["samples lost", "azrw_target_scrapes_total values 1..2", "request #"],
+    );
 }
 
 #[tokio::test]
@@ -139,7 +148,7 @@ async fn reusing_an_expired_token_is_caught() {
     let stage = stage(&scenario("  tokens: {expired: 1}\n")).await;
     send(&stage, &knobs(3)).await;
     let eval = stage.evaluate(CLAIMED_VERSION);
-    assert_violation(&eval, "tokens.not-expired", &["token #1", "expired", "request #"]);
+    assert_violation(&eval, Check::TokensNotExpired, &["token #1", "expired", "request #"]);
 }
 
 #[tokio::test]
@@ -147,7 +156,7 @@ async fn refreshing_before_the_refresh_point_is_caught() {
     let stage = stage(&scenario("  tokens: {refresh_in: 1h}\n")).await;
     send(&stage, &Knobs { token_per_write: true, ..knobs(3) }).await;
     let eval = stage.evaluate(CLAIMED_VERSION);
-    assert_violation(&eval, "tokens.refresh", &["token #2", "before token #1's refresh point", "request #"]);
+    assert_violation(&eval, Check::TokensRefresh, &["token #2", "before token #1's refresh point", "request #"]);
 }
 
 /// A 12-minute token: Prometheus asks again at 6 min, MSAL still serves it from its cache (6 min remain, more than
@@ -159,7 +168,7 @@ async fn a_long_lived_token_is_judged_only_after_its_refresh() {
     let stage = stage(&format!("{}{LONG_LIVED}", scenario("  rules: []\n"))).await;
     send(&stage, &knobs(3)).await;
     let eval = stage.evaluate(CLAIMED_VERSION);
-    let f = finding(&eval, "tokens.refresh");
+    let f = finding(&eval, Check::TokensRefresh);
     assert_eq!(f.status, Status::Undecided, "{f:#?}");
     assert!(f.message.contains("0 of 1 token refreshes seen (the first is due +540."), "{f:#?}");
 }
@@ -171,7 +180,7 @@ async fn bypassing_the_sdk_token_cache_is_caught() {
     let eval = stage.evaluate(CLAIMED_VERSION);
     assert_violation(
         &eval,
-        "tokens.refresh",
+        Check::TokensRefresh,
         &["token #2", "before token #1's refresh point +540.", "lifetime 720s", "MSAL serves its cache", "request #"],
     );
 }
@@ -196,7 +205,7 @@ async fn waiting_out_a_token_services_retry_after_passes() {
     let stage = stage(&scenario("  rules: [{service: imds, times: 1, status: 429, retry_after: 1s}]\n")).await;
     send(&stage, &Knobs { token_attempts: 3, ..knobs(3) }).await;
     let eval = stage.evaluate(CLAIMED_VERSION);
-    let f = finding(&eval, "tokens.retry-after");
+    let f = finding(&eval, Check::TokensRetryAfter);
     assert_eq!(f.status, Status::Pass, "{f:#?}");
     crate::common::assert_clean(&eval);
 }
@@ -208,7 +217,7 @@ async fn asking_imds_again_before_its_retry_after_is_caught() {
     let eval = stage.evaluate(CLAIMED_VERSION);
     assert_violation(
         &eval,
-        "tokens.retry-after",
+        Check::TokensRetryAfter,
         &[
             "IMDS answered 429 with Retry-After 2s",
             "refused: request #1 GET http://169.254.169.254",

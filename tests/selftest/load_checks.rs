@@ -2,6 +2,7 @@
 //! and a sender that loses, duplicates or leaves out samples is caught with the series, the timestamp and the
 //! request. Also: accounting keeps no series in recorded exchanges, and the DCR throttle answers 429.
 
+use azrw::Check;
 use std::path::Path;
 
 use azrw::cloud::recorder::Detail;
@@ -55,12 +56,14 @@ const ALL: &[usize] = &[0, 1, 2];
 async fn a_conforming_sender_passes_every_load_check() {
     let stage = send(LOAD, &[(0, ALL), (1, ALL), (2, ALL), (3, ALL)]).await;
     let eval = stage.evaluate(crate::common::CLAIMED_VERSION);
-    for check in ["load.sustained", "load.rate", "load.complete", "load.no-loss", "load.no-duplicates"] {
+    for check in
+        [Check::LoadSustained, Check::LoadRate, Check::LoadComplete, Check::LoadNoLoss, Check::LoadNoDuplicates]
+    {
         let f = finding(&eval, check);
         assert_eq!(f.status, azrw::expect::Status::Pass, "{f:#?}");
     }
     // series.present and the outcome are decided from the accounting: the bodies are gone.
-    assert_eq!(finding(&eval, "series.present").status, azrw::expect::Status::Pass, "{:#?}", eval.findings);
+    assert_eq!(finding(&eval, Check::SeriesPresent).status, azrw::expect::Status::Pass, "{:#?}", eval.findings);
     assert_eq!(eval.observed, Some(azrw::scenario::Outcome::Delivered));
     for e in stage.exchanges() {
         if let Detail::Write { body: Ok(body), .. } = &e.detail {
@@ -74,7 +77,7 @@ async fn a_resent_sample_is_caught_with_series_timestamp_and_request() {
     let stage = send(LOAD, &[(0, ALL), (1, ALL), (1, &[2]), (2, ALL)]).await;
     let eval = stage.evaluate(crate::common::CLAIMED_VERSION);
     let ts = (START_MS + 1000).to_string();
-    assert_violation(&eval, "load.no-duplicates", &["azrw_load_series{", "series=\"2\"", &ts, "request #"]);
+    assert_violation(&eval, Check::LoadNoDuplicates, &["azrw_load_series{", "series=\"2\"", &ts, "request #"]);
 }
 
 #[tokio::test]
@@ -82,14 +85,14 @@ async fn a_lost_scrape_is_caught_with_the_gap() {
     let stage = send(LOAD, &[(0, ALL), (1, ALL), (4, ALL)]).await;
     let eval = stage.evaluate(crate::common::CLAIMED_VERSION);
     let (from, to) = ((START_MS + 1000).to_string(), (START_MS + 4000).to_string());
-    assert_violation(&eval, "load.no-loss", &["2 missing", &format!("widest step {from} → {to}"), "request #"]);
+    assert_violation(&eval, Check::LoadNoLoss, &["2 missing", &format!("widest step {from} → {to}"), "request #"]);
 }
 
 #[tokio::test]
 async fn a_series_that_never_arrives_is_named() {
     let stage = send(LOAD, &[(0, &[0, 1]), (1, &[0, 1])]).await;
     let eval = stage.evaluate(crate::common::CLAIMED_VERSION);
-    assert_violation(&eval, "load.complete", &["1 of 3", "azrw_load_series{series=\"2\"}"]);
+    assert_violation(&eval, Check::LoadComplete, &["1 of 3", "azrw_load_series{series=\"2\"}"]);
 }
 
 #[tokio::test]
@@ -97,7 +100,7 @@ async fn a_rate_below_the_stated_minimum_is_caught() {
     let slow = LOAD.replace("min_samples_per_minute: 60", "min_samples_per_minute: 1000000000000");
     let stage = send(&slow, &[(0, ALL), (1, ALL)]).await;
     let eval = stage.evaluate(crate::common::CLAIMED_VERSION);
-    assert_violation(&eval, "load.rate", &["below the required 1000000000000", "samples accepted over"]);
+    assert_violation(&eval, Check::LoadRate, &["below the required 1000000000000", "samples accepted over"]);
 }
 
 #[tokio::test]
@@ -105,7 +108,7 @@ async fn load_checks_wait_for_the_stated_duration() {
     let long = LOAD.replace("duration: 0s", "duration: 10m");
     let stage = send(&long, &[(0, ALL), (1, ALL)]).await;
     let eval = stage.evaluate(crate::common::CLAIMED_VERSION);
-    let f = finding(&eval, "load.sustained");
+    let f = finding(&eval, Check::LoadSustained);
     assert_eq!(f.status, azrw::expect::Status::Undecided, "{f:#?}");
     assert!(f.message.contains("of 600s sustained"), "{f:#?}");
     assert!(!eval.decided());
@@ -124,9 +127,10 @@ async fn a_throttling_fault_answers_every_nth_write_429_and_throttled_samples_ar
     ];
     assert_eq!(statuses, [200, 429, 200]);
     let eval = stage.evaluate(crate::common::CLAIMED_VERSION);
-    assert_eq!(finding(&eval, "load.no-duplicates").status, azrw::expect::Status::Pass, "{:#?}", eval.findings);
+    assert_eq!(finding(&eval, Check::LoadNoDuplicates).status, azrw::expect::Status::Pass, "{:#?}", eval.findings);
     // Without bodies resends cannot be matched to batches: the retry checks step aside instead of waiting forever.
-    for check in ["retry.recoverable-resent", "retry.retry-after", "retry.backoff", "retry.attempt-header"] {
+    for check in [Check::RetryRecoverableResent, Check::RetryRetryAfter, Check::RetryBackoff, Check::RetryAttemptHeader]
+    {
         assert_eq!(finding(&eval, check).status, azrw::expect::Status::Skipped, "{check}");
     }
     let throttled = stage.exchanges().into_iter().find(|e| e.status == 429).unwrap();

@@ -2,6 +2,7 @@
 //! Prometheus sends for the compliance target (scrapes 1–4), with one mutation, and the harness must name the
 //! series and the sample. A sender without the mutation passes every check.
 
+use azrw::Check;
 use azrw::expect::{Evaluation, Status};
 use azrw::remote_write::{DecodedWrite, HistogramCount, Metadata, RwVersion, Sample, Series};
 use azrw::scenario::{Exposition, Family, Outcome, ScrapeSpec, TargetPreset};
@@ -158,8 +159,7 @@ async fn assert_replay_reproduces(eval: &Evaluation, bundle: &std::path::Path) {
     assert_eq!(report.reproduced(), Some(true), "{:#?}\n{:?}", report.verdict, report.recorded);
     let replayed = report.verdict.unwrap();
     for check in azrw::expect::payload::CHECKS {
-        let (live, again) =
-            (finding(eval, check.name()), replayed.findings.iter().find(|f| f.check == *check).unwrap());
+        let (live, again) = (finding(eval, *check), replayed.findings.iter().find(|f| f.check == *check).unwrap());
         assert_eq!(
             (live.status, &live.message, &live.evidence),
             (again.status, &again.message, &again.evidence),
@@ -175,7 +175,7 @@ async fn replay_rejudges_payload_checks_from_the_bundle() {
         w[2].series.retain(|s| s.label("__name__") != Some("azrw_gauge"))
     })
     .await;
-    assert_violation(&eval, "payload.samples", &["azrw_gauge{", "scrape 2 never arrived"]);
+    assert_violation(&eval, Check::PayloadSamples, &["azrw_gauge{", "scrape 2 never arrived"]);
     assert_replay_reproduces(&eval, bundle.path()).await;
     // A conforming sender: the replay passes every payload check.
     let (eval, _, bundle) = send_and_bundle(&model(), CLIENT_SECRET, RwVersion::V1, |_| {}).await;
@@ -218,7 +218,7 @@ async fn conforming_rw1_and_rw2_senders_pass_every_payload_check() {
         assert_clean(&eval);
         assert_eq!(eval.observed, Some(Outcome::Delivered));
         for check in azrw::expect::payload::CHECKS {
-            assert_eq!(finding(&eval, check.name()).status, Status::Pass, "{version:?} {check}");
+            assert_eq!(finding(&eval, *check).status, Status::Pass, "{version:?} {check}");
         }
     }
 }
@@ -231,17 +231,12 @@ async fn conforming_native_histogram_and_exemplar_senders_pass_every_payload_che
             assert!(statuses.iter().all(|s| *s == 200), "{version:?}: {statuses:?}");
             assert_clean(&eval);
             for check in azrw::expect::payload::CHECKS {
-                assert_eq!(
-                    finding(&eval, check.name()).status,
-                    Status::Pass,
-                    "{:?} {version:?} {check}",
-                    model.exposition
-                );
+                assert_eq!(finding(&eval, *check).status, Status::Pass, "{:?} {version:?} {check}", model.exposition);
             }
         }
     }
     let eval = replay_model(&openmetrics(), CLIENT_SECRET, RwVersion::V1, |_| {}).await.0;
-    let f = finding(&eval, "payload.exemplars");
+    let f = finding(&eval, Check::PayloadExemplars);
     assert!(f.message.contains("all 6 exemplars"), "{f:#?}");
 }
 
@@ -250,7 +245,7 @@ async fn a_native_histogram_with_a_wrong_bucket_is_named() {
     let eval = violate_native(|w| series(w, 2, "azrw_native").histograms[0].positive_deltas[1] = 3).await;
     assert_violation(
         &eval,
-        "payload.values",
+        Check::PayloadValues,
         &["azrw_native{", "scrape 2: expected the native histogram", "deltas=[2, 2, -2]", "deltas=[2, 3, -2]"],
     );
 }
@@ -259,19 +254,19 @@ async fn a_native_histogram_with_a_wrong_bucket_is_named() {
 async fn a_native_histogram_with_a_wrong_zero_bucket_or_schema_is_named() {
     let eval =
         violate_native(|w| series(w, 1, "azrw_native").histograms[0].zero_count = Some(HistogramCount::Int(2))).await;
-    assert_violation(&eval, "payload.values", &["azrw_native{", "zero_count=1", "zero_count=2"]);
+    assert_violation(&eval, Check::PayloadValues, &["azrw_native{", "zero_count=1", "zero_count=2"]);
     let eval = violate_native(|w| series(w, 3, "azrw_native").histograms[0].schema = 1).await;
-    assert_violation(&eval, "payload.values", &["azrw_native{", "scrape 3", "schema=1"]);
+    assert_violation(&eval, Check::PayloadValues, &["azrw_native{", "scrape 3", "schema=1"]);
     // A float histogram is not the integer histogram that was scraped, even with equal counts.
     let eval =
         violate_native(|w| series(w, 1, "azrw_native").histograms[0].count = Some(HistogramCount::Float(6.0))).await;
-    assert_violation(&eval, "payload.values", &["count=6 ", "count=6f"]);
+    assert_violation(&eval, Check::PayloadValues, &["count=6 ", "count=6f"]);
 }
 
 #[tokio::test]
 async fn a_missing_native_histogram_is_named() {
     let eval = violate_native(|w| series(w, 2, "azrw_native").histograms.clear()).await;
-    assert_violation(&eval, "payload.samples", &["azrw_native{", "scrape 2 never arrived", "native histogram"]);
+    assert_violation(&eval, Check::PayloadSamples, &["azrw_native{", "scrape 2 never arrived", "native histogram"]);
 }
 
 #[tokio::test]
@@ -282,7 +277,7 @@ async fn a_native_histogram_sent_as_floats_is_named() {
         s.samples.push(Sample { timestamp: stamp(1), value: 6.0 });
     })
     .await;
-    assert_violation(&eval, "payload.values", &["azrw_native{", "expected the native histogram", "= 6 (bits"]);
+    assert_violation(&eval, Check::PayloadValues, &["azrw_native{", "expected the native histogram", "= 6 (bits"]);
 }
 
 #[tokio::test]
@@ -292,7 +287,11 @@ async fn a_duplicated_native_histogram_is_named() {
         w[4].series.push(again);
     })
     .await;
-    assert_violation(&eval, "payload.duplicates", &["azrw_native{", &format!("@ {}", stamp(3)), "native histogram"]);
+    assert_violation(
+        &eval,
+        Check::PayloadDuplicates,
+        &["azrw_native{", &format!("@ {}", stamp(3)), "native histogram"],
+    );
 }
 
 #[tokio::test]
@@ -306,7 +305,7 @@ async fn a_scrape_served_in_the_wrong_format_is_named() {
     let eval = stage.evaluate_payload(CLAIMED_VERSION, &model, &log);
     assert_violation(
         &eval,
-        "payload.exposition",
+        Check::PayloadExposition,
         &["scrape 2 was served as text 0.0.4", "did not ask for protobuf", "Accept: application/openmetrics-text"],
     );
 }
@@ -317,7 +316,7 @@ async fn a_lost_exemplar_is_named() {
     let eval = violate_openmetrics(|w| series(w, 1, "azrw_exemplar_total").exemplars.clear()).await;
     assert_violation(
         &eval,
-        "payload.exemplars",
+        Check::PayloadExemplars,
         &["exemplar was lost", "trace_id=\"c0001\"", "azrw_exemplar_total{", "a later one arrived", "c0002"],
     );
 }
@@ -330,7 +329,7 @@ async fn a_duplicated_exemplar_is_named() {
         series(w, 2, "azrw_exemplar_total").exemplars.push(e);
     })
     .await;
-    assert_violation(&eval, "payload.exemplars", &["delivered twice", "c0001", "1764000001500"]);
+    assert_violation(&eval, Check::PayloadExemplars, &["delivered twice", "c0001", "1764000001500"]);
 }
 
 #[tokio::test]
@@ -342,17 +341,17 @@ async fn an_exemplar_on_the_wrong_series_or_with_a_wrong_value_is_named() {
     .await;
     assert_violation(
         &eval,
-        "payload.exemplars",
+        Check::PayloadExemplars,
         &["did not serve on this series", "on azrw_exemplar_hist_sum{", "the target served", "azrw_exemplar_total{"],
     );
     let eval = violate_openmetrics(|w| series(w, 3, "azrw_exemplar_total").exemplars[0].timestamp += 1).await;
-    assert_violation(&eval, "payload.exemplars", &["did not serve", "c0002", "@ 1764000002501"]);
+    assert_violation(&eval, Check::PayloadExemplars, &["did not serve", "c0002", "@ 1764000002501"]);
     let eval = violate_openmetrics(|w| {
         let s = w[1].series.iter_mut().find(|s| s.label("le") == Some("+Inf") && !s.exemplars.is_empty()).unwrap();
         s.exemplars[0].value = 7.0;
     })
     .await;
-    assert_violation(&eval, "payload.exemplars", &["did not serve", "i0001", "} 7 @"]);
+    assert_violation(&eval, Check::PayloadExemplars, &["did not serve", "i0001", "} 7 @"]);
 }
 
 #[tokio::test]
@@ -363,7 +362,7 @@ async fn a_missing_or_wrong_unit_is_named() {
     .await;
     assert_violation(
         &eval,
-        "payload.metadata",
+        Check::PayloadMetadata,
         &["azrw_latency_seconds is wrong", "unit \"seconds\"", "azrw_latency_seconds: GAUGE", "unit \"\""],
     );
 }
@@ -373,7 +372,7 @@ async fn a_lost_sample_is_named() {
     let eval = violate(|w| w[2].series.retain(|s| s.label("__name__") != Some("azrw_gauge"))).await;
     assert_violation(
         &eval,
-        "payload.samples",
+        Check::PayloadSamples,
         &["azrw_gauge{", "scrape 2 never arrived", "0 (bits 0x0000000000000000)"],
     );
 }
@@ -385,7 +384,7 @@ async fn a_duplicated_sample_is_named() {
         w.insert(3, again);
     })
     .await;
-    assert_violation(&eval, "payload.duplicates", &["azrw_", &format!("@ {}", stamp(2)), "request #"]);
+    assert_violation(&eval, Check::PayloadDuplicates, &["azrw_", &format!("@ {}", stamp(2)), "request #"]);
 }
 
 #[tokio::test]
@@ -393,7 +392,7 @@ async fn reordered_samples_are_named() {
     let eval = violate(|w| w.swap(2, 3)).await;
     assert_violation(
         &eval,
-        "payload.order",
+        Check::PayloadOrder,
         &["went back in time", &format!("@ {}", stamp(2)), &format!("@ {}", stamp(3))],
     );
 }
@@ -401,7 +400,7 @@ async fn reordered_samples_are_named() {
 #[tokio::test]
 async fn unsorted_labels_are_named() {
     let eval = violate(|w| series(w, 1, "azrw_counter_total").labels.reverse()).await;
-    assert_violation(&eval, "payload.labels", &["not sorted", "azrw_counter_total"]);
+    assert_violation(&eval, Check::PayloadLabels, &["not sorted", "azrw_counter_total"]);
 }
 
 #[tokio::test]
@@ -411,7 +410,7 @@ async fn repeated_label_names_are_named() {
         s.labels.insert(1, ("cluster".into(), "azrw".into()));
     })
     .await;
-    assert_violation(&eval, "payload.labels", &["label name cluster is repeated", "azrw_gauge"]);
+    assert_violation(&eval, Check::PayloadLabels, &["label name cluster is repeated", "azrw_gauge"]);
 }
 
 #[tokio::test]
@@ -421,7 +420,7 @@ async fn a_kept_empty_label_value_is_named() {
         s.labels.push(("zz_empty".into(), String::new()));
     })
     .await;
-    assert_violation(&eval, "payload.labels", &["zz_empty has an empty value", "azrw_labels"]);
+    assert_violation(&eval, Check::PayloadLabels, &["zz_empty has an empty value", "azrw_labels"]);
 }
 
 #[tokio::test]
@@ -430,32 +429,36 @@ async fn a_series_without_name_is_named() {
         series(w, 1, "azrw_gauge").labels.remove(0);
     })
     .await;
-    assert_violation(&eval, "payload.labels", &["no __name__ label"]);
+    assert_violation(&eval, Check::PayloadLabels, &["no __name__ label"]);
 }
 
 #[tokio::test]
 async fn stale_marker_with_wrong_bits_is_named() {
     // Scrape 3 is where azrw_stale disappears: an ordinary NaN is not a stale marker.
     let eval = violate(|w| series(w, 3, "azrw_stale").samples[0].value = f64::NAN).await;
-    assert_violation(&eval, "payload.values", &["azrw_stale{", "scrape 3", "0x7ff0000000000002", "0x7ff8000000000000"]);
+    assert_violation(
+        &eval,
+        Check::PayloadValues,
+        &["azrw_stale{", "scrape 3", "0x7ff0000000000002", "0x7ff8000000000000"],
+    );
 }
 
 #[tokio::test]
 async fn a_wrong_value_is_named() {
     let eval = violate(|w| series(w, 2, "azrw_counter_total").samples[0].value = 7.0).await;
-    assert_violation(&eval, "payload.values", &["azrw_counter_total{", "scrape 2: expected 1 (bits", "= 7"]);
+    assert_violation(&eval, Check::PayloadValues, &["azrw_counter_total{", "scrape 2: expected 1 (bits", "= 7"]);
 }
 
 #[tokio::test]
 async fn seconds_instead_of_milliseconds_are_named() {
     let eval = violate(|w| series(w, 1, "up").samples[0].timestamp = BASE_MS / 1000).await;
-    assert_violation(&eval, "payload.timestamps", &["not in milliseconds", "up{"]);
+    assert_violation(&eval, Check::PayloadTimestamps, &["not in milliseconds", "up{"]);
 }
 
 #[tokio::test]
 async fn a_timestamp_of_no_scrape_is_named() {
     let eval = violate(|w| series(w, 4, "azrw_gauge").samples[0].timestamp = stamp(4) + 400).await;
-    assert_violation(&eval, "payload.timestamps", &["matches no scrape", "azrw_gauge{", "nearest: scrape 4"]);
+    assert_violation(&eval, Check::PayloadTimestamps, &["matches no scrape", "azrw_gauge{", "nearest: scrape 4"]);
 }
 
 #[tokio::test]
@@ -466,7 +469,7 @@ async fn a_series_the_target_never_produced_is_named() {
         w[1].series.push(s);
     })
     .await;
-    assert_violation(&eval, "payload.samples", &["did not produce on scrape 1", "azrw_invented{"]);
+    assert_violation(&eval, Check::PayloadSamples, &["did not produce on scrape 1", "azrw_invented{"]);
 }
 
 #[tokio::test]
@@ -476,13 +479,13 @@ async fn a_conflicting_job_not_exported_is_named() {
         s.labels.retain(|(k, _)| k != "exported_job");
     })
     .await;
-    assert_violation(&eval, "payload.target-labels", &["exported_job is None", "azrw_honor{"]);
+    assert_violation(&eval, Check::PayloadTargetLabels, &["exported_job is None", "azrw_honor{"]);
 }
 
 #[tokio::test]
 async fn a_missing_external_label_is_named() {
     let eval = violate(|w| series(w, 1, "azrw_gauge").labels.retain(|(k, _)| k != "cluster")).await;
-    assert_violation(&eval, "payload.target-labels", &["external label cluster is None", "azrw_gauge{"]);
+    assert_violation(&eval, Check::PayloadTargetLabels, &["external label cluster is None", "azrw_gauge{"]);
 }
 
 #[tokio::test]
@@ -490,9 +493,9 @@ async fn wrong_metadata_is_named_and_missing_metadata_stays_open() {
     let eval =
         violate(|w| w[0].metadata.iter_mut().find(|m| m.family == "azrw_histogram").unwrap().kind = "GAUGE".into())
             .await;
-    assert_violation(&eval, "payload.metadata", &["azrw_histogram is wrong: expected HISTOGRAM", "GAUGE"]);
+    assert_violation(&eval, Check::PayloadMetadata, &["azrw_histogram is wrong: expected HISTOGRAM", "GAUGE"]);
     let eval = violate(|w| w[0].metadata.retain(|m| m.family != "azrw_summary")).await;
-    let f = finding(&eval, "payload.metadata");
+    let f = finding(&eval, Check::PayloadMetadata);
     assert_eq!(f.status, Status::Undecided, "{f:#?}");
     assert!(f.message.contains("azrw_summary"), "{f:#?}");
 }
@@ -505,7 +508,7 @@ async fn framed_snappy_is_refused_and_named() {
     let statuses = send_writes(&stage, &knobs, &conforming(&model, RwVersion::V1)).await;
     assert!(statuses.iter().all(|s| *s == 400), "{statuses:?}");
     let eval = stage.evaluate_payload(CLAIMED_VERSION, &model, &scrapes(SCRAPES));
-    assert_violation(&eval, "write.body", &["snappy *framed*", "request #"]);
+    assert_violation(&eval, Check::WriteBody, &["snappy *framed*", "request #"]);
 }
 
 #[tokio::test]
@@ -532,7 +535,7 @@ async fn azure_label_limits_are_refused_by_the_dcr_and_named() {
         })
         .await;
         assert_eq!(&statuses[1..], [400, 400, 400, 400], "{family:?}");
-        assert_violation(&eval, "payload.azure-limits", &[words, "answered 400"]);
+        assert_violation(&eval, Check::PayloadAzureLimits, &[words, "answered 400"]);
         assert_eq!(eval.observed, Some(Outcome::Dropped), "{family:?}: {}", eval.explanation);
         assert!(eval.explanation.contains(words), "{family:?}: {}", eval.explanation);
     }

@@ -3,6 +3,7 @@
 //! secret on the config endpoint, a mock-issued token in the log. The harness must name the request, the host and
 //! the header — never the secret or token itself. Conforming senders pass.
 
+use azrw::Check;
 use std::time::Duration;
 
 use crate::common::{CLAIMED_VERSION, Knobs, Stage, assert_violation, batch, fetch_token, finding, post_write, stage};
@@ -102,10 +103,10 @@ async fn the_token_sent_to_a_plain_remote_write_host_is_caught() {
     let eval = stage.evaluate(CLAIMED_VERSION);
     assert_violation(
         &eval,
-        "security.token-scope",
+        Check::SecurityTokenScope,
         &["beyond the DCR host", "request #", &format!("POST https://{SINK}/api/v1/write"), "Bearer [token #1]"],
     );
-    no_token_in(&stage, &text_of(finding(&eval, "security.token-scope")));
+    no_token_in(&stage, &text_of(finding(&eval, Check::SecurityTokenScope)));
 }
 
 #[tokio::test]
@@ -113,10 +114,10 @@ async fn a_plain_remote_write_without_the_token_passes_and_waits_for_its_first_w
     let stage = stage(&user_assigned(&format!("prometheus:\n  plain_remote_writes: [{SINK}]\n"))).await;
     let token = fetch_token(&stage, &Knobs::default()).await.unwrap();
     post_write(&stage, &token, &batch(1_764_000_000_000, false)).await;
-    let f = finding(&stage.evaluate(CLAIMED_VERSION), "security.token-scope").clone();
+    let f = finding(&stage.evaluate(CLAIMED_VERSION), Check::SecurityTokenScope).clone();
     assert_eq!(f.status, Status::Undecided, "nothing shows where plain writes go yet: {f:#?}");
     post_to(&stage.client, &format!("https://{SINK}/api/v1/write"), None).await;
-    let f = finding(&stage.evaluate(CLAIMED_VERSION), "security.token-scope").clone();
+    let f = finding(&stage.evaluate(CLAIMED_VERSION), Check::SecurityTokenScope).clone();
     assert_eq!(f.status, Status::Pass, "{f:#?}");
     assert!(text_of(&f).contains(&format!("{SINK}: 1 write(s)")) && text_of(&f).contains("no Authorization"), "{f:#?}");
 }
@@ -136,7 +137,7 @@ async fn the_token_sent_to_the_scrape_target_is_caught() {
     let scrapes: Vec<Scrape> = target.log().snapshot();
     assert_eq!(scrapes[1].authorization.as_deref(), Some("Bearer [token #1]"));
     let eval = stage.evaluate_scrapes(CLAIMED_VERSION, &scrapes);
-    assert_violation(&eval, "security.token-scope", &["scrape #2 of the harness target", "Bearer [token #1]"]);
+    assert_violation(&eval, Check::SecurityTokenScope, &["scrape #2 of the harness target", "Bearer [token #1]"]);
     // A clean scrape log and no plain host: nothing to judge, so no finding at all.
     let clean = stage.evaluate_scrapes(CLAIMED_VERSION, &scrapes[..1]);
     assert!(clean.findings.iter().all(|f| f.check != azrw::Check::SecurityTokenScope), "{:#?}", clean.findings);
@@ -166,7 +167,7 @@ async fn following_a_redirect_with_the_token_is_caught_for_307_and_308() {
         let eval = stage.evaluate(CLAIMED_VERSION);
         assert_violation(
             &eval,
-            "security.redirect",
+            Check::SecurityRedirect,
             &[
                 &format!("answered {status}, Location: https://{MOVED}/"),
                 &format!("followed: request #3 POST https://{MOVED}/"),
@@ -176,7 +177,7 @@ async fn following_a_redirect_with_the_token_is_caught_for_307_and_308() {
         );
         // Where the redirect led is this check's to judge, not token-scope's.
         assert!(eval.findings.iter().all(|f| f.check != azrw::Check::SecurityTokenScope), "{:#?}", eval.findings);
-        no_token_in(&stage, &text_of(finding(&eval, "security.redirect")));
+        no_token_in(&stage, &text_of(finding(&eval, Check::SecurityRedirect)));
     }
 }
 
@@ -186,7 +187,7 @@ async fn a_client_that_drops_the_token_on_a_cross_host_redirect_passes_and_the_b
     let token = fetch_token(&stage, &Knobs::default()).await.unwrap();
     // reqwest follows 307 with the body and strips Authorization when the host changes.
     assert_eq!(post_write(&stage, &token, &batch(1_764_000_000_000, false)).await, 204);
-    let f = finding(&stage.evaluate(CLAIMED_VERSION), "security.redirect").clone();
+    let f = finding(&stage.evaluate(CLAIMED_VERSION), Check::SecurityRedirect).clone();
     assert_eq!(f.status, Status::Pass, "{f:#?}");
     assert!(f.message.contains("without its bearer token (the body went there)"), "{f:#?}");
     assert!(text_of(&f).contains("with no Authorization and a body (Content-Length: "), "{f:#?}");
@@ -198,10 +199,10 @@ async fn a_redirect_not_followed_passes_once_the_agent_writes_again() {
     let token = fetch_token(&stage, &Knobs::default()).await.unwrap();
     let manual = client(&stage, false);
     assert_eq!(post_to(&manual, &stage.ingestion_url, Some(&token)).await.0, 308);
-    let f = finding(&stage.evaluate(CLAIMED_VERSION), "security.redirect").clone();
+    let f = finding(&stage.evaluate(CLAIMED_VERSION), Check::SecurityRedirect).clone();
     assert_eq!(f.status, Status::Undecided, "{f:#?}");
     assert_eq!(post_to(&manual, &stage.ingestion_url, Some(&token)).await.0, 200);
-    let f = finding(&stage.evaluate(CLAIMED_VERSION), "security.redirect").clone();
+    let f = finding(&stage.evaluate(CLAIMED_VERSION), Check::SecurityRedirect).clone();
     assert_eq!(f.status, Status::Pass, "{f:#?}");
     assert!(text_of(&f).contains(&format!("not followed: the agent wrote to the DCR again and never to {MOVED}")));
 }
@@ -221,7 +222,7 @@ async fn a_client_that_refuses_every_bad_certificate_passes_with_each_handshake_
     assert_eq!(post_to(&client(&stage, false), &stage.ingestion_url, Some(&token)).await.0, 0, "refused");
     assert_eq!(post_write(&stage, &token, &batch(1_764_000_000_000, false)).await, 200);
     handshakes_recorded(&stage, 4).await;
-    let f = finding(&stage.evaluate(CLAIMED_VERSION), "security.tls-verify").clone();
+    let f = finding(&stage.evaluate(CLAIMED_VERSION), Check::SecurityTlsVerify).clone();
     assert_eq!(f.status, Status::Pass, "{f:#?}");
     let text = text_of(&f);
     for needle in [
@@ -263,7 +264,7 @@ async fn a_client_that_accepts_bad_certificates_is_caught_with_what_it_sent() {
     let eval = stage.evaluate(CLAIMED_VERSION);
     assert_violation(
         &eval,
-        "security.tls-verify",
+        Check::SecurityTlsVerify,
         &[
             "2 request(s) over connections whose certificate it must refuse",
             "(rule entra-untrusted, a certificate signed by an untrusted CA) was accepted; then request #",
@@ -272,7 +273,7 @@ async fn a_client_that_accepts_bad_certificates_is_caught_with_what_it_sent() {
             "sent token #1, a body (Content-Length: ",
         ],
     );
-    let text = text_of(finding(&eval, "security.tls-verify"));
+    let text = text_of(finding(&eval, Check::SecurityTlsVerify));
     assert!(!text.contains(SECRET), "{text}");
     no_token_in(&stage, &text);
 }
@@ -285,7 +286,7 @@ async fn tls_verify_waits_for_every_bad_connection_of_its_rules() {
     .await;
     assert!(fetch_token(&stage, &Knobs::default()).await.is_none(), "refused once");
     handshakes_recorded(&stage, 1).await;
-    let f = finding(&stage.evaluate(CLAIMED_VERSION), "security.tls-verify").clone();
+    let f = finding(&stage.evaluate(CLAIMED_VERSION), Check::SecurityTlsVerify).clone();
     assert_eq!(f.status, Status::Undecided, "{f:#?}");
     assert!(f.message.contains("1 of 2 connection(s)"), "{f:#?}");
 }

@@ -2,6 +2,7 @@
 //! back (Retry-After included), turns a token refusal into a 503 that names it, and the auth checks judge its
 //! traffic by what Azure accepts — still catching what Azure would refuse.
 
+use azrw::Check;
 use azrw::remote_write::{RwVersion, encode};
 use azrw::sidecar::{SidecarConfig, serve};
 use tokio_util::sync::CancellationToken;
@@ -65,9 +66,14 @@ async fn forwards_with_a_token_reused_across_writes_and_prometheus_headers_kept(
     }
     sidecar.stop.cancel();
     let eval = stage.evaluate(CLAIMED_VERSION);
-    for check in
-        ["auth.endpoint", "auth.request", "auth.token-reused", "write.bearer", "write.user-agent", "write.body"]
-    {
+    for check in [
+        Check::AuthEndpoint,
+        Check::AuthRequest,
+        Check::AuthTokenReused,
+        Check::WriteBearer,
+        Check::WriteUserAgent,
+        Check::WriteBody,
+    ] {
         let f = finding(&eval, check);
         assert_eq!(f.status, azrw::expect::Status::Pass, "{check}: {f:?}");
     }
@@ -103,21 +109,21 @@ async fn sidecar_traffic_is_judged_by_what_azure_accepts() {
     };
     send(&stage_ok, &knobs).await;
     let eval = stage_ok.evaluate(CLAIMED_VERSION);
-    assert_eq!(finding(&eval, "auth.request").status, azrw::expect::Status::Pass, "{eval:?}");
+    assert_eq!(finding(&eval, Check::AuthRequest).status, azrw::expect::Status::Pass, "{eval:?}");
 
     // … but what IMDS would refuse is still caught, with the request as evidence.
     let stage_bad = stage(MI_SIDECAR).await;
     send(&stage_bad, &Knobs { imds_api_version: "2017-09-01".into(), ..Knobs::default() }).await;
     assert_violation(
         &stage_bad.evaluate(CLAIMED_VERSION),
-        "auth.request",
+        Check::AuthRequest,
         &["api-version is Some(\"2017-09-01\"), from \"2018-02-01\"", "GET http://169.254.169.254"],
     );
     let stage_bad = stage(MI_SIDECAR).await;
     send(&stage_bad, &Knobs { imds_resource: Some("https://management.azure.com/".into()), ..Knobs::default() }).await;
     assert_violation(
         &stage_bad.evaluate(CLAIMED_VERSION),
-        "auth.request",
+        Check::AuthRequest,
         &["resource is Some(\"https://management.azure.com/\")", "\"https://monitor.azure.com\""],
     );
 }
@@ -126,7 +132,7 @@ async fn sidecar_traffic_is_judged_by_what_azure_accepts() {
 async fn a_sidecar_that_exits_is_reported_in_its_own_words_and_ends_the_case() {
     let stage = stage(MI_SIDECAR).await;
     let running = stage.evaluate(CLAIMED_VERSION);
-    assert_eq!(finding(&running, "sidecar.running").status, azrw::expect::Status::Pass);
+    assert_eq!(finding(&running, Check::SidecarRunning).status, azrw::expect::Status::Pass);
     assert!(running.observed.is_none(), "nothing happened yet: {running:?}");
 
     let exit = azrw::expect::SidecarExit {
@@ -135,7 +141,7 @@ async fn a_sidecar_that_exits_is_reported_in_its_own_words_and_ends_the_case() {
         error: Some("invalid configuration: IDENTITY_TYPE: \"podIdentity\" is not one of …".into()),
     };
     let eval = stage.evaluate_sidecar_exited(CLAIMED_VERSION, &exit);
-    assert_violation(&eval, "sidecar.running", &["sidecar remote-write exited", "exit code 2", "IDENTITY_TYPE"]);
+    assert_violation(&eval, Check::SidecarRunning, &["sidecar remote-write exited", "exit code 2", "IDENTITY_TYPE"]);
     assert_eq!(eval.observed, Some(azrw::scenario::Outcome::ConfigRejected));
     assert!(eval.decided(), "open checks become not applicable: {eval:?}");
 }
