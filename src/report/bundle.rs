@@ -6,6 +6,7 @@
 //! | `verdict.json` | the verdict with every finding and its evidence |
 //! | `exchanges.json` | every exchange the mock cloud recorded (headers redacted, payloads decoded) |
 //! | `exchanges/NNNN-service.json`, `.body` | one exchange each, and its raw request body (form secrets replaced) |
+//! | `timeline.svg` | the case on the mock clock: lanes per service, tokens, faults, scrapes; failing checks' evidence ringed ([`super::timeline`]) |
 //! | `scrapes.json` | when the scrape target served each scrape (with `case.json`'s `target`, what the payload checks judge against) |
 //! | `prometheus.yml`, `env.json`, `agent.log` | the agent's config and environment (secrets redacted) and its output |
 //! | `sidecar-<name>.env.json`, `sidecar-<name>.log` | each sidecar's environment (secrets redacted) and output |

@@ -351,6 +351,7 @@ impl<'a> Plan<'a> {
         if let Ok(json) = serde_json::to_string_pretty(&verdict.findings) {
             let _ = std::fs::write(dir.join("findings.json"), json);
         }
+        self.write_timeline(downed, &exchanges, &scrapes, &record.agent_state, verdict);
         let timings = &mut downed.timings;
         timings.agent_floor_ms = exchanges
             .iter()
@@ -359,6 +360,35 @@ impl<'a> Plan<'a> {
         timings.down_ms = ms(downed.started.elapsed());
         if let Ok(json) = serde_json::to_string_pretty(&timings) {
             let _ = std::fs::write(dir.join("timings.json"), json);
+        }
+    }
+
+    /// `timeline.svg`: the case on the mock clock (report::timeline).
+    fn write_timeline(
+        &self,
+        downed: &Downed,
+        exchanges: &[crate::cloud::Exchange],
+        scrapes: &[crate::scrape::Scrape],
+        agent: &bundle::AgentRecord,
+        verdict: &Verdict,
+    ) {
+        use crate::report::timeline;
+        // The mock clock starts as the cloud comes up; timings count from the case's start.
+        let decided = Duration::from_millis(downed.timings.decided_ms.saturating_sub(downed.timings.cloud_up_ms));
+        let tokens = downed.recorder.tokens();
+        let story = timeline::Story {
+            exchanges,
+            tokens: &tokens,
+            scrapes,
+            faults: &self.faults,
+            findings: &verdict.findings,
+            agent,
+            agent_started: downed.agent_start_mock,
+            decided,
+            epoch_ms: timeline::epoch_ms(downed.recorder.now()),
+        };
+        if let Err(e) = std::fs::write(self.case_dir.join("timeline.svg"), timeline::render(&story)) {
+            tracing::warn!("timeline.svg {}: {e}", self.case_dir.display());
         }
     }
 
