@@ -372,6 +372,10 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
         std::fs::write(path, report::render_markdown(&verdicts))?;
         eprintln!("Markdown summary written to {}", path.display());
     }
+    match report::html::write_html(&verdicts, &args.out) {
+        Ok(path) => eprintln!("HTML report written to {}", path.display()),
+        Err(e) => eprintln!("HTML report in {}: {e}", args.out.display()),
+    }
     eprintln!("capture bundles in {}/<case>/ (azrw replay DIR re-sends one)", args.out.display());
     Ok(if verdicts.iter().all(|v| v.passed()) && verdicts.len() == cases.len() { 0 } else { 1 })
 }

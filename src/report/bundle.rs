@@ -143,6 +143,16 @@ fn service_name(s: Service) -> &'static str {
     }
 }
 
+/// A file-system friendly name for a case: its bundle is `out/<slug>/`.
+pub fn slug(case_id: &str) -> String {
+    case_id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .collect::<String>()
+        .trim_matches('_')
+        .to_owned()
+}
+
 /// File stem of one exchange in `exchanges/`.
 pub fn exchange_stem(e: &Exchange) -> String {
     format!("{:04}-{}", e.seq, service_name(e.service))

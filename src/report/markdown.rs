@@ -3,25 +3,12 @@
 
 use std::fmt::Write as _;
 
+use super::grid::{Grid, mark};
 use crate::expect::Verdict;
 
 /// `| cell |` text: no pipes or newlines.
 fn cell(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|")
-}
-
-fn mark(v: &Verdict) -> String {
-    let observed = v.observed.map_or_else(|| "no outcome".to_owned(), |o| o.to_string());
-    if let Some(id) = v.known_vulnerable().find_map(|f| super::console::advisory_id(&f.message)).filter(|_| v.passed())
-    {
-        format!("⚠️ {observed}, known-vulnerable ({id})")
-    } else if v.passed() {
-        format!("✅ {observed}")
-    } else if v.error.is_some() {
-        "⚠️ error".to_owned()
-    } else {
-        format!("❌ {observed} (expected {})", v.expected)
-    }
 }
 
 /// The summary: a headline, the matrix, and the failures with their evidence.
@@ -37,33 +24,19 @@ pub fn render_markdown(verdicts: &[Verdict]) -> String {
     if verdicts.is_empty() {
         return out;
     }
-    let mut columns: Vec<(String, String)> = Vec::new();
-    let mut rows: Vec<String> = Vec::new();
-    for v in verdicts {
-        let col = (v.agent.clone(), v.runtime.clone());
-        if !columns.contains(&col) {
-            columns.push(col);
-        }
-        if !rows.contains(&v.scenario) {
-            rows.push(v.scenario.clone());
-        }
-    }
-    // Versions in numeric order (3.5.1 before 3.16.0), then runtime.
-    let version_key =
-        |agent: &str| agent.strip_prefix("prometheus@").and_then(|v| v.parse::<crate::agent::Version>().ok());
-    columns.sort_by(|a, b| (version_key(&a.0), &a.0, &a.1).cmp(&(version_key(&b.0), &b.0, &b.1)));
+    let grid = Grid::new(verdicts);
+    let columns = &grid.columns;
     out.push_str("| scenario (auth) |");
-    for (agent, runtime) in &columns {
+    for (agent, runtime) in columns {
         let _ = write!(out, " {} / {} |", cell(agent), cell(runtime));
     }
     out.push_str("\n|---|");
     out.push_str(&"---|".repeat(columns.len()));
     out.push('\n');
-    for row in &rows {
+    for row in &grid.rows {
         let _ = write!(out, "| {} |", cell(row));
-        for (agent, runtime) in &columns {
-            let v = verdicts.iter().find(|v| &v.scenario == row && &v.agent == agent && &v.runtime == runtime);
-            let _ = write!(out, " {} |", v.map_or_else(|| "—".to_owned(), mark));
+        for column in columns {
+            let _ = write!(out, " {} |", grid.cell(row, column).map_or_else(|| "—".to_owned(), mark));
         }
         out.push('\n');
     }

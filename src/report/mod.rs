@@ -4,6 +4,8 @@
 
 pub mod bundle;
 pub mod console;
+pub mod grid;
+pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod markup;
