@@ -369,7 +369,7 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
         eprintln!("JUnit written to {}", path.display());
     }
     if let Some(path) = &args.markdown {
-        std::fs::write(path, report::render_markdown(&verdicts))?;
+        std::fs::write(path, report::render_summary(&verdicts, Some(&args.out)))?;
         eprintln!("Markdown summary written to {}", path.display());
     }
     match report::html::write_html(&verdicts, &args.out) {

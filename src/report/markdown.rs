@@ -2,9 +2,16 @@
 //! agent version × runtime, then the decisive evidence of every failing case.
 
 use std::fmt::Write as _;
+use std::path::Path;
 
+use super::bundle::slug;
 use super::grid::{Grid, mark};
 use crate::expect::Verdict;
+
+/// Under a list item: every line two spaces in.
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}
 
 /// `| cell |` text: no pipes or newlines.
 fn cell(s: &str) -> String {
@@ -18,6 +25,12 @@ fn cell(s: &str) -> String {
 /// assert!(md.contains("0 passed, 0 failed"));
 /// ```
 pub fn render_markdown(verdicts: &[Verdict]) -> String {
+    render_summary(verdicts, None)
+}
+
+/// [`render_markdown`], with each failed case's sequence diagram from its bundle under `out_dir`
+/// (`<case>/sequence.mmd`).
+pub fn render_summary(verdicts: &[Verdict], out_dir: Option<&Path>) -> String {
     let passed = verdicts.iter().filter(|v| v.passed()).count();
     let mut out = String::new();
     let _ = writeln!(out, "## azrw: {passed} passed, {} failed\n", verdicts.len() - passed);
@@ -52,6 +65,11 @@ pub fn render_markdown(verdicts: &[Verdict]) -> String {
         out.push_str("\n### Failures\n\n");
         for v in failed {
             let _ = writeln!(out, "- **{}** — {}", cell(&v.case_id), cell(&v.decisive_evidence()));
+            let diagram =
+                out_dir.and_then(|d| std::fs::read_to_string(d.join(slug(&v.case_id)).join("sequence.mmd")).ok());
+            if let Some(diagram) = diagram {
+                let _ = writeln!(out, "\n  ```mermaid\n{}  ```\n", indent(&diagram));
+            }
         }
     }
     out
@@ -95,5 +113,26 @@ mod tests {
             md.contains("- **mi/system [prometheus@2.53.3/process]** — write.bearer: no token — request #3 POST \\| x"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn a_failed_case_gets_its_sequence_diagram_from_its_bundle() {
+        let out = tempfile::tempdir().unwrap();
+        let bad = verdict(
+            "retry/x [prometheus@3.5.1/process]",
+            Some(Outcome::Delivered),
+            vec![Finding::fail(Check::RetryRetryAfter, "early").with_evidence("retried: request #3 POST x")],
+        );
+        let good = verdict("auth/mi [prometheus@3.5.1/process]", Some(Outcome::Delivered), vec![]);
+        for v in [&bad, &good] {
+            let dir = out.path().join(slug(&v.case_id));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("sequence.mmd"), format!("sequenceDiagram\n    A->>DCR: {}\n", v.scenario))
+                .unwrap();
+        }
+        let md = render_summary(&[good, bad], Some(out.path()));
+        assert!(md.contains("\n  ```mermaid\n  sequenceDiagram\n      A->>DCR: retry/x\n  ```\n"), "{md}");
+        assert!(!md.contains("A->>DCR: auth/mi"), "passing cases get none: {md}");
+        assert!(!render_markdown(&[]).contains("mermaid"));
     }
 }

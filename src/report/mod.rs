@@ -10,8 +10,9 @@ pub mod junit;
 pub mod markdown;
 pub mod markup;
 pub mod progress;
+pub mod sequence;
 pub mod timeline;
 
 pub use console::{render_details, render_table};
 pub use junit::{junit_report, write_junit};
-pub use markdown::render_markdown;
+pub use markdown::{render_markdown, render_summary};

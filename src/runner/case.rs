@@ -363,7 +363,7 @@ impl<'a> Plan<'a> {
         }
     }
 
-    /// `timeline.svg`: the case on the mock clock (report::timeline).
+    /// `timeline.svg` (the case on the mock clock) and `sequence.mmd` (its decisive exchanges).
     fn write_timeline(
         &self,
         downed: &Downed,
@@ -390,6 +390,8 @@ impl<'a> Plan<'a> {
         if let Err(e) = std::fs::write(self.case_dir.join("timeline.svg"), timeline::render(&story)) {
             tracing::warn!("timeline.svg {}: {e}", self.case_dir.display());
         }
+        let sequence = crate::report::sequence::render(exchanges, &verdict.findings);
+        let _ = std::fs::write(self.case_dir.join("sequence.mmd"), sequence);
     }
 
     /// The agent's and sidecars' logs, complete once their writers stopped.
