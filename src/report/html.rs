@@ -15,7 +15,7 @@ table.matrix{border-collapse:collapse}table.matrix td,table.matrix th{border:1px
 td.pass{background:#e8f5e9}td.FAIL{background:#ffebee}td.known-vulnerable{background:#fff8e1}\
 section.case{border:1px solid #ddd;border-radius:4px;padding:.5em 1em;margin:1em 0}section.FAIL{border-color:#e57373}\
 pre{background:#f5f5f5;padding:4px 8px;white-space:pre-wrap;font-size:12px;margin:2px 0 8px}\
-li.fail,li.undecided{color:#b71c1c}li.known-vulnerable{color:#e65100}.timeline{overflow-x:auto}\
+li.fail,li.undecided{color:#b71c1c}li.known-vulnerable{color:#e65100}.timeline{overflow-x:auto}.timeline svg{max-width:100%;height:auto}\
 .files a{margin-right:1em;font-size:13px}a{color:#1565c0}";
 
 /// The page for these verdicts; each case's timeline and files are read from `out_dir/<case>/`.
