@@ -369,8 +369,12 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
         eprintln!("JUnit written to {}", path.display());
     }
     if let Some(path) = &args.markdown {
-        std::fs::write(path, report::render_markdown(&verdicts))?;
+        std::fs::write(path, report::render_summary(&verdicts, Some(&args.out)))?;
         eprintln!("Markdown summary written to {}", path.display());
+    }
+    match report::html::write_html(&verdicts, &args.out) {
+        Ok(path) => eprintln!("HTML report written to {}", path.display()),
+        Err(e) => eprintln!("HTML report in {}: {e}", args.out.display()),
     }
     eprintln!("capture bundles in {}/<case>/ (azrw replay DIR re-sends one)", args.out.display());
     Ok(if verdicts.iter().all(|v| v.passed()) && verdicts.len() == cases.len() { 0 } else { 1 })

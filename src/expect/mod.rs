@@ -8,6 +8,7 @@ mod exposure;
 mod load;
 pub mod metrics;
 mod outcome;
+pub(crate) use outcome::batch_key;
 pub mod payload;
 pub mod probe;
 pub mod retry;

@@ -146,8 +146,8 @@ fn distinct_batches(writes: &[&Exchange]) -> usize {
     keys.len()
 }
 
-/// The (series, timestamp) pairs a write carried, sorted.
-pub(super) fn batch_key(write: &Exchange) -> Vec<(String, i64)> {
+/// The (series, timestamp) pairs a write carried, sorted: two writes with the same key are one batch sent twice.
+pub(crate) fn batch_key(write: &Exchange) -> Vec<(String, i64)> {
     let mut key = Vec::new();
     if let Detail::Write { body: Ok(body), .. } = &write.detail {
         for s in &body.series {

@@ -6,6 +6,7 @@
 //! | `verdict.json` | the verdict with every finding and its evidence |
 //! | `exchanges.json` | every exchange the mock cloud recorded (headers redacted, payloads decoded) |
 //! | `exchanges/NNNN-service.json`, `.body` | one exchange each, and its raw request body (form secrets replaced) |
+//! | `timeline.svg` | the case on the mock clock: lanes per service, tokens, faults, scrapes; failing checks' evidence ringed ([`super::timeline`]) |
 //! | `scrapes.json` | when the scrape target served each scrape (with `case.json`'s `target`, what the payload checks judge against) |
 //! | `prometheus.yml`, `env.json`, `agent.log` | the agent's config and environment (secrets redacted) and its output |
 //! | `sidecar-<name>.env.json`, `sidecar-<name>.log` | each sidecar's environment (secrets redacted) and output |
@@ -167,6 +168,10 @@ pub mod file {
     pub const TIMINGS: &str = "timings.json";
     /// Real-Azure query results.
     pub const QUERIES: &str = "queries.json";
+    /// The case on the mock clock.
+    pub const TIMELINE: &str = "timeline.svg";
+    /// The decisive exchanges as a Mermaid sequence diagram.
+    pub const SEQUENCE: &str = "sequence.mmd";
 
     /// A sidecar's output.
     pub fn sidecar_log(name: &str) -> String {
@@ -188,6 +193,16 @@ fn service_name(s: Service) -> &'static str {
         Service::Receiver => "receiver",
         Service::Unrouted => "unrouted",
     }
+}
+
+/// A file-system friendly name for a case: its bundle is `out/<slug>/`.
+pub fn slug(case_id: &str) -> String {
+    case_id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .collect::<String>()
+        .trim_matches('_')
+        .to_owned()
 }
 
 /// File stem of one exchange in `exchanges/`.

@@ -2,26 +2,20 @@
 //! agent version × runtime, then the decisive evidence of every failing case.
 
 use std::fmt::Write as _;
+use std::path::Path;
 
+use super::bundle::slug;
+use super::grid::{Grid, mark};
 use crate::expect::Verdict;
+
+/// Under a list item: every line two spaces in.
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}
 
 /// `| cell |` text: no pipes or newlines.
 fn cell(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|")
-}
-
-fn mark(v: &Verdict) -> String {
-    let observed = v.observed.map_or_else(|| "no outcome".to_owned(), |o| o.to_string());
-    if let Some(id) = v.known_vulnerable().find_map(|f| super::console::advisory_id(&f.message)).filter(|_| v.passed())
-    {
-        format!("⚠️ {observed}, known-vulnerable ({id})")
-    } else if v.passed() {
-        format!("✅ {observed}")
-    } else if v.error.is_some() {
-        "⚠️ error".to_owned()
-    } else {
-        format!("❌ {observed} (expected {})", v.expected)
-    }
 }
 
 /// The summary: a headline, the matrix, and the failures with their evidence.
@@ -31,39 +25,31 @@ fn mark(v: &Verdict) -> String {
 /// assert!(md.contains("0 passed, 0 failed"));
 /// ```
 pub fn render_markdown(verdicts: &[Verdict]) -> String {
+    render_summary(verdicts, None)
+}
+
+/// [`render_markdown`], with each failed case's sequence diagram from its bundle under `out_dir`
+/// (`<case>/sequence.mmd`).
+pub fn render_summary(verdicts: &[Verdict], out_dir: Option<&Path>) -> String {
     let passed = verdicts.iter().filter(|v| v.passed()).count();
     let mut out = String::new();
     let _ = writeln!(out, "## azrw: {passed} passed, {} failed\n", verdicts.len() - passed);
     if verdicts.is_empty() {
         return out;
     }
-    let mut columns: Vec<(String, String)> = Vec::new();
-    let mut rows: Vec<String> = Vec::new();
-    for v in verdicts {
-        let col = (v.agent.clone(), v.runtime.clone());
-        if !columns.contains(&col) {
-            columns.push(col);
-        }
-        if !rows.contains(&v.scenario) {
-            rows.push(v.scenario.clone());
-        }
-    }
-    // Versions in numeric order (3.5.1 before 3.16.0), then runtime.
-    let version_key =
-        |agent: &str| agent.strip_prefix("prometheus@").and_then(|v| v.parse::<crate::agent::Version>().ok());
-    columns.sort_by(|a, b| (version_key(&a.0), &a.0, &a.1).cmp(&(version_key(&b.0), &b.0, &b.1)));
+    let grid = Grid::new(verdicts);
+    let columns = &grid.columns;
     out.push_str("| scenario (auth) |");
-    for (agent, runtime) in &columns {
+    for (agent, runtime) in columns {
         let _ = write!(out, " {} / {} |", cell(agent), cell(runtime));
     }
     out.push_str("\n|---|");
     out.push_str(&"---|".repeat(columns.len()));
     out.push('\n');
-    for row in &rows {
+    for row in &grid.rows {
         let _ = write!(out, "| {} |", cell(row));
-        for (agent, runtime) in &columns {
-            let v = verdicts.iter().find(|v| &v.scenario == row && &v.agent == agent && &v.runtime == runtime);
-            let _ = write!(out, " {} |", v.map_or_else(|| "—".to_owned(), mark));
+        for column in columns {
+            let _ = write!(out, " {} |", grid.cell(row, column).map_or_else(|| "—".to_owned(), mark));
         }
         out.push('\n');
     }
@@ -79,6 +65,12 @@ pub fn render_markdown(verdicts: &[Verdict]) -> String {
         out.push_str("\n### Failures\n\n");
         for v in failed {
             let _ = writeln!(out, "- **{}** — {}", cell(&v.case_id), cell(&v.decisive_evidence()));
+            let diagram = out_dir.and_then(|d| {
+                std::fs::read_to_string(d.join(slug(&v.case_id)).join(super::bundle::file::SEQUENCE)).ok()
+            });
+            if let Some(diagram) = diagram {
+                let _ = writeln!(out, "\n  ```mermaid\n{}  ```\n", indent(&diagram));
+            }
         }
     }
     out
@@ -122,5 +114,26 @@ mod tests {
             md.contains("- **mi/system [prometheus@2.53.3/process]** — write.bearer: no token — request #3 POST \\| x"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn a_failed_case_gets_its_sequence_diagram_from_its_bundle() {
+        let out = tempfile::tempdir().unwrap();
+        let bad = verdict(
+            "retry/x [prometheus@3.5.1/process]",
+            Some(Outcome::Delivered),
+            vec![Finding::fail(Check::RetryRetryAfter, "early").with_evidence("retried: request #3 POST x")],
+        );
+        let good = verdict("auth/mi [prometheus@3.5.1/process]", Some(Outcome::Delivered), vec![]);
+        for v in [&bad, &good] {
+            let dir = out.path().join(slug(&v.case_id));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("sequence.mmd"), format!("sequenceDiagram\n    A->>DCR: {}\n", v.scenario))
+                .unwrap();
+        }
+        let md = render_summary(&[good, bad], Some(out.path()));
+        assert!(md.contains("\n  ```mermaid\n  sequenceDiagram\n      A->>DCR: retry/x\n  ```\n"), "{md}");
+        assert!(!md.contains("A->>DCR: auth/mi"), "passing cases get none: {md}");
+        assert!(!render_markdown(&[]).contains("mermaid"));
     }
 }

@@ -349,6 +349,7 @@ impl<'a> Plan<'a> {
         }
         // Every finding, passing ones included: what a passing case actually proved.
         let _ = bundle::write_json(dir, bundle::file::FINDINGS, &verdict.findings);
+        self.write_timeline(downed, &exchanges, &scrapes, &record.agent_state, verdict);
         let timings = &mut downed.timings;
         timings.agent_floor_ms = exchanges
             .iter()
@@ -356,6 +357,37 @@ impl<'a> Plan<'a> {
             .map(|e| ms(e.at.saturating_sub(downed.agent_start_mock)));
         timings.down_ms = ms(downed.started.elapsed());
         let _ = bundle::write_json(dir, bundle::file::TIMINGS, &timings);
+    }
+
+    /// `timeline.svg` (the case on the mock clock) and `sequence.mmd` (its decisive exchanges).
+    fn write_timeline(
+        &self,
+        downed: &Downed,
+        exchanges: &[crate::cloud::Exchange],
+        scrapes: &[crate::scrape::Scrape],
+        agent: &bundle::AgentRecord,
+        verdict: &Verdict,
+    ) {
+        use crate::report::timeline;
+        // The mock clock starts as the cloud comes up; timings count from the case's start.
+        let decided = Duration::from_millis(downed.timings.decided_ms.saturating_sub(downed.timings.cloud_up_ms));
+        let tokens = downed.recorder.tokens();
+        let story = timeline::Story {
+            exchanges,
+            tokens: &tokens,
+            scrapes,
+            faults: &self.faults,
+            findings: &verdict.findings,
+            agent,
+            agent_started: downed.agent_start_mock,
+            decided,
+            epoch_ms: timeline::epoch_ms(downed.recorder.now()),
+        };
+        if let Err(e) = std::fs::write(self.case_dir.join(bundle::file::TIMELINE), timeline::render(&story)) {
+            tracing::warn!("timeline.svg {}: {e}", self.case_dir.display());
+        }
+        let sequence = crate::report::sequence::render(exchanges, &verdict.findings);
+        let _ = std::fs::write(self.case_dir.join(bundle::file::SEQUENCE), sequence);
     }
 
     /// The agent's and sidecars' logs, complete once their writers stopped.

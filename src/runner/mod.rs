@@ -114,15 +114,8 @@ pub async fn run_cases(cases: &[Case], opts: &RunOptions, mut on_verdict: impl F
     verdicts.into_iter().flatten().collect()
 }
 
-/// A file-system friendly name for a case.
-pub fn slug(case_id: &str) -> String {
-    case_id
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
-        .collect::<String>()
-        .trim_matches('_')
-        .to_owned()
-}
+/// A file-system friendly name for a case (its bundle directory's name; the reports link to it).
+pub use crate::report::bundle::slug;
 
 /// Runs one case to a verdict. Never panics on agent or cloud failures: they become the verdict's error.
 pub async fn run_case(case: &Case, opts: &RunOptions) -> Verdict {

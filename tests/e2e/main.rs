@@ -16,6 +16,7 @@ mod parallel_reports;
 mod payload_snapshots;
 mod real_agents;
 mod real_target;
+mod report_page;
 mod security;
 
 use tokio::sync::{Semaphore, SemaphorePermit};

@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod ci_templates;
 mod cli;
 mod cloud;
 mod doctor;
