@@ -72,6 +72,16 @@ impl<'a> WriteView<'a> {
         DecodedWrite { series, ..self.without_series() }
     }
 
+    /// About how many heap bytes [`WriteView::to_owned`] would allocate for the series, without copying them.
+    pub fn owned_heap_bytes(&self) -> usize {
+        self.series()
+            .map(|s| {
+                let labels = s.labels.iter().map(|(n, v)| (n.len(), v.len()));
+                super::series_heap_bytes(labels, s.samples.len(), s.histograms, s.exemplars)
+            })
+            .sum()
+    }
+
     /// The owned write without its series (what the recorder keeps of a write it folded into its accounting).
     pub fn without_series(&self) -> DecodedWrite {
         DecodedWrite {
