@@ -544,3 +544,62 @@ impl Recorder {
         self.version.subscribe()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote_write::{Sample, Series};
+
+    fn write_exchange(series: usize) -> Exchange {
+        let write = DecodedWrite {
+            series: (0..series)
+                .map(|i| Series {
+                    labels: vec![("__name__".into(), format!("s{i}"))],
+                    samples: vec![Sample { timestamp: 1, value: 1.0 }],
+                    histograms: vec![],
+                    exemplars: vec![],
+                })
+                .collect(),
+            ..Default::default()
+        };
+        Exchange {
+            seq: 0,
+            at: Duration::ZERO,
+            service: Service::Dcr,
+            host: "dce".into(),
+            tls: true,
+            method: "POST".into(),
+            target: "/".into(),
+            headers: vec![],
+            status: 200,
+            detail: Detail::Write { auth: WriteAuth::Missing, body: Ok(write) },
+            fault: None,
+            not_kept: None,
+        }
+    }
+
+    #[test]
+    fn full_mode_keeps_bodies_within_its_budget_and_says_where_it_stopped() {
+        let recorder = Recorder::new();
+        let one = write_exchange(100);
+        let cost = match &one.detail {
+            Detail::Write { body: Ok(b), .. } => b.heap_bytes() + 1000,
+            _ => unreachable!(),
+        };
+        recorder.set_body_budget(2 * cost);
+        for _ in 0..4 {
+            recorder.record_with_body(write_exchange(100), bytes::Bytes::from(vec![0u8; 1000]));
+        }
+        let exchanges = recorder.exchanges();
+        let kept: Vec<bool> = exchanges.iter().map(|e| e.not_kept.is_none()).collect();
+        assert_eq!(kept, [true, true, false, false]);
+        assert_eq!(recorder.budget_spent_at(), Some(3));
+        assert!(exchanges[3].not_kept.as_deref().unwrap().contains("spent at request #3"));
+        assert!(matches!(&exchanges[3].detail, Detail::Write { body: Ok(b), .. } if b.series.is_empty()));
+        assert_eq!(recorder.body(1).unwrap().len(), 1000);
+        assert!(recorder.body(3).unwrap().is_empty());
+        // Exchanges without a body are still recorded as they are.
+        recorder.record(Exchange { detail: Detail::Other, ..write_exchange(0) });
+        assert!(recorder.exchanges()[4].not_kept.is_none());
+    }
+}

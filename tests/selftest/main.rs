@@ -13,6 +13,7 @@ mod fake_senders;
 mod fake_senders_faults;
 mod layers;
 mod load_checks;
+mod oversize_senders;
 mod payload_senders;
 mod scenario_errors;
 mod security_senders;
