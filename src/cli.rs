@@ -448,6 +448,8 @@ async fn mock(args: MockArgs) -> anyhow::Result<i32> {
     if let Some(profile) = &args.faults {
         crate::cloud::apply_fault_profile(&mut config, profile)?;
     }
+    // Ctrl-C and SIGTERM (what CI and `timeout` send) end it the same way: exchanges written, exit 0.
+    let terminated = crate::runtime::termination()?;
     let listener = std::net::TcpListener::bind(args.listen)?;
     let cloud = crate::cloud::MockCloud::start(config, listener, Some(standalone.issuer.clone())).await?;
     let dir = match &args.dir {
@@ -496,8 +498,8 @@ async fn mock(args: MockArgs) -> anyhow::Result<i32> {
     println!("azrw doctor scenarios/real/oauth.yaml --allow-real   # also workload-identity.yaml, certificate.yaml");
     println!("azrw run scenarios/real --allow-real");
     println!();
-    println!("Ctrl-C stops it and writes every exchange to {}", dir.join("exchanges.json").display());
-    let _ = tokio::signal::ctrl_c().await;
+    println!("Ctrl-C or SIGTERM stops it and writes every exchange to {}", dir.join("exchanges.json").display());
+    terminated.await;
     let recorder = cloud.recorder();
     let exchanges = recorder.exchanges();
     cloud.shutdown().await;

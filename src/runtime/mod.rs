@@ -26,13 +26,20 @@ pub use crate::scenario::AGENT_PORT;
 /// Resolves on SIGTERM or SIGINT. Processes azrw runs as PID 1 in a container (the reference sidecar, a pod's
 /// pause container) need it: PID 1 gets no default signal handling, so `docker stop` would wait for SIGKILL.
 pub async fn until_terminated() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-        }
-        _ => std::future::pending().await,
+    match termination() {
+        Ok(terminated) => terminated.await,
+        Err(_) => std::future::pending().await,
     }
+}
+
+/// SIGTERM and SIGINT handled from now on (not from the first poll, as [`until_terminated`]): the returned future
+/// resolves on either, so a process that says it is ready cannot be killed by a signal sent right after.
+pub fn termination() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut term, mut int) = (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?);
+    Ok(async move {
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    })
 }
 
 /// How long an agent gets to stop after SIGTERM before it is killed, in every runtime. Short: by then the verdict
