@@ -74,7 +74,10 @@ pub(crate) fn series_heap_bytes(
     exemplars: &[Exemplar],
 ) -> usize {
     use std::mem::size_of;
-    let labels: usize = labels.map(|(n, v)| size_of::<(String, String)>() + n + v).sum();
+    // What malloc hands out for `n` bytes: 8 bytes of header, rounded to 16, at least 32 (glibc); label strings
+    // are short, so this is most of their cost.
+    let alloc = |n: usize| if n == 0 { 0 } else { (n + 8).next_multiple_of(16).max(32) };
+    let labels: usize = labels.map(|(n, v)| size_of::<(String, String)>() + alloc(n) + alloc(v)).sum();
     let histograms: usize = histograms
         .iter()
         .map(|h| {
@@ -91,7 +94,7 @@ pub(crate) fn series_heap_bytes(
                 + e.labels.iter().map(|(n, v)| size_of::<(String, String)>() + n.len() + v.len()).sum::<usize>()
         })
         .sum();
-    size_of::<Series>() + labels + samples * size_of::<Sample>() + histograms + exemplars
+    size_of::<Series>() + alloc(1) * 2 + labels + samples * size_of::<Sample>() + histograms + exemplars
 }
 
 /// One series in a write.

@@ -142,7 +142,7 @@ fn parse_fragment<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Re
 fn fragment_error(path: &Path, text: &str, field: &str, message: String) -> ScenarioError {
     ScenarioError::Invalid {
         file: path.to_owned(),
-        position: SourceMap::new(text).key_or_value(field),
+        position: SourceMap::new(text).nearest(field).or(Some(Position { line: 1, column: 1 })),
         field: field.to_owned(),
         message,
     }
@@ -172,9 +172,11 @@ fn validate(loaded: &LoadedScenario) -> Vec<ScenarioError> {
     let mut errors = Vec::new();
     let s = &loaded.scenario;
     let map = SourceMap::new(&loaded.source);
+    // Where the source map cannot place the exact node (an item of a flow list spread over lines), the nearest
+    // written entry: every error points into the file (found by the fuzz suite).
     let err = |field: &str, pos: Option<Position>, message: String| ScenarioError::Invalid {
         file: loaded.path.clone(),
-        position: pos,
+        position: pos.or_else(|| map.nearest(field)).or(Some(Position { line: 1, column: 1 })),
         field: field.to_owned(),
         message,
     };

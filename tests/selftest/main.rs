@@ -11,6 +11,7 @@ mod cloud;
 mod doctor;
 mod fake_senders;
 mod fake_senders_faults;
+mod fuzz;
 mod layers;
 mod load_checks;
 mod oversize_senders;
