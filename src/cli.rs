@@ -587,8 +587,13 @@ async fn ensure_images(store: &AgentStore, versions: &[Version], no_build: bool)
 }
 
 async fn gc(all: bool) -> anyhow::Result<i32> {
-    let engine = Engine::connect().await?;
-    let removed = engine.gc(all).await?;
+    // A killed process-runtime run leaves only its private directories (its agent dies with it, PR_SET_PDEATHSIG,
+    // and its network namespace with the agent); a Docker run leaves containers, networks and firewall rules.
+    let mut removed = crate::runtime::gc_private_dirs(&std::env::temp_dir(), all);
+    match Engine::connect().await {
+        Ok(engine) => removed.extend(engine.gc(all).await?),
+        Err(e) => eprintln!("gc: no Docker daemon ({e}); only directories were looked at"),
+    }
     for r in &removed {
         println!("removed {r}");
     }

@@ -101,3 +101,30 @@ pub async fn open_log(path: &Path) -> std::io::Result<tokio::sync::Mutex<tokio::
     }
     Ok(tokio::sync::Mutex::new(tokio::fs::File::create(path).await?))
 }
+
+/// Prefix of a case's private directory (agent inputs: secrets, keys, tokens) under the temp dir; the running
+/// azrw's pid follows it, so `azrw gc` can tell a killed run's directory from a live one's.
+pub const PRIVATE_DIR_PREFIX: &str = "azrw-case-";
+
+/// The prefix of this process's private directories: `azrw-case-<pid>-`.
+pub fn private_dir_prefix() -> String {
+    format!("{PRIVATE_DIR_PREFIX}{}-", std::process::id())
+}
+
+/// Removes private case directories in `dir` left by runs whose process is gone (SIGKILL skips every clean-up);
+/// with `all`, every one. Returns what it removed.
+pub fn gc_private_dirs(dir: &std::path::Path, all: bool) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(PRIVATE_DIR_PREFIX).and_then(|r| r.split('-').next()?.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if (all || !engine::alive(pid)) && std::fs::remove_dir_all(entry.path()).is_ok() {
+            removed.push(format!("directory {}", entry.path().display()));
+        }
+    }
+    removed
+}
