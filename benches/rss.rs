@@ -38,18 +38,24 @@ impl Mock {
             .args(["mock", "--listen", "127.0.0.1:0", "--dir"])
             .arg(dir.path())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            // Its warnings (the recorder's budget) and any crash show with the figures.
+            .stderr(Stdio::inherit())
             .spawn()
             .expect("azrw mock");
         let stdout = child.stdout.take().expect("stdout");
         let mut proxy = String::new();
-        for line in std::io::BufReader::new(stdout).lines() {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        // Up to its last line (it is then waiting); the rest is read on, so its output never meets a closed pipe.
+        for line in lines.by_ref() {
             let line = line.expect("a line");
             if let Some(p) = line.strip_prefix("mock Azure cloud (IMDS, Entra, DCR, workspace query) on ") {
                 proxy = p.to_owned();
+            }
+            if line.starts_with("Ctrl-C or SIGTERM stops it") {
                 break;
             }
         }
+        std::thread::spawn(move || lines.for_each(drop));
         let text = std::fs::read_to_string(dir.path().join("env")).expect("env file");
         let env = text
             .lines()
