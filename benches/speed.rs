@@ -138,6 +138,8 @@ fn memory() {
         let before = LIVE.load(Ordering::Relaxed);
         let recorder = Recorder::new();
         recorder.set_mode(mode);
+        // Unbudgeted: the figure is what full mode would hold (a case stops keeping at its body budget).
+        recorder.set_body_budget(usize::MAX);
         for k in 0..writes {
             let body = encode(&write(k), RwVersion::V1);
             recorder.record(exchange(decode(&body, Some("application/x-protobuf")).map_err(|e| e.0)));
@@ -172,6 +174,7 @@ fn exchange(body: Result<DecodedWrite, String>) -> Exchange {
         status: 200,
         detail: Detail::Write { auth: WriteAuth::Token { id: azrw::cloud::recorder::TokenId(1), problem: None }, body },
         fault: None,
+        not_kept: None,
     }
 }
 

@@ -57,6 +57,9 @@ checks! {
     WriteUserAgent => "write.user-agent",
     /// The body decodes as the remote-write version the headers claim.
     WriteBody => "write.body",
+    /// No request is larger than the service accepts (1 MiB for a remote-write body, as sent and uncompressed; 64
+    /// KiB for a token request): the mock answers 413 and says which request, its size and the cap.
+    WriteSize => "write.size",
     /// A write refused with a non-recoverable status is not sent again.
     WriteRefusedNotResent => "write.refused-not-resent",
     /// A write refused with a recoverable status is sent again.

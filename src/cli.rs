@@ -452,6 +452,8 @@ async fn mock(args: MockArgs) -> anyhow::Result<i32> {
     if let Some(profile) = &args.faults {
         crate::cloud::apply_fault_profile(&mut config, profile)?;
     }
+    // Ctrl-C and SIGTERM (what CI and `timeout` send) end it the same way: exchanges written, exit 0.
+    let terminated = crate::runtime::termination()?;
     let listener = std::net::TcpListener::bind(args.listen)?;
     let cloud = crate::cloud::MockCloud::start(config, listener, Some(standalone.issuer.clone())).await?;
     let dir = match &args.dir {
@@ -500,8 +502,8 @@ async fn mock(args: MockArgs) -> anyhow::Result<i32> {
     println!("azrw doctor scenarios/real/oauth.yaml --allow-real   # also workload-identity.yaml, certificate.yaml");
     println!("azrw run scenarios/real --allow-real");
     println!();
-    println!("Ctrl-C stops it and writes every exchange to {}", dir.join("exchanges.json").display());
-    let _ = tokio::signal::ctrl_c().await;
+    println!("Ctrl-C or SIGTERM stops it and writes every exchange to {}", dir.join("exchanges.json").display());
+    terminated.await;
     let recorder = cloud.recorder();
     let exchanges = recorder.exchanges();
     cloud.shutdown().await;
@@ -589,8 +591,13 @@ async fn ensure_images(store: &AgentStore, versions: &[Version], no_build: bool)
 }
 
 async fn gc(all: bool) -> anyhow::Result<i32> {
-    let engine = Engine::connect().await?;
-    let removed = engine.gc(all).await?;
+    // A killed process-runtime run leaves only its private directories (its agent dies with it, PR_SET_PDEATHSIG,
+    // and its network namespace with the agent); a Docker run leaves containers, networks and firewall rules.
+    let mut removed = crate::runtime::gc_private_dirs(&std::env::temp_dir(), all);
+    match Engine::connect().await {
+        Ok(engine) => removed.extend(engine.gc(all).await?),
+        Err(e) => eprintln!("gc: no Docker daemon ({e}); only directories were looked at"),
+    }
     for r in &removed {
         println!("removed {r}");
     }

@@ -145,8 +145,32 @@ fn reply(state: &State, refusal: Option<Refusal>, written: Option<[usize; 3]>) -
     }
 }
 
+/// A body whose snappy header declares more than the DCR inflates: refused 413 before anything is allocated for it
+/// (the documented 1 MB holds for uncompressed data too).
+fn declared_oversize(state: &State, req: &Request) -> Option<Outcome> {
+    let declared = remote_write::limits::declared_uncompressed_len(&req.body)?;
+    let limit = remote_write::limits::MAX_UNCOMPRESSED_BYTES as u64;
+    if declared <= limit {
+        return None;
+    }
+    let received = req.body.len() as u64;
+    let detail = Detail::Oversize {
+        what: "uncompressed body".into(),
+        limit,
+        content_length: req.header("content-length").and_then(|v| v.parse().ok()),
+        read: received,
+        received,
+        declared: Some(declared),
+    };
+    let reply = super::body::too_large_reply(&state.config.mocks, &detail, false);
+    Some(Outcome { reply, detail })
+}
+
 /// Answers one request to the DCR host.
 pub(crate) fn serve(state: &State, req: &Request) -> Outcome {
+    if let Some(refused) = declared_oversize(state, req) {
+        return refused;
+    }
     // Decode even when refusing: evidence can then name the samples the agent dropped.
     let content_type = req.header("content-type");
     let body = remote_write::decode(&req.body, content_type).map_err(|e| e.0);
@@ -171,6 +195,10 @@ pub(crate) fn serve_and_record(
     record: impl FnOnce(u16, Detail, Option<&remote_write::WriteView<'_>>),
 ) -> Reply {
     let content_type = req.header("content-type");
+    if let Some(Outcome { reply, detail }) = declared_oversize(state, req) {
+        record(reply.status, detail, None);
+        return reply;
+    }
     if state.recorder.mode() != RecordMode::Accounting || remote_write::version_of(content_type) != RwVersion::V1 {
         let Outcome { reply, detail } = serve(state, req);
         record(reply.status, detail, None);

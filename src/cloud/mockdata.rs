@@ -41,6 +41,7 @@ pub(crate) const REQUIRED_ERRORS: &[&str] = &[
     "dcr_forbidden",
     "dcr_bad_request",
     "query_not_found",
+    "request_too_large",
 ];
 
 /// One error response: HTTP status and a JSON body template.

@@ -4,6 +4,7 @@
 //! and every request they make is answered by a mock service and recorded (secrets redacted) in the [`Recorder`].
 
 pub mod accounting;
+mod body;
 mod ca;
 mod dcr;
 mod entra;

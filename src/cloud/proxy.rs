@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::recorder::{Detail, Exchange, Service};
 use super::wire::{self, Outcome, Reply};
-use super::{CertificateAuthority, State, dcr, entra, imds, query};
+use super::{CertificateAuthority, State, body, dcr, entra, imds, query};
 use crate::azure::{self, AzureCloud};
 use crate::redact;
 
@@ -189,16 +189,23 @@ async fn handle(
         .iter()
         .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
-    let body = match req.into_body().collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) => {
+    let route = route(&host, &ctx.state.config.receivers);
+    let content_length = req.headers().get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok());
+    let state = ctx.state.clone();
+    let mut request = wire::Request { method, host, path, query, headers, body: Bytes::new() };
+    match body::read(req.into_body(), content_length, body::limit(route.service())).await {
+        Ok(b) => request.body = b,
+        Err(body::BodyError::TooLarge(detail, close)) => {
+            // Refused before any service or fault rule sees it: the mock cannot judge what it did not read.
+            let reply = body::too_large_reply(&state.config.mocks, &detail, close);
+            record(&state, route.service(), &request, tls, reply.status, *detail, None);
+            return Ok(respond(reply));
+        }
+        Err(body::BodyError::Broken(e)) => {
             tracing::debug!(error = %e, "request body could not be read");
             return Ok(respond(Reply::text(400, "request body could not be read")));
         }
-    };
-    let request = wire::Request { method, host, path, query, headers, body };
-    let route = route(&request.host, &ctx.state.config.receivers);
-    let state = ctx.state.clone();
+    }
     if let Some(mark) = bad {
         // The client went on over a connection it should have refused: what it sent is the evidence. Judged
         // (the token request's credential, the write's token) but never served: nothing is issued or ingested.
@@ -474,6 +481,7 @@ fn exchange(
         status,
         detail,
         fault,
+        not_kept: None,
     }
 }
 

@@ -248,6 +248,7 @@ mod tests {
             status: 200,
             detail: Detail::Write { auth: WriteAuth::Missing, body: Ok(write) },
             fault: None,
+            not_kept: None,
         });
     }
 

@@ -211,6 +211,21 @@ pub enum Detail {
         /// The decoded body, or why it could not be decoded.
         body: Result<DecodedWrite, String>,
     },
+    /// A request refused with 413 because it was larger than the service's cap; its body was not kept.
+    Oversize {
+        /// What was too large: `body` (as sent) or `uncompressed body` (what its snappy header declared).
+        what: String,
+        /// The cap, in bytes.
+        limit: u64,
+        /// The request's `Content-Length`, if it sent one.
+        content_length: Option<u64>,
+        /// Bytes the mock read and held before it stopped (a declared length over the cap: none).
+        read: u64,
+        /// Bytes received in all, the rest read and discarded so the sender sees the answer.
+        received: u64,
+        /// The uncompressed length the snappy header declared, when that was over the cap.
+        declared: Option<u64>,
+    },
     /// Anything else.
     Other,
 }
@@ -242,6 +257,9 @@ pub struct Exchange {
     /// reached the agent (reset, or an answer after its timeout).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault: Option<super::FaultMark>,
+    /// Why the recorder did not keep this request's body and decoded series (its full-mode budget was spent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_kept: Option<String>,
 }
 
 impl Exchange {
@@ -267,15 +285,69 @@ pub struct Recorder {
     version: watch::Sender<usize>,
 }
 
-#[derive(Debug, Default)]
+/// What a recorder keeps of bodies (raw request bodies and decoded series) per case, by default: beyond it, later
+/// exchanges are recorded without them and say so (`not_kept`). Bounds the mock's memory whatever a sender sends;
+/// a case that needs volume uses `record: accounting`, which keeps no accepted body at all.
+pub const DEFAULT_BODY_BUDGET: usize = 64 << 20;
+
+#[derive(Debug)]
 struct State {
     mode: RecordMode,
+    /// Bytes of bodies kept so far, and the most that may be.
+    kept: usize,
+    budget: usize,
+    /// The first exchange whose body was not kept, once the budget is spent.
+    spent_at: Option<usize>,
     exchanges: Vec<Exchange>,
     /// Request bodies, index-aligned with `exchanges`, secrets already redacted by whoever recorded them.
     bodies: Vec<bytes::Bytes>,
     tokens: Vec<IssuedToken>,
     /// Issued tokens' values; never serialised.
     token_values: TokenValues,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            mode: RecordMode::default(),
+            kept: 0,
+            budget: DEFAULT_BODY_BUDGET,
+            spent_at: None,
+            exchanges: Vec::new(),
+            bodies: Vec::new(),
+            tokens: Vec::new(),
+            token_values: TokenValues::default(),
+        }
+    }
+}
+
+impl State {
+    /// Charges `cost` bytes against the body budget: `true` if they may be kept, else the exchange about to be
+    /// numbered is marked, and the first such one is logged.
+    fn keep(&mut self, cost: usize, exchange: &mut Exchange) -> bool {
+        if cost == 0 {
+            return true;
+        }
+        if self.spent_at.is_none() && self.kept.saturating_add(cost) <= self.budget {
+            self.kept += cost;
+            return true;
+        }
+        let seq = self.exchanges.len() + 1;
+        let first = *self.spent_at.get_or_insert(seq);
+        if first == seq {
+            tracing::warn!(
+                seq,
+                budget = self.budget,
+                "recorder: body budget spent; later bodies and decoded series are not kept (record: accounting keeps none)"
+            );
+        }
+        exchange.not_kept = Some(format!(
+            "the recorder's body budget ({} bytes per case) was spent at request #{first}; this request's {cost} bytes \
+             of body and decoded series were not kept",
+            self.budget
+        ));
+        false
+    }
 }
 
 /// Issued tokens' values, whose `Debug` shows only how many there are.
@@ -334,6 +406,16 @@ impl Recorder {
                     raw = bytes::Bytes::new();
                 }
             }
+            let decoded = match &exchange.detail {
+                Detail::Write { body: Ok(body), .. } => body.heap_bytes(),
+                _ => 0,
+            };
+            if !state.keep(raw.len() + decoded, &mut exchange) {
+                raw = bytes::Bytes::new();
+                if let Detail::Write { body: Ok(body), .. } = &mut exchange.detail {
+                    body.series = Vec::new();
+                }
+            }
             (exchange, raw, accepted)
         });
         if let Some(accepted) = accepted {
@@ -351,7 +433,10 @@ impl Recorder {
     pub fn record_folded(&self, mut exchange: Exchange, view: &WriteView<'_>) -> usize {
         let (seq, at, fold) = self.push(|state| {
             let fold = state.mode == RecordMode::Accounting && (200..300).contains(&exchange.status);
-            if !fold && let Detail::Write { body: Ok(body), .. } = &mut exchange.detail {
+            if !fold
+                && state.keep(view.owned_heap_bytes(), &mut exchange)
+                && let Detail::Write { body: Ok(body), .. } = &mut exchange.detail
+            {
                 body.series = view.to_owned().series;
             }
             (exchange, bytes::Bytes::new(), fold.then_some(()))
@@ -368,10 +453,10 @@ impl Recorder {
     /// stored, plus what the caller folds after the lock is released.
     fn push<T>(
         &self,
-        prepare: impl FnOnce(&State) -> (Exchange, bytes::Bytes, Option<T>),
+        prepare: impl FnOnce(&mut State) -> (Exchange, bytes::Bytes, Option<T>),
     ) -> (usize, Duration, Option<T>) {
         let mut state = self.state.lock().expect("recorder poisoned");
-        let (mut exchange, raw, fold) = prepare(&state);
+        let (mut exchange, raw, fold) = prepare(&mut state);
         exchange.seq = state.exchanges.len() + 1;
         exchange.at = self.now();
         let (seq, at) = (exchange.seq, exchange.at);
@@ -391,6 +476,16 @@ impl Recorder {
     /// Chooses what is kept of write bodies; set it before traffic arrives.
     pub fn set_mode(&self, mode: RecordMode) {
         self.state.lock().expect("recorder poisoned").mode = mode;
+    }
+
+    /// Sets the body budget (see [`DEFAULT_BODY_BUDGET`]); set it before traffic arrives.
+    pub fn set_body_budget(&self, bytes: usize) {
+        self.state.lock().expect("recorder poisoned").budget = bytes;
+    }
+
+    /// The first exchange whose body the recorder did not keep because its budget was spent, if any.
+    pub fn budget_spent_at(&self) -> Option<usize> {
+        self.state.lock().expect("recorder poisoned").spent_at
     }
 
     /// The recording mode.
@@ -447,5 +542,64 @@ impl Recorder {
     /// A receiver that changes whenever something is recorded.
     pub fn subscribe(&self) -> watch::Receiver<usize> {
         self.version.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote_write::{Sample, Series};
+
+    fn write_exchange(series: usize) -> Exchange {
+        let write = DecodedWrite {
+            series: (0..series)
+                .map(|i| Series {
+                    labels: vec![("__name__".into(), format!("s{i}"))],
+                    samples: vec![Sample { timestamp: 1, value: 1.0 }],
+                    histograms: vec![],
+                    exemplars: vec![],
+                })
+                .collect(),
+            ..Default::default()
+        };
+        Exchange {
+            seq: 0,
+            at: Duration::ZERO,
+            service: Service::Dcr,
+            host: "dce".into(),
+            tls: true,
+            method: "POST".into(),
+            target: "/".into(),
+            headers: vec![],
+            status: 200,
+            detail: Detail::Write { auth: WriteAuth::Missing, body: Ok(write) },
+            fault: None,
+            not_kept: None,
+        }
+    }
+
+    #[test]
+    fn full_mode_keeps_bodies_within_its_budget_and_says_where_it_stopped() {
+        let recorder = Recorder::new();
+        let one = write_exchange(100);
+        let cost = match &one.detail {
+            Detail::Write { body: Ok(b), .. } => b.heap_bytes() + 1000,
+            _ => unreachable!(),
+        };
+        recorder.set_body_budget(2 * cost);
+        for _ in 0..4 {
+            recorder.record_with_body(write_exchange(100), bytes::Bytes::from(vec![0u8; 1000]));
+        }
+        let exchanges = recorder.exchanges();
+        let kept: Vec<bool> = exchanges.iter().map(|e| e.not_kept.is_none()).collect();
+        assert_eq!(kept, [true, true, false, false]);
+        assert_eq!(recorder.budget_spent_at(), Some(3));
+        assert!(exchanges[3].not_kept.as_deref().unwrap().contains("spent at request #3"));
+        assert!(matches!(&exchanges[3].detail, Detail::Write { body: Ok(b), .. } if b.series.is_empty()));
+        assert_eq!(recorder.body(1).unwrap().len(), 1000);
+        assert!(recorder.body(3).unwrap().is_empty());
+        // Exchanges without a body are still recorded as they are.
+        recorder.record(Exchange { detail: Detail::Other, ..write_exchange(0) });
+        assert!(recorder.exchanges()[4].not_kept.is_none());
     }
 }

@@ -26,6 +26,7 @@ pub(super) fn checks(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Vec<Finding>
         )),
         _ => out.push(header_rule(&writes, Check::WriteUserAgent, "User-Agent", |_| Some(user_agent.clone()))),
     }
+    out.push(size(seen));
     out.push(body(&writes));
     out.push(refused_not_resent(facts, &writes));
     out
@@ -106,6 +107,30 @@ fn body(writes: &[&Exchange]) -> Finding {
         Some(_) => Finding::pass(check, "every body decoded (snappy block, protobuf)"),
         None => pending(check, "no write yet"),
     }
+}
+
+/// No request to any service went over its cap: the first that did is named with its size and the cap.
+fn size(seen: &Observed<'_>) -> Finding {
+    let check = Check::WriteSize;
+    let over = seen.exchanges.iter().find_map(|e| match &e.detail {
+        Detail::Oversize { what, limit, content_length, read, received, declared } => {
+            Some((e, what, limit, content_length, read, received, declared))
+        }
+        _ => None,
+    });
+    let Some((e, what, limit, content_length, read, received, declared)) = over else {
+        return Finding::pass(check, "every request was within its service's size limit");
+    };
+    let length = content_length.map_or_else(|| "none (chunked)".to_owned(), |n| n.to_string());
+    let size = match declared {
+        Some(d) => format!("its snappy header declares {d} uncompressed bytes"),
+        None => format!("{received} bytes received"),
+    };
+    Finding::fail(check, format!("a request {what} was larger than the {limit} bytes {} accepts: {size}", e.host))
+        .with_evidence(format!("{} → {}", e.describe(), e.status))
+        .with_evidence(format!(
+            "Content-Length: {length}; read {read} bytes before refusing, {received} received in all; cap {limit} bytes"
+        ))
 }
 
 /// A batch refused non-recoverably (4xx; 429 unless `retry_on_http_429`) is never sent again.

@@ -65,6 +65,13 @@ pub(super) fn uncompressed(body: &[u8], raw: &mut Vec<u8>) -> Result<(), DecodeE
     }
     let not_snappy = |e: snap::Error| DecodeError(format!("body is not snappy block-compressed: {e}"));
     let len = snap::raw::decompress_len(body).map_err(not_snappy)?;
+    // The length is the sender's claim: check it before allocating (and zeroing) that much.
+    if len > super::limits::MAX_UNCOMPRESSED_BYTES {
+        return Err(DecodeError(format!(
+            "the snappy header declares {len} uncompressed bytes, more than the {} the DCR accepts",
+            super::limits::MAX_UNCOMPRESSED_BYTES
+        )));
+    }
     raw.clear();
     raw.resize(len, 0);
     let n = snap::raw::Decoder::new().decompress(body, raw).map_err(not_snappy)?;

@@ -67,3 +67,34 @@ pub fn short_describe_labels<N: AsRef<str>, V: AsRef<str>>(labels: &[(N, V)]) ->
     let d = super::describe_labels(labels);
     if d.chars().count() <= 200 { d } else { format!("{}…", d.chars().take(200).collect::<String>()) }
 }
+
+/// Largest remote-write request body the mock DCR (and a case's plain receivers) read, as sent. Azure documents no
+/// request size for Prometheus remote-write; the documented limit of the same DCE/DCR ingestion gateway, for the
+/// Logs Ingestion API, is "Maximum size of API call: 1 MB for both compressed and uncompressed data"
+/// (`MicrosoftDocs/azure-docs` `includes/azure-monitor-limits-custom-logs.md`; /work/shared/reference
+/// azure-protocols.md §3 calls it an analogy). Read as 1 MiB, the lenient reading of "1 MB": a sender the mock
+/// refuses would be refused by Azure too. Prometheus' default batch (2,000 samples) is a few hundred KiB.
+pub const MAX_REQUEST_BYTES: usize = 1 << 20;
+
+/// Largest uncompressed body (the length a snappy block declares) the DCR mock inflates: the same documented
+/// 1 MB, which also bounds what a small body can make the mock allocate (a 7-byte body may declare 4 GiB).
+pub const MAX_UNCOMPRESSED_BYTES: usize = 1 << 20;
+
+/// The uncompressed length a snappy block declares in its header, if it has a readable one.
+///
+/// ```
+/// let body = azrw::remote_write::encode(&Default::default(), azrw::remote_write::RwVersion::V1);
+/// assert_eq!(azrw::remote_write::limits::declared_uncompressed_len(&body), Some(0));
+/// assert_eq!(azrw::remote_write::limits::declared_uncompressed_len(&[0xff, 0xff, 0xff, 0xff, 0x0f]), Some(u32::MAX as u64));
+/// ```
+pub fn declared_uncompressed_len(body: &[u8]) -> Option<u64> {
+    // The header is a little-endian base-128 varint of at most 32 bits (five bytes).
+    let mut len = 0u64;
+    for (i, &b) in body.iter().take(5).enumerate() {
+        len |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            return Some(len);
+        }
+    }
+    None
+}

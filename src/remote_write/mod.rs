@@ -47,6 +47,54 @@ impl DecodedWrite {
     pub fn exemplar_count(&self) -> usize {
         self.series.iter().map(|s| s.exemplars.len()).sum()
     }
+
+    /// About how many heap bytes the series hold (what the recorder charges against its budget): a write of tiny
+    /// series takes dozens of times its wire size once every label is an owned string.
+    pub fn heap_bytes(&self) -> usize {
+        self.series
+            .iter()
+            .map(|s| {
+                series_heap_bytes(
+                    s.labels.iter().map(|(n, v)| (n.len(), v.len())),
+                    s.samples.len(),
+                    &s.histograms,
+                    &s.exemplars,
+                )
+            })
+            .sum()
+    }
+}
+
+/// The heap bytes of one owned [`Series`] with labels of these `(name, value)` lengths (allocator rounding
+/// ignored): the estimate behind [`DecodedWrite::heap_bytes`], also made from a borrowed view before copying it.
+pub(crate) fn series_heap_bytes(
+    labels: impl Iterator<Item = (usize, usize)>,
+    samples: usize,
+    histograms: &[NativeHistogram],
+    exemplars: &[Exemplar],
+) -> usize {
+    use std::mem::size_of;
+    // What malloc hands out for `n` bytes: 8 bytes of header, rounded to 16, at least 32 (glibc); label strings
+    // are short, so this is most of their cost.
+    let alloc = |n: usize| if n == 0 { 0 } else { (n + 8).next_multiple_of(16).max(32) };
+    let labels: usize = labels.map(|(n, v)| size_of::<(String, String)>() + alloc(n) + alloc(v)).sum();
+    let histograms: usize = histograms
+        .iter()
+        .map(|h| {
+            size_of::<NativeHistogram>()
+                + 8 * (h.negative_spans.len() + h.positive_spans.len())
+                + 8 * (h.negative_deltas.len() + h.positive_deltas.len())
+                + 8 * (h.negative_counts.len() + h.positive_counts.len() + h.custom_values.len())
+        })
+        .sum();
+    let exemplars: usize = exemplars
+        .iter()
+        .map(|e| {
+            size_of::<Exemplar>()
+                + e.labels.iter().map(|(n, v)| size_of::<(String, String)>() + n.len() + v.len()).sum::<usize>()
+        })
+        .sum();
+    size_of::<Series>() + alloc(1) * 2 + labels + samples * size_of::<Sample>() + histograms + exemplars
 }
 
 /// One series in a write.

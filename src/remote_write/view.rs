@@ -72,6 +72,16 @@ impl<'a> WriteView<'a> {
         DecodedWrite { series, ..self.without_series() }
     }
 
+    /// About how many heap bytes [`WriteView::to_owned`] would allocate for the series, without copying them.
+    pub fn owned_heap_bytes(&self) -> usize {
+        self.series()
+            .map(|s| {
+                let labels = s.labels.iter().map(|(n, v)| (n.len(), v.len()));
+                super::series_heap_bytes(labels, s.samples.len(), s.histograms, s.exemplars)
+            })
+            .sum()
+    }
+
     /// The owned write without its series (what the recorder keeps of a write it folded into its accounting).
     pub fn without_series(&self) -> DecodedWrite {
         DecodedWrite {
@@ -214,6 +224,15 @@ impl<'a> Reader<'a> {
 
     /// Skips a field this parser does not read (unknown fields are ignored, as prost does).
     fn skip(&mut self, field: u32, wire: u8) -> Result<(), &'static str> {
+        self.skip_nested(field, wire, 0)
+    }
+
+    /// [`Reader::skip`] inside `depth` groups: nested groups are refused past prost's recursion limit (100), as a
+    /// body of nothing but group starts would otherwise overflow the stack (found by the fuzz suite).
+    fn skip_nested(&mut self, field: u32, wire: u8, depth: u32) -> Result<(), &'static str> {
+        if depth >= 100 {
+            return Err("recursion limit reached");
+        }
         match wire {
             VARINT => self.varint().map(drop),
             FIXED64 => self.take(8).map(drop),
@@ -224,7 +243,7 @@ impl<'a> Reader<'a> {
                     None => return Err("unexpected end of group"),
                     Some((f, END_GROUP)) if f == field => return Ok(()),
                     Some((_, END_GROUP)) => return Err("unexpected end group tag"),
-                    Some((f, w)) => self.skip(f, w)?,
+                    Some((f, w)) => self.skip_nested(f, w, depth + 1)?,
                 }
             },
             _ => Err("invalid wire type value"),

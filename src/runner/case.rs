@@ -120,8 +120,10 @@ impl<'a> CaseRun<'a> {
         std::fs::create_dir_all(&case_dir)
             .map_err(|e| UpError::Inputs(format!("create {}: {e}", case_dir.display())))?;
         // Agent inputs hold secrets (client secret, keys, federated token): a private directory removed afterwards.
-        let private =
-            tempfile::Builder::new().prefix("azrw-case-").tempdir().map_err(|e| UpError::Inputs(e.to_string()))?;
+        let private = tempfile::Builder::new()
+            .prefix(&crate::runtime::private_dir_prefix())
+            .tempdir()
+            .map_err(|e| UpError::Inputs(e.to_string()))?;
         let sandbox = sandbox(case, opts, private.path()).await?;
         let bind_err = |what: &str, e: std::io::Error| UpError::Sandbox(format!("bind {what}: {e}"));
         let proxy_listener = sandbox.bind().await.map_err(|e| bind_err("proxy", e))?;

@@ -154,7 +154,7 @@ impl Engine {
 
 /// Whether the process `pid` is running. A zombie (killed, not yet reaped) counts as gone, so `azrw gc` right
 /// after a `kill -9` already cleans up.
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state follows the parenthesised command name, which may itself contain spaces or parentheses.
         Ok(stat) => stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()) != Some("Z"),

@@ -26,13 +26,20 @@ pub use crate::scenario::AGENT_PORT;
 /// Resolves on SIGTERM or SIGINT. Processes azrw runs as PID 1 in a container (the reference sidecar, a pod's
 /// pause container) need it: PID 1 gets no default signal handling, so `docker stop` would wait for SIGKILL.
 pub async fn until_terminated() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-        }
-        _ => std::future::pending().await,
+    match termination() {
+        Ok(terminated) => terminated.await,
+        Err(_) => std::future::pending().await,
     }
+}
+
+/// SIGTERM and SIGINT handled from now on (not from the first poll, as [`until_terminated`]): the returned future
+/// resolves on either, so a process that says it is ready cannot be killed by a signal sent right after.
+pub fn termination() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut term, mut int) = (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?);
+    Ok(async move {
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    })
 }
 
 /// How long an agent gets to stop after SIGTERM before it is killed, in every runtime. Short: by then the verdict
@@ -93,4 +100,31 @@ pub async fn open_log(path: &Path) -> std::io::Result<tokio::sync::Mutex<tokio::
         tokio::fs::create_dir_all(dir).await?;
     }
     Ok(tokio::sync::Mutex::new(tokio::fs::File::create(path).await?))
+}
+
+/// Prefix of a case's private directory (agent inputs: secrets, keys, tokens) under the temp dir; the running
+/// azrw's pid follows it, so `azrw gc` can tell a killed run's directory from a live one's.
+pub const PRIVATE_DIR_PREFIX: &str = "azrw-case-";
+
+/// The prefix of this process's private directories: `azrw-case-<pid>-`.
+pub fn private_dir_prefix() -> String {
+    format!("{PRIVATE_DIR_PREFIX}{}-", std::process::id())
+}
+
+/// Removes private case directories in `dir` left by runs whose process is gone (SIGKILL skips every clean-up);
+/// with `all`, every one. Returns what it removed.
+pub fn gc_private_dirs(dir: &std::path::Path, all: bool) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(PRIVATE_DIR_PREFIX).and_then(|r| r.split('-').next()?.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if (all || !engine::alive(pid)) && std::fs::remove_dir_all(entry.path()).is_ok() {
+            removed.push(format!("directory {}", entry.path().display()));
+        }
+    }
+    removed
 }

@@ -34,6 +34,9 @@ pub enum ScenarioError {
         /// What is wrong, verbatim from the parser where it came from there.
         message: String,
     },
+    /// Several errors of one file, ordered by line (each displayed on its own line).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Many(Vec<ScenarioError>),
 }
 
 fn located(file: &std::path::Path, position: &Option<Position>, field: &str, message: &str) -> String {
@@ -51,6 +54,21 @@ fn located(file: &std::path::Path, position: &Option<Position>, field: &str, mes
 }
 
 impl ScenarioError {
+    /// One error for `errors` (at least one): itself when alone, else [`ScenarioError::Many`] ordered by line and
+    /// column (errors without a position last).
+    pub fn all(mut errors: Vec<ScenarioError>) -> ScenarioError {
+        errors.sort_by_key(|e| e.position().map_or((u64::MAX, u64::MAX), |p| (p.line, p.column)));
+        if errors.len() == 1 { errors.remove(0) } else { ScenarioError::Many(errors) }
+    }
+
+    /// Every error this one holds: itself, or those of [`ScenarioError::Many`].
+    pub fn errors(&self) -> Vec<&ScenarioError> {
+        match self {
+            ScenarioError::Many(all) => all.iter().collect(),
+            one => vec![one],
+        }
+    }
+
     /// The line and column the error points at, when it points into a scenario file.
     pub fn position(&self) -> Option<Position> {
         match self {

@@ -49,13 +49,73 @@ pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
 
 /// Parses and validates scenario text as if read from `path` (which `prometheus.config` is relative to).
 pub fn parse(path: &Path, source: String) -> Result<LoadedScenario, ScenarioError> {
-    let scenario = match serde_saphyr::from_str::<Scenario>(&source) {
-        Ok(s) => s,
-        Err(err) => return Err(parse_error(path, &source, &err)),
-    };
-    let loaded = LoadedScenario { path: path.to_owned(), scenario, source };
-    validate(&loaded)?;
-    Ok(loaded)
+    let (scenario, mut errors) = parse_collecting(path, &source);
+    if let Some(scenario) = scenario {
+        let loaded = LoadedScenario { path: path.to_owned(), scenario, source };
+        errors.extend(validate(&loaded));
+        if errors.is_empty() {
+            return Ok(loaded);
+        }
+    }
+    Err(ScenarioError::all(errors))
+}
+
+/// The most parse errors reported from one file (each costs a parse of the rest).
+const MAX_PARSE_ERRORS: usize = 20;
+
+/// Parses `source`, and after an error parses on without the offending entry (its lines blanked, so every later
+/// position stays where it was) to report the next: every parse error of the file, and the scenario the rest
+/// makes when blanking got it through (so the rules can be checked too).
+fn parse_collecting(path: &Path, source: &str) -> (Option<Scenario>, Vec<ScenarioError>) {
+    let mut text = source.to_owned();
+    let mut errors: Vec<ScenarioError> = Vec::new();
+    for _ in 0..MAX_PARSE_ERRORS {
+        let err = match serde_saphyr::from_str::<Scenario>(&text) {
+            Ok(s) => return (Some(s), errors),
+            Err(err) => parse_error(path, &text, &err),
+        };
+        // A required field missing once entries were blanked is the blanking's doing, not the author's.
+        let consequence = !errors.is_empty() && err.to_string().contains("missing field");
+        let line = err.position().map(|p| p.line as usize);
+        if !consequence {
+            errors.push(err);
+        }
+        match line {
+            Some(line) if !consequence && blank_entry(&mut text, line) => {}
+            _ => break,
+        }
+    }
+    (None, errors)
+}
+
+/// Blanks line `line` (1-based) and the lines indented under it; `false` when there was nothing left to blank.
+fn blank_entry(text: &mut String, line: usize) -> bool {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let lines: Vec<&str> = text.split('\n').collect();
+    let Some(first) = lines.get(line - 1).filter(|l| !l.trim().is_empty()) else { return false };
+    // A list item's children sit deeper than its dash.
+    let own = indent(first);
+    let mut end = line;
+    while end < lines.len() && (lines[end].trim().is_empty() || indent(lines[end]) > own) {
+        end += 1;
+    }
+    let mut kept: Vec<&str> =
+        lines.iter().enumerate().map(|(i, l)| if (line - 1..end).contains(&i) { "" } else { *l }).collect();
+    // A block key left without children would read as null (`expected mapping start`): blank it too, upwards.
+    let mut child = own;
+    let mut at = line - 1;
+    while let Some(parent) = (0..at).rev().find(|&i| !kept[i].trim().is_empty() && indent(kept[i]) < child) {
+        let childless =
+            kept[parent + 1..].iter().find(|l| !l.trim().is_empty()).is_none_or(|l| indent(l) <= indent(kept[parent]));
+        if !(kept[parent].trim_end().ends_with(':') && childless) {
+            break;
+        }
+        child = indent(kept[parent]);
+        kept[parent] = "";
+        at = parent;
+    }
+    *text = kept.join("\n");
+    true
 }
 
 /// Parses and validates a fault profile (`mocks/faults/*.yaml`, or a file given to `azrw mock --faults`): the
@@ -66,7 +126,10 @@ pub fn parse_fault_profile(path: &Path, text: &str) -> Result<crate::scenario::F
     if spec.profile.is_some() {
         return Err(at("profile", "a profile cannot name another".into()));
     }
-    validate_faults(&spec, "", &at)?;
+    let errors = validate_faults(&spec, "", &at);
+    if !errors.is_empty() {
+        return Err(ScenarioError::all(errors));
+    }
     Ok(spec)
 }
 
@@ -79,7 +142,7 @@ fn parse_fragment<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Re
 fn fragment_error(path: &Path, text: &str, field: &str, message: String) -> ScenarioError {
     ScenarioError::Invalid {
         file: path.to_owned(),
-        position: SourceMap::new(text).key_or_value(field),
+        position: SourceMap::new(text).nearest(field).or(Some(Position { line: 1, column: 1 })),
         field: field.to_owned(),
         message,
     }
@@ -104,28 +167,31 @@ fn parse_error(path: &Path, source: &str, err: &serde_saphyr::Error) -> Scenario
 
 const AUTH_METHODS: &str = "managed_identity, oauth, certificate, workload_identity, sdk";
 
-/// The rules the types cannot carry. Stops at the first broken rule, in file order of importance.
-fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
+/// The rules the types cannot carry: every broken one, each once.
+fn validate(loaded: &LoadedScenario) -> Vec<ScenarioError> {
+    let mut errors = Vec::new();
     let s = &loaded.scenario;
     let map = SourceMap::new(&loaded.source);
+    // Where the source map cannot place the exact node (an item of a flow list spread over lines), the nearest
+    // written entry: every error points into the file (found by the fuzz suite).
     let err = |field: &str, pos: Option<Position>, message: String| ScenarioError::Invalid {
         file: loaded.path.clone(),
-        position: pos,
+        position: pos.or_else(|| map.nearest(field)).or(Some(Position { line: 1, column: 1 })),
         field: field.to_owned(),
         message,
     };
 
     if s.name.trim().is_empty() {
-        return Err(err("name", map.value("name").or(map.key("name")), "must not be empty".into()));
+        errors.push(err("name", map.value("name").or(map.key("name")), "must not be empty".into()));
     }
 
     if s.agents.is_empty() {
-        return Err(err("agents", map.key("agents"), "list at least one agent, e.g. [prometheus@3.5]".into()));
+        errors.push(err("agents", map.key("agents"), "list at least one agent, e.g. [prometheus@3.5]".into()));
     }
     for (i, agent) in s.agents.iter().enumerate() {
         let field = format!("agents[{i}]");
         if let Err(e) = agent.parse::<AgentRef>() {
-            return Err(err(&field, map.value(&field), e.to_string()));
+            errors.push(err(&field, map.value(&field), e.to_string()));
         }
     }
 
@@ -142,12 +208,12 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
     .collect();
     match set.as_slice() {
         [] => {
-            return Err(err("auth", map.key("auth"), format!("no auth method: set exactly one of {AUTH_METHODS}")));
+            errors.push(err("auth", map.key("auth"), format!("no auth method: set exactly one of {AUTH_METHODS}")));
         }
         [_] => {}
         [first, second, ..] => {
             // Point at the second one: that is where the block stops making sense.
-            return Err(err(
+            errors.push(err(
                 "auth",
                 map.key(&format!("auth.{second}")),
                 format!("both `{first}` and `{second}` are set: set exactly one of {AUTH_METHODS}"),
@@ -158,7 +224,7 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
     if let Some(OutcomeSpec::PerAgent(outcomes)) = &s.expect.outcome {
         for key in outcomes.keys() {
             if key != "default" && !s.agents.contains(key) {
-                return Err(err(
+                errors.push(err(
                     "expect.outcome",
                     map.key(&format!("expect.outcome.{key}")),
                     format!("`{key}` is neither `default` nor one of this scenario's agents ({})", s.agents.join(", ")),
@@ -171,7 +237,7 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
         && !config.is_file()
     {
         let written = s.prometheus.config.as_deref().unwrap_or(Path::new("")).display();
-        return Err(err(
+        errors.push(err(
             "prometheus.config",
             map.value("prometheus.config"),
             format!(
@@ -183,14 +249,14 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
 
     if s.target == super::model::TargetKind::Azure {
         if s.azure.is_none() {
-            return Err(err(
+            errors.push(err(
                 "target",
                 map.value("target"),
                 "`target: azure` needs an `azure:` block with ingestion_url and query_url".into(),
             ));
         }
         if s.azure.as_ref().is_some_and(|a| a.reader.is_none()) && s.auth.oauth.is_none() {
-            return Err(err(
+            errors.push(err(
                 "azure",
                 map.key("azure"),
                 "set `azure.reader` (an app that may read the workspace): the auth block is not `oauth`".into(),
@@ -201,7 +267,7 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
         for (i, series) in s.expect.series.iter().enumerate() {
             if !series.contains_key("__name__") {
                 let field = format!("expect.series[{i}]");
-                return Err(err(
+                errors.push(err(
                     &field,
                     map.value(&field).or(map.key(&field)),
                     "a series read back from the workspace needs `__name__` (every query has exactly one)".into(),
@@ -213,7 +279,7 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
     if let Some(m) = &s.prometheus.protobuf_message
         && !matches!(m.as_str(), "prometheus.WriteRequest" | "io.prometheus.write.v2.Request")
     {
-        return Err(err(
+        errors.push(err(
             "prometheus.protobuf_message",
             map.value("prometheus.protobuf_message"),
             format!("`{m}` is not a remote-write message: prometheus.WriteRequest or io.prometheus.write.v2.Request"),
@@ -223,14 +289,14 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
     for (i, host) in s.prometheus.plain_remote_writes.iter().enumerate() {
         let field = format!("prometheus.plain_remote_writes[{i}]");
         if let Err(why) = other_host(host) {
-            return Err(err(&field, map.value(&field), why));
+            errors.push(err(&field, map.value(&field), why));
         }
         if s.prometheus.plain_remote_writes[..i].contains(host) {
-            return Err(err(&field, map.value(&field), format!("`{host}` is listed twice")));
+            errors.push(err(&field, map.value(&field), format!("`{host}` is listed twice")));
         }
     }
     if !s.prometheus.plain_remote_writes.is_empty() && s.remote_write_sidecar().is_some() {
-        return Err(err(
+        errors.push(err(
             "prometheus.plain_remote_writes",
             map.key("prometheus.plain_remote_writes"),
             "a remote-write sidecar takes every remote_write entry; plain ones beside it are not supported".into(),
@@ -239,27 +305,27 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
 
     if let Some(t) = &s.scrape {
         if t.families().is_empty() {
-            return Err(err("scrape", map.key("scrape"), "serves nothing: set `preset` or list `families`".into()));
+            errors.push(err("scrape", map.key("scrape"), "serves nothing: set `preset` or list `families`".into()));
         }
         if t.scrapes == Some(0) {
-            return Err(err("scrape.scrapes", map.value("scrape.scrapes"), "must be at least 1".into()));
+            errors.push(err("scrape.scrapes", map.value("scrape.scrapes"), "must be at least 1".into()));
         }
         if let Some(why) = t.unsupported() {
             let field = if t.exposition.is_some() { "scrape.exposition" } else { "scrape.families" };
-            return Err(err(field, map.value(field).or(map.key(field)), why));
+            errors.push(err(field, map.value(field).or(map.key(field)), why));
         }
     }
 
-    validate_sidecars(s, &|field, message| err(field, map.nearest(field), message))?;
+    errors.extend(validate_sidecars(s, &|field, message| err(field, map.nearest(field), message)));
 
-    validate_faults(&s.faults, "faults", &|field, message| err(field, map.key_or_value(field), message))?;
+    errors.extend(validate_faults(&s.faults, "faults", &|field, message| err(field, map.key_or_value(field), message)));
 
     if s.deadline.is_zero() {
-        return Err(err("deadline", map.value("deadline"), "must be greater than zero".into()));
+        errors.push(err("deadline", map.value("deadline"), "must be greater than zero".into()));
     }
     if let Some(load) = &s.load {
         if load.duration >= s.deadline {
-            return Err(err(
+            errors.push(err(
                 "load.duration",
                 map.value("load.duration"),
                 format!(
@@ -269,7 +335,7 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
             ));
         }
         if s.record != super::model::RecordMode::Accounting {
-            return Err(err(
+            errors.push(err(
                 "record",
                 map.value("record").or(map.key("load")),
                 "a load scenario needs `record: accounting` (keeping every decoded write would grow without bound)"
@@ -277,38 +343,39 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
             ));
         }
     }
-    Ok(())
+    errors
 }
 
 /// Sidecars: unique names and ports (they share the agent's network namespace), one remote-write sidecar at most,
 /// and images other than the reference one only where they can run (the docker runtime).
-fn validate_sidecars(s: &super::Scenario, at: &dyn Fn(&str, String) -> ScenarioError) -> Result<(), ScenarioError> {
+fn validate_sidecars(s: &super::Scenario, at: &dyn Fn(&str, String) -> ScenarioError) -> Vec<ScenarioError> {
+    let mut errors = Vec::new();
     let mut writers = 0;
     for (i, sidecar) in s.sidecars.iter().enumerate() {
         let field = |name: &str| format!("sidecars[{i}].{name}");
         if sidecar.name.trim().is_empty() || !sidecar.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(at(&field("name"), "must be a non-empty name of letters, digits and `-`".into()));
+            errors.push(at(&field("name"), "must be a non-empty name of letters, digits and `-`".into()));
         }
         if s.sidecars[..i].iter().any(|o| o.name == sidecar.name) {
-            return Err(at(&field("name"), format!("`{}` names two sidecars", sidecar.name)));
+            errors.push(at(&field("name"), format!("`{}` names two sidecars", sidecar.name)));
         }
         if sidecar.port == 0 || sidecar.port == super::model::AGENT_PORT {
-            return Err(at(
+            errors.push(at(
                 &field("port"),
                 format!("{} is not free: the agent listens on {}", sidecar.port, super::model::AGENT_PORT),
             ));
         }
         if let Some(o) = s.sidecars[..i].iter().find(|o| o.port == sidecar.port) {
-            return Err(at(&field("port"), format!("{} is also the port of sidecar `{}`", sidecar.port, o.name)));
+            errors.push(at(&field("port"), format!("{} is also the port of sidecar `{}`", sidecar.port, o.name)));
         }
         if sidecar.remote_write {
             writers += 1;
             if writers > 1 {
-                return Err(at(&field("remote_write"), "only one sidecar can take the agent's remote-write".into()));
+                errors.push(at(&field("remote_write"), "only one sidecar can take the agent's remote-write".into()));
             }
         }
         if !sidecar.is_reference() && s.runtimes != [super::RuntimeKind::Docker] {
-            return Err(at(
+            errors.push(at(
                 &field("image"),
                 format!(
                     "image `{}` runs only in the docker runtime: set `runtimes: [docker]` (only `{}` also runs as a \
@@ -320,9 +387,9 @@ fn validate_sidecars(s: &super::Scenario, at: &dyn Fn(&str, String) -> ScenarioE
         }
     }
     if writers > 0 && s.target == super::model::TargetKind::Azure {
-        return Err(at("sidecars", "a remote-write sidecar against real Azure is not supported yet".into()));
+        errors.push(at("sidecars", "a remote-write sidecar against real Azure is not supported yet".into()));
     }
-    Ok(())
+    errors
 }
 
 /// A host the mock cloud may serve beside Azure's (a plain receiver, a redirect's target): a DNS name that none of
@@ -350,13 +417,14 @@ fn validate_faults(
     faults: &crate::scenario::FaultSpec,
     prefix: &str,
     at: &dyn Fn(&str, String) -> ScenarioError,
-) -> Result<(), ScenarioError> {
+) -> Vec<ScenarioError> {
+    let mut errors = Vec::new();
     for (i, r) in faults.rules.iter().enumerate() {
         let field = |name: &str| format!("{prefix}.rules[{i}].{name}");
         if let Some(status) = r.status
             && !(100..=599).contains(&status)
         {
-            return Err(at(&field("status"), format!("{status} is not an HTTP status (100–599)")));
+            errors.push(at(&field("status"), format!("{status} is not an HTTP status (100–599)")));
         }
         if r.status.is_none()
             && r.error.is_none()
@@ -365,7 +433,7 @@ fn validate_faults(
             && !r.on_handshake()
             && r.redirect.is_none()
         {
-            return Err(at(
+            errors.push(at(
                 &format!("{prefix}.rules[{i}]"),
                 "the rule does nothing: give it a status, an error, a delay, a redirect, reset: true, \
                  tls_failure: true or a tls_certificate"
@@ -374,24 +442,24 @@ fn validate_faults(
         }
         if let Some(redirect) = &r.redirect {
             if r.service != crate::scenario::FaultService::Dcr {
-                return Err(at(&field("redirect"), "only the DCR answers with a redirect (service: dcr)".into()));
+                errors.push(at(&field("redirect"), "only the DCR answers with a redirect (service: dcr)".into()));
             }
             if !matches!(redirect.status, 307 | 308) {
-                return Err(at(
+                errors.push(at(
                     &field("redirect.status"),
                     format!("{} is not a redirect that keeps method and body: 307 or 308", redirect.status),
                 ));
             }
             if let Err(why) = other_host(&redirect.to) {
-                return Err(at(&field("redirect.to"), why));
+                errors.push(at(&field("redirect.to"), why));
             }
             let answers = [("status", r.status.is_some()), ("error", r.error.is_some()), ("reset", r.reset)];
             if let Some((name, _)) = answers.iter().find(|(_, set)| *set) {
-                return Err(at(&field("redirect"), format!("a redirect is the answer: it cannot also set `{name}`")));
+                errors.push(at(&field("redirect"), format!("a redirect is the answer: it cannot also set `{name}`")));
             }
         }
         if r.tls_failure && r.tls_certificate.is_some() {
-            return Err(at(
+            errors.push(at(
                 &field("tls_certificate"),
                 "set tls_failure (no certificate at all) or tls_certificate, not both".into(),
             ));
@@ -399,7 +467,7 @@ fn validate_faults(
         if r.on_handshake() {
             let name = if r.tls_failure { "tls_failure" } else { "tls_certificate" };
             if r.service == crate::scenario::FaultService::Imds {
-                return Err(at(&field(name), "IMDS is plain HTTP: there is no TLS handshake to fault".into()));
+                errors.push(at(&field(name), "IMDS is plain HTTP: there is no TLS handshake to fault".into()));
             }
             let answers = [
                 ("redirect", r.redirect.is_some()),
@@ -410,37 +478,37 @@ fn validate_faults(
                 ("reset", r.reset),
             ];
             if let Some((name, _)) = answers.iter().find(|(_, set)| *set) {
-                return Err(at(
+                errors.push(at(
                     &field(if r.tls_failure { "tls_failure" } else { "tls_certificate" }),
                     format!("a handshake fault comes before any request: it cannot also set `{name}`"),
                 ));
             }
         }
         if r.reset && (r.status.is_some() || r.error.is_some()) {
-            return Err(at(&field("reset"), "a reset connection cannot also answer a status or error".into()));
+            errors.push(at(&field("reset"), "a reset connection cannot also answer a status or error".into()));
         }
         if r.retry_after.is_some() && r.retry_after_date.is_some() {
-            return Err(at(&field("retry_after_date"), "set retry_after or retry_after_date, not both".into()));
+            errors.push(at(&field("retry_after_date"), "set retry_after or retry_after_date, not both".into()));
         }
         if (r.retry_after.is_some() || r.retry_after_date.is_some()) && r.status.is_none() && r.error.is_none() {
-            return Err(at(&field("retry_after"), "Retry-After needs an answer: set status or error".into()));
+            errors.push(at(&field("retry_after"), "Retry-After needs an answer: set status or error".into()));
         }
         if r.times == Some(0) {
-            return Err(at(&field("times"), "must be at least 1 (leave it out for every request)".into()));
+            errors.push(at(&field("times"), "must be at least 1 (leave it out for every request)".into()));
         }
         if r.every == Some(0) {
-            return Err(at(&field("every"), "must be at least 1 (1 answers every matching request)".into()));
+            errors.push(at(&field("every"), "must be at least 1 (1 answers every matching request)".into()));
         }
         if let (Some(from), Some(until)) = (r.from, r.until)
             && until <= from
         {
-            return Err(at(&field("until"), format!("must be after `from` ({from:?})")));
+            errors.push(at(&field("until"), format!("must be after `from` ({from:?})")));
         }
     }
     if faults.tokens.revoke_at.is_some_and(|t| t.is_zero()) {
-        return Err(at(&format!("{prefix}.tokens.revoke_at"), "must be greater than zero".into()));
+        errors.push(at(&format!("{prefix}.tokens.revoke_at"), "must be greater than zero".into()));
     }
-    Ok(())
+    errors
 }
 
 /// The scenario files named by `paths`: files as given, directories walked recursively for `*.yaml` (skipping

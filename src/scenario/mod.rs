@@ -6,6 +6,6 @@ pub mod model;
 mod source_map;
 
 pub use error::ScenarioError;
-pub use load::{LoadedScenario, discover, load, parse};
+pub use load::{LoadedScenario, discover, load, parse, parse_fault_profile};
 pub use model::*;
 pub use source_map::Position;

@@ -28,8 +28,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use contract::{SidecarConfig, SidecarIdentity};
 
-/// The largest request body forwarded (Prometheus batches are far smaller).
-const MAX_BODY: usize = 64 * 1024 * 1024;
+/// The largest request body forwarded: what the DCR accepts (more would be refused there anyway), held at most once.
+const MAX_BODY: usize = crate::remote_write::limits::MAX_REQUEST_BYTES;
 /// Request headers that describe the hop, not the payload: never forwarded.
 const HOP_HEADERS: &[&str] = &[
     "host",
@@ -156,6 +156,12 @@ impl Forwarder {
         let (parts, body) = req.into_parts();
         let body = match Limited::new(body, MAX_BODY).collect().await {
             Ok(b) => b.to_bytes(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                return reply(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &format!("azrw sidecar: the write is over {MAX_BODY} bytes, which the DCR refuses\n"),
+                );
+            }
             Err(e) => return reply(StatusCode::BAD_REQUEST, &format!("reading the request body: {e}\n")),
         };
         let token = match self.credential.get_token(&[self.config.scope.as_str()], None).await {

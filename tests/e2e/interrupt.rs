@@ -1,28 +1,27 @@
-//! An interrupted `azrw run` in the process runtime stops and reaps its agent. Needs root and the agents from
-//! `ci/setup.sh`.
+//! An interrupted `azrw run` in the process runtime (SIGINT, SIGTERM) stops and reaps its agent and removes its
+//! private directory; after SIGKILL, `azrw gc` removes the directory. Each test counts what is left. Needs root and
+//! the agents from `ci/setup.sh`.
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
 use crate::common::azrw;
 
-#[test]
-fn interrupting_a_run_stops_and_reaps_the_agent() {
-    let _turn = crate::agent_turn_blocking(1);
-    let out = tempfile::tempdir().unwrap();
+/// Starts `azrw run` on one process-runtime case and waits until its agent is up: the run and the agent's pid.
+fn run_until_agent_is_up(
+    out: &std::path::Path,
+) -> (std::process::Child, i32, std::io::Lines<BufReader<std::process::ChildStderr>>) {
     let mut child = azrw()
         .args(["run", "scenarios/auth/managed-identity-user-assigned.yaml", "--agent", "prometheus@3.5", "--runtime"])
         .args(["process", "--no-provision", "--out"])
-        .arg(out.path())
+        .arg(out)
         .env("AZRW_LOG", "azrw=info")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    // Wait for the harness to say the agent is up, then interrupt it.
-    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut pid = None;
-    let mut lines = stderr.lines();
     for line in lines.by_ref() {
         let line = line.unwrap();
         if let Some(rest) = line.split("agent=pid ").nth(1) {
@@ -30,13 +29,79 @@ fn interrupting_a_run_stops_and_reaps_the_agent() {
             break;
         }
     }
-    let pid = pid.expect("the run logged its agent's pid");
+    (child, pid.expect("the run logged its agent's pid"), lines)
+}
+
+/// What a run with pid `run` left behind: its agent process (a zombie would still have a /proc entry) and its
+/// private directories (secrets) under the temp dir.
+fn leftovers(run: u32, agent: i32) -> Vec<String> {
+    let mut left = Vec::new();
+    if std::path::Path::new(&format!("/proc/{agent}")).exists() {
+        left.push(format!("agent process {agent}"));
+    }
+    let prefix = format!("{}{run}-", azrw::runtime::PRIVATE_DIR_PREFIX);
+    for e in std::fs::read_dir(std::env::temp_dir()).unwrap().flatten() {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            left.push(format!("directory {}", e.path().display()));
+        }
+    }
+    left
+}
+
+fn interrupted_with(signal: i32) {
+    let _turn = crate::agent_turn_blocking(1);
+    let out = tempfile::tempdir().unwrap();
+    let (mut child, pid, lines) = run_until_agent_is_up(out.path());
+    let run = child.id();
+    assert!(!leftovers(run, pid).is_empty(), "the case's agent and directory exist while it runs");
     // SAFETY: signalling the child we spawned.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    unsafe { libc::kill(run as i32, signal) };
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1), "an interrupted run is not a pass: {rest:?}");
     assert!(rest.iter().any(|l| l.contains("interrupted")), "{rest:?}");
-    // The agent is gone and reaped: no such process (a zombie would still have a /proc entry).
-    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "agent {pid} outlived the run");
+    assert_eq!(leftovers(run, pid), Vec::<String>::new(), "signal {signal} left these behind");
+}
+
+#[test]
+fn interrupting_a_run_stops_and_reaps_the_agent() {
+    interrupted_with(libc::SIGINT);
+}
+
+#[test]
+fn terminating_a_run_leaves_nothing_behind() {
+    interrupted_with(libc::SIGTERM);
+}
+
+#[test]
+fn after_sigkill_gc_removes_what_the_run_left() {
+    let _turn = crate::agent_turn_blocking(1);
+    let out = tempfile::tempdir().unwrap();
+    let (mut child, pid, _lines) = run_until_agent_is_up(out.path());
+    let run = child.id();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The agent dies with the run (PR_SET_PDEATHSIG): wait for its exit as an event, not a timer.
+    wait_exited(pid);
+    // The directory with its inputs stays until gc.
+    let dirs = |left: Vec<String>| left.into_iter().filter(|l| l.starts_with("directory")).collect::<Vec<_>>();
+    assert!(!dirs(leftovers(run, pid)).is_empty(), "SIGKILL skips every clean-up: the directory stays");
+    let gc = azrw().arg("gc").output().unwrap();
+    assert!(gc.status.success(), "{}", String::from_utf8_lossy(&gc.stderr));
+    assert!(String::from_utf8_lossy(&gc.stdout).contains(&format!("azrw-case-{run}-")), "gc said nothing of it");
+    assert_eq!(dirs(leftovers(run, pid)), Vec::<String>::new());
+}
+
+/// Blocks until process `pid` (not our child) has exited, through a pidfd (readable once it has).
+fn wait_exited(pid: i32) {
+    // SAFETY: plain syscalls on a pid and the fd they return, closed here.
+    unsafe {
+        let fd = libc::syscall(libc::SYS_pidfd_open, pid, 0) as i32;
+        if fd < 0 {
+            return; // already gone
+        }
+        let mut poll = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        libc::poll(&mut poll, 1, -1);
+        libc::close(fd);
+    }
 }

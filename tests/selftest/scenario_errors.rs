@@ -196,3 +196,32 @@ fn misspelt_failing_check() {
     assert!(text.contains("`write.bearr` is not a check; checks are: capability.table"), "{text}");
     assert!(text.contains("write.bearer"), "the valid names are listed: {text}");
 }
+
+#[test]
+fn every_mistake_of_a_file_is_reported_at_once_in_line_order() {
+    let text = "name: four/mistakes\n\
+                agents: [prometheus@3.5, nonsense@1]\n\
+                colour: blue\n\
+                auth:\n  managed_identity: {client_id: \"\"}\n\
+                expect:\n  min_writes: many\n\
+                deadline: 0s\n";
+    let (_d, path, err) = load_err("four-mistakes.yaml", text);
+    let all = err.errors();
+    let lines: Vec<String> = all.iter().map(|e| e.to_string()).collect();
+    assert_eq!(all.len(), 4, "{lines:#?}");
+    let file = path.display().to_string();
+    let expected = [
+        ("2:", "agents[1]", "nonsense@1"),
+        ("3:1", "", "unknown field `colour`"),
+        ("7:15", "expect.min_writes", "invalid u64"),
+        ("8:", "deadline", "must be greater than zero"),
+    ];
+    for (line, (at, field, message)) in lines.iter().zip(expected) {
+        assert!(line.starts_with(&format!("{file}:{at}")), "expected {at} first in {line}");
+        assert!(line.contains(field) && line.contains(message), "expected {field}: {message} in {line}");
+    }
+    // Each has a position, and they come ordered by line.
+    let positions: Vec<u64> = all.iter().map(|e| e.position().expect("file:line:column").line).collect();
+    assert!(positions.windows(2).all(|w| w[0] <= w[1]), "{positions:?}");
+    assert_eq!(err.to_string().lines().count(), 4, "{err}");
+}
