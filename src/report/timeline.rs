@@ -649,6 +649,7 @@ pub(crate) mod tests {
             status,
             detail,
             fault: None,
+            not_kept: None,
         }
     }
 

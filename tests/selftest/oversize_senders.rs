@@ -1,6 +1,7 @@
 //! Senders whose requests are larger than a mock service reads: each gets a 413 in Azure's error envelope, and
 //! `write.size` names the request, its size and the cap — while the mock holds no more than the cap.
 
+use azrw::Check;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::{CLAIMED_VERSION, Knobs, assert_violation, fetch_token, finding, send, stage};
@@ -40,7 +41,7 @@ async fn a_64_mib_write_gets_413_and_the_finding_names_it() {
     assert!(answer["error"]["message"].as_str().unwrap().contains("1048576"), "{body}");
     assert_violation(
         &stage.evaluate(CLAIMED_VERSION),
-        "write.size",
+        Check::WriteSize,
         &["request #2 POST https://", "→ 413", "Content-Length: 67108864", "read 0 bytes", "cap 1048576"],
     );
     // Nothing of it was kept.
@@ -58,7 +59,7 @@ async fn a_small_body_declaring_a_huge_uncompressed_size_gets_413_before_any_all
     assert_eq!(status, 413, "{answer}");
     assert_violation(
         &stage.evaluate(CLAIMED_VERSION),
-        "write.size",
+        Check::WriteSize,
         &["uncompressed body", "declares 2000000000 uncompressed bytes", "Content-Length: 7", "cap 1048576"],
     );
 }
@@ -87,7 +88,7 @@ async fn a_chunked_body_over_the_cap_is_cut_off_while_reading() {
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert_violation(
         &stage.evaluate(CLAIMED_VERSION),
-        "write.size",
+        Check::WriteSize,
         &["request #1 POST http://", "Content-Length: none (chunked)", "2097152 received", "cap 1048576"],
     );
 }
@@ -107,7 +108,7 @@ async fn a_token_request_over_the_small_cap_gets_413() {
     assert_eq!(answer.status().as_u16(), 413);
     assert_violation(
         &stage.evaluate(CLAIMED_VERSION),
-        "write.size",
+        Check::WriteSize,
         &["login.microsoftonline.com accepts", "cap 65536"],
     );
 }
@@ -117,5 +118,5 @@ async fn writes_within_the_cap_pass_write_size() {
     let stage = stage(USER_ASSIGNED).await;
     send(&stage, &Knobs::default()).await;
     let eval = stage.evaluate(CLAIMED_VERSION);
-    assert_eq!(finding(&eval, "write.size").status, Status::Pass);
+    assert_eq!(finding(&eval, Check::WriteSize).status, Status::Pass);
 }
