@@ -10,6 +10,8 @@ need_apt=()
 command -v go >/dev/null || need_apt+=(golang-go)
 command -v cc >/dev/null || need_apt+=(build-essential)
 command -v dockerd >/dev/null || need_apt+=(docker.io)
+# Headless Chromium loads out/report.html in the e2e report test (about 45 s to install from the Debian mirror).
+command -v chromium >/dev/null || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
