@@ -13,7 +13,7 @@ use crate::agent::vulnerability::VulnerabilityTable;
 use crate::agent::{AgentRef, Version};
 use crate::cloud::MockData;
 use crate::matrix::{self, Case, MatrixOptions};
-use crate::report;
+use crate::report::{self, bundle};
 use crate::runner::real::RealOptions;
 use crate::runner::{RunOptions, run_cases};
 use crate::runtime::engine::Engine;
@@ -502,13 +502,13 @@ async fn mock(args: MockArgs) -> anyhow::Result<i32> {
     println!("azrw doctor scenarios/real/oauth.yaml --allow-real   # also workload-identity.yaml, certificate.yaml");
     println!("azrw run scenarios/real --allow-real");
     println!();
-    println!("Ctrl-C or SIGTERM stops it and writes every exchange to {}", dir.join("exchanges.json").display());
+    println!("Ctrl-C or SIGTERM stops it and writes every exchange to {}", dir.join(bundle::file::EXCHANGES).display());
     terminated.await;
     let recorder = cloud.recorder();
     let exchanges = recorder.exchanges();
     cloud.shutdown().await;
-    std::fs::write(dir.join("exchanges.json"), serde_json::to_vec_pretty(&exchanges)?)?;
-    eprintln!("{} exchange(s) written to {}", exchanges.len(), dir.join("exchanges.json").display());
+    bundle::write_json(&dir, bundle::file::EXCHANGES, &exchanges)?;
+    eprintln!("{} exchange(s) written to {}", exchanges.len(), dir.join(bundle::file::EXCHANGES).display());
     Ok(0)
 }
 
