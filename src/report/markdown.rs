@@ -24,6 +24,14 @@ fn mark(v: &Verdict) -> String {
     }
 }
 
+/// The column's second half: the runtime, and the mode when it is agent mode.
+fn column_runtime(v: &Verdict) -> String {
+    match v.mode {
+        crate::scenario::AgentMode::Server => v.runtime.clone(),
+        crate::scenario::AgentMode::Agent => format!("{}, agent mode", v.runtime),
+    }
+}
+
 /// The summary: a headline, the matrix, and the failures with their evidence.
 ///
 /// ```
@@ -40,7 +48,7 @@ pub fn render_markdown(verdicts: &[Verdict]) -> String {
     let mut columns: Vec<(String, String)> = Vec::new();
     let mut rows: Vec<String> = Vec::new();
     for v in verdicts {
-        let col = (v.agent.clone(), v.runtime.clone());
+        let col = (v.agent.clone(), column_runtime(v));
         if !columns.contains(&col) {
             columns.push(col);
         }
@@ -62,10 +70,18 @@ pub fn render_markdown(verdicts: &[Verdict]) -> String {
     for row in &rows {
         let _ = write!(out, "| {} |", cell(row));
         for (agent, runtime) in &columns {
-            let v = verdicts.iter().find(|v| &v.scenario == row && &v.agent == agent && &v.runtime == runtime);
+            let v = verdicts.iter().find(|v| &v.scenario == row && &v.agent == agent && &column_runtime(v) == runtime);
             let _ = write!(out, " {} |", v.map_or_else(|| "—".to_owned(), mark));
         }
         out.push('\n');
+    }
+    let mut builds: Vec<String> = verdicts.iter().filter_map(|v| v.build.as_ref().map(|b| b.describe())).collect();
+    builds.dedup();
+    if !builds.is_empty() {
+        out.push_str("\n### Builds under test\n\n");
+        for b in builds {
+            let _ = writeln!(out, "- {}", cell(&b));
+        }
     }
     let known: Vec<&Verdict> = verdicts.iter().filter(|v| v.result() == "known-vulnerable").collect();
     if !known.is_empty() {
