@@ -338,9 +338,10 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
     match input.mode {
         AgentMode::Server => args.push(format!("--storage.tsdb.path={}", input.paths.storage.display())),
         AgentMode::Agent => {
-            args.push("--agent".into());
+            let flag = if input.version >= AGENT_FLAG_SINCE { "--agent" } else { "--enable-feature=agent" };
+            args.push(flag.into());
             args.push(format!("--storage.agent.path={}", input.paths.storage.display()));
-            changes.push("--agent --storage.agent.path (agent mode: scrape and forward, no TSDB)".into());
+            changes.push(format!("{flag} --storage.agent.path (agent mode: scrape and forward, no TSDB)"));
         }
     }
     args.push(format!("--web.listen-address={}", input.listen_address));
@@ -368,6 +369,9 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
 
     Ok(RenderedAgent { config: config_text, args, env: environment(input), changes, ingestion_url, external_labels })
 }
+
+/// First version with the `--agent` flag; 2.x switches agent mode on as a feature (`--enable-feature=agent`).
+pub const AGENT_FLAG_SINCE: Version = Version::new(3, 0, 0);
 
 /// Top-level config keys `prometheus --agent` refuses ("field X is not allowed in agent mode").
 pub const SERVER_ONLY_KEYS: [&str; 3] = ["rule_files", "alerting", "remote_read"];
@@ -597,6 +601,9 @@ mod tests {
             assert!(!agent.config.contains(key), "{key}: {}", agent.config);
         }
         assert!(agent.changes.iter().any(|c| c.starts_with("rule_files: removed")), "{:?}", agent.changes);
+        let old = render(&RenderInput { mode: AgentMode::Agent, version: Version::new(2, 53, 4), ..base }).unwrap();
+        assert!(old.args.contains(&"--enable-feature=agent".to_owned()), "{:?}", old.args);
+        assert!(!old.args.contains(&"--agent".to_owned()), "{:?}", old.args);
     }
 
     #[test]
