@@ -147,7 +147,8 @@ pub enum AgentSource {
 /// Why an `--agent` value was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "`{0}` is not an agent (expected prometheus@MAJOR.MINOR[.PATCH], prometheus@latest, prometheus=/path/to/binary \
+    "`{0}` is not an agent reference (expected prometheus@MAJOR.MINOR[.PATCH], prometheus@latest, \
+     prometheus=/path/to/binary \
      or prometheus=image:REPO:TAG)"
 )]
 pub struct AgentSourceError(pub String);
