@@ -158,9 +158,11 @@ async fn agent_mode_delivers_on_every_catalog_version_with_every_check() {
         assert_eq!(v.observed, Some(Outcome::Delivered));
         let config = out.path().join(azrw::runner::slug(&v.case_id)).join("prometheus.yml");
         assert!(!std::fs::read_to_string(config).unwrap().contains("rule_files"));
+        // Both were read from the running agent (2.53.4's config endpoint shows the secret: a known advisory).
+        use azrw::expect::Status::{KnownVulnerable, Pass};
         for check in [azrw::Check::SecurityConfigRedaction, azrw::Check::AgentMetrics] {
             let f = v.findings.iter().find(|f| f.check == check);
-            assert!(f.is_some_and(|f| f.status == azrw::expect::Status::Pass), "{}: {check}: {f:?}", v.case_id);
+            assert!(f.is_some_and(|f| matches!(f.status, Pass | KnownVulnerable)), "{}: {check}: {f:?}", v.case_id);
         }
     }
 }
