@@ -185,6 +185,15 @@ pub fn expand(
                 continue;
             }
             seen.push(key);
+            if agent.build.as_ref().is_some_and(|b| b.is_image()) && !runtimes.contains(&RuntimeKind::Docker) {
+                return Err(MatrixError::Own {
+                    agent: agent.written.clone(),
+                    message: format!("an image runs only in the docker runtime, and {} asks for {}", s.name, {
+                        let names: Vec<String> = runtimes.iter().map(ToString::to_string).collect();
+                        names.join(", ")
+                    }),
+                });
+            }
             let expected = expected_outcome(loaded, catalog, &agent.written, agent.version);
             for (runtime, mode) in combinations(&runtimes, &modes) {
                 if agent.build.as_ref().is_some_and(|b| b.is_image()) && runtime != RuntimeKind::Docker {
@@ -441,6 +450,48 @@ mod tests {
         b.path = "other.yaml".into();
         let err = expand(&[a, Arc::new(b)], &catalog(), &MatrixOptions::default()).unwrap_err().to_string();
         assert!(err.starts_with("other.yaml:1:1: name: `mi/system` is also the name of s.yaml"), "{err}");
+    }
+
+    fn own(source: &str, version: Version) -> (AgentSource, Arc<AgentBuild>) {
+        let source: AgentSource = source.parse().unwrap();
+        let printed = format!("prometheus, version {version} (branch: HEAD, revision: r1)");
+        let build = crate::agent::source::identify(&source, "sha256:00".into(), Ok(printed), None).unwrap();
+        (source, Arc::new(build))
+    }
+
+    #[test]
+    fn own_builds_expand_by_their_version_and_images_only_in_docker() {
+        let (bin, bin_build) = own("prometheus=/opt/p", Version::new(2, 53, 3));
+        let (img, img_build) = own("prometheus=image:acme/p:1", Version::new(3, 5, 1));
+        let opts = MatrixOptions {
+            agents: vec![bin.clone(), img.clone()],
+            builds: [(bin, bin_build), (img.clone(), img_build)].into(),
+            runtimes: vec![RuntimeKind::Process, RuntimeKind::Docker],
+            modes: vec![AgentMode::Server, AgentMode::Agent],
+            ..MatrixOptions::default()
+        };
+        let cases = expand(&[system_assigned("")], &catalog(), &opts).unwrap();
+        assert_eq!(
+            ids(&cases),
+            vec![
+                "mi/system [prometheus=/opt/p@2.53.3/process]",
+                "mi/system [prometheus=/opt/p@2.53.3/process/agent]",
+                "mi/system [prometheus=/opt/p@2.53.3/docker]",
+                "mi/system [prometheus=/opt/p@2.53.3/docker/agent]",
+                "mi/system [prometheus=image:acme/p:1@3.5.1/docker]",
+                "mi/system [prometheus=image:acme/p:1@3.5.1/docker/agent]",
+            ]
+        );
+        // The table applies by the version the build reports.
+        assert_eq!(cases[0].expected, Outcome::ConfigRejected);
+        assert_eq!(cases[4].expected, Outcome::Delivered);
+
+        let process_only = MatrixOptions { runtimes: vec![RuntimeKind::Process], ..opts.clone() };
+        let err = expand(&[system_assigned("")], &catalog(), &process_only).unwrap_err().to_string();
+        assert!(err.starts_with("prometheus=image:acme/p:1: an image runs only in the docker runtime"), "{err}");
+        let unidentified = MatrixOptions { agents: vec![img], ..MatrixOptions::default() };
+        let err = expand(&[system_assigned("")], &catalog(), &unidentified).unwrap_err().to_string();
+        assert!(err.contains("not identified"), "{err}");
     }
 
     #[test]
