@@ -75,8 +75,12 @@ pub fn render_markdown(verdicts: &[Verdict]) -> String {
         }
         out.push('\n');
     }
-    let mut builds: Vec<String> = verdicts.iter().filter_map(|v| v.build.as_ref().map(|b| b.describe())).collect();
-    builds.dedup();
+    let mut builds: Vec<String> = Vec::new();
+    for b in verdicts.iter().filter_map(|v| v.build.as_ref().map(|b| b.describe())) {
+        if !builds.contains(&b) {
+            builds.push(b);
+        }
+    }
     if !builds.is_empty() {
         out.push_str("\n### Builds under test\n\n");
         for b in builds {
@@ -138,5 +142,22 @@ mod tests {
             md.contains("- **mi/system [prometheus@2.53.3/process]** — write.bearer: no token — request #3 POST \\| x"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn own_builds_are_listed_and_agent_mode_is_its_own_column() {
+        let source: crate::version::AgentSource = "prometheus=/opt/p".parse().unwrap();
+        let printed = "prometheus, version 3.5.5 (branch: HEAD, revision: r1)".to_owned();
+        let build = crate::agent::source::identify(&source, "sha256:ab".into(), Ok(printed), None).unwrap();
+        let mut server = verdict("x [prometheus=/opt/p@3.5.5/process]", Some(Outcome::Delivered), vec![]);
+        server.agent = build.label();
+        server.build = Some(build.clone());
+        let mut agent = server.clone();
+        agent.case_id = "x [prometheus=/opt/p@3.5.5/process/agent]".into();
+        agent.mode = crate::scenario::AgentMode::Agent;
+        let md = render_markdown(&[server, agent]);
+        assert!(md.contains("| /opt/p (3.5.5) / process | /opt/p (3.5.5) / process, agent mode |"), "{md}");
+        assert!(md.contains("| x | ✅ delivered | ✅ delivered |"), "{md}");
+        assert_eq!(md.matches("- /opt/p, sha256:ab, version 3.5.5, revision r1, branch HEAD").count(), 1, "{md}");
     }
 }
