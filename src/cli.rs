@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::agent::catalog::AgentCatalog;
 use crate::agent::store::AgentStore;
 use crate::agent::vulnerability::VulnerabilityTable;
-use crate::agent::{AgentRef, Version};
+use crate::agent::{AgentSource, Version};
 use crate::cloud::MockData;
 use crate::matrix::{self, Case, MatrixOptions};
 use crate::report::{self, bundle};
@@ -154,15 +154,40 @@ pub struct MatrixArgs {
     /// Only cases whose id or scenario name matches this glob.
     #[arg(long)]
     pub filter: Option<String>,
-    /// Run these agents instead of the scenarios' own lists (repeatable), e.g. prometheus@3.5.
+    /// Run these agents instead of the scenarios' own lists (repeatable): prometheus@3.5 (the catalog), your own
+    /// binary prometheus=/path/to/prometheus, or your own local image prometheus=image:REPO:TAG (Docker; never pulled).
     #[arg(long = "agent")]
     pub agents: Vec<String>,
+    /// The version whose capability and vulnerability tables apply to an own build whose `--version` cannot be read.
+    #[arg(long, value_name = "X.Y.Z")]
+    pub assume_version: Option<String>,
+    /// Prometheus modes to run instead of the scenarios' own (repeatable): server, agent (`prometheus --agent`).
+    #[arg(long = "mode", value_enum)]
+    pub modes: Vec<ModeChoice>,
     /// Runtime for scenarios that do not name one.
     #[arg(long, value_enum, default_value = "auto")]
     pub runtime: RuntimeChoice,
     /// Run every selected scenario against this target (`azure` needs each scenario's `azure:` block).
     #[arg(long, value_enum)]
     pub target: Option<TargetChoice>,
+}
+
+/// `--mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeChoice {
+    /// Prometheus as a server.
+    Server,
+    /// `prometheus --agent`.
+    Agent,
+}
+
+impl From<ModeChoice> for scenario::AgentMode {
+    fn from(m: ModeChoice) -> scenario::AgentMode {
+        match m {
+            ModeChoice::Server => scenario::AgentMode::Server,
+            ModeChoice::Agent => scenario::AgentMode::Agent,
+        }
+    }
 }
 
 /// `--target`.
@@ -270,13 +295,29 @@ async fn expand(args: &MatrixArgs) -> anyhow::Result<Vec<Case>> {
         }
         loaded.push(Arc::new(l));
     }
-    let agents = args.agents.iter().map(|a| a.parse::<AgentRef>()).collect::<Result<Vec<_>, _>>()?;
+    let agents = args.agents.iter().map(|a| a.parse::<AgentSource>()).collect::<Result<Vec<_>, _>>()?;
+    let assume = args
+        .assume_version
+        .as_deref()
+        .map(str::parse::<Version>)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--assume-version: {e}"))?;
+    let builds = crate::runner::sources::identify_all(&loaded, &agents, assume, &crate::runner::new_run_id())
+        .await
+        .map_err(anyhow::Error::msg)?;
     let default_runtime = resolve_runtime(args.runtime).await;
     let forced = match args.runtime {
         RuntimeChoice::Auto => Vec::new(),
         _ => vec![default_runtime],
     };
-    let opts = MatrixOptions { agents, runtimes: forced, default_runtime, filter: args.filter.clone() };
+    let opts = MatrixOptions {
+        agents,
+        builds,
+        modes: args.modes.iter().map(|&m| m.into()).collect(),
+        runtimes: forced,
+        default_runtime,
+        filter: args.filter.clone(),
+    };
     Ok(matrix::expand(&loaded, &AgentCatalog::default_catalog(), &opts)?)
 }
 
@@ -305,7 +346,8 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
     let real = if args.allow_real { Some(RealOptions::from_process_env().map_err(anyhow::Error::msg)?) } else { None };
     let store = AgentStore::from_env();
-    let mut versions: Vec<Version> = cases.iter().map(|c| c.agent).collect();
+    // Own builds were identified before expansion; only catalog versions are provisioned.
+    let mut versions: Vec<Version> = cases.iter().filter(|c| c.build.is_none()).map(|c| c.agent).collect();
     versions.sort();
     versions.dedup();
     let missing: Vec<Version> = versions.iter().copied().filter(|v| store.get(*v).is_err()).collect();
@@ -318,13 +360,16 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
         store.provision(&missing).await?;
     }
     let docker_versions: Vec<Version> = {
-        let mut v: Vec<Version> = cases.iter().filter(|c| c.runtime == RuntimeKind::Docker).map(|c| c.agent).collect();
+        let mut v: Vec<Version> =
+            cases.iter().filter(|c| c.runtime == RuntimeKind::Docker && c.build.is_none()).map(|c| c.agent).collect();
         v.sort();
         v.dedup();
         v
     };
-    if !docker_versions.is_empty() {
+    let own_binaries = crate::runner::sources::binaries_needing_images(&cases);
+    if !docker_versions.is_empty() || !own_binaries.is_empty() {
         ensure_images(&store, &docker_versions, args.no_provision).await?;
+        ensure_own_images(&own_binaries).await?;
         // Said once up front as well as in each verdict's config changes: a passing table would hide it.
         if crate::runtime::firewall::disabled_by_env() {
             eprintln!(
@@ -585,6 +630,22 @@ async fn ensure_images(store: &AgentStore, versions: &[Version], no_build: bool)
                 image::build(&engine, &ImageSpec::agent(v, &store.get(v)?)).await?;
             }
             Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Images of the user's own binaries for their Docker cases (`azrw/prometheus-own:<digest>`), built when missing.
+async fn ensure_own_images(builds: &[Arc<crate::agent::source::AgentBuild>]) -> anyhow::Result<()> {
+    if builds.is_empty() {
+        return Ok(());
+    }
+    let engine = Engine::connect().await?;
+    for build in builds {
+        let spec = ImageSpec::own_binary(&build.digest, std::path::Path::new(&build.location));
+        if image::require(&engine, &spec.tag, "").await.is_err() {
+            eprintln!("building image {} (FROM scratch + {})", spec.tag, build.location);
+            image::build(&engine, &spec).await?;
         }
     }
     Ok(())

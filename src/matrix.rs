@@ -3,13 +3,15 @@
 //! Above `scenario` and `agent` (it resolves a scenario's agent references against the catalog and predicts
 //! outcomes from the capability table), below `runner`, which runs the cases.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use globset::{Glob, GlobMatcher};
 
+use crate::agent::source::AgentBuild;
 use crate::agent::{AgentCatalog, CatalogError, capability};
-use crate::scenario::{LoadedScenario, Outcome, OutcomeSpec, RuntimeKind, ScenarioError};
-use crate::version::{AgentRef, AgentRefError, Version};
+use crate::scenario::{AgentMode, LoadedScenario, Outcome, OutcomeSpec, RuntimeKind, ScenarioError};
+use crate::version::{AgentRef, AgentSource, AgentSourceError, Version};
 
 /// Why scenarios could not be expanded into cases.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +27,14 @@ pub enum MatrixError {
         context: String,
         /// Why it does not resolve.
         error: CatalogError,
+    },
+    /// The user's own agent was not identified before expansion (a caller's omission), or cannot run as asked.
+    #[error("{agent}: {message}")]
+    Own {
+        /// As given.
+        agent: String,
+        /// What is wrong.
+        message: String,
     },
     /// The case filter is not a valid glob.
     #[error("filter `{pattern}`: {error}")]
@@ -43,12 +53,16 @@ pub struct Case {
     pub id: String,
     /// The scenario it comes from.
     pub scenario: Arc<LoadedScenario>,
-    /// The resolved agent version.
+    /// The resolved agent version (the one the user's own build reports, or is assumed to be).
     pub agent: Version,
-    /// The reference as written (`prometheus@2.53`), for reports.
+    /// The reference as written (`prometheus@2.53`, `prometheus=/tmp/myprom`), for reports.
     pub agent_ref: String,
+    /// The user's own build (binary or image); `None` for the catalog's.
+    pub build: Option<Arc<AgentBuild>>,
     /// Where the agent runs.
     pub runtime: RuntimeKind,
+    /// Server or agent mode.
+    pub mode: AgentMode,
     /// The outcome the case must reach.
     pub expected: Outcome,
 }
@@ -57,7 +71,12 @@ pub struct Case {
 #[derive(Debug, Clone)]
 pub struct MatrixOptions {
     /// `--agent`: replaces every scenario's `agents` when non-empty.
-    pub agents: Vec<AgentRef>,
+    pub agents: Vec<AgentSource>,
+    /// The user's own builds named on the command line or in scenarios, identified beforehand
+    /// (`runner::sources::identify_all`): expansion needs their versions.
+    pub builds: BTreeMap<AgentSource, Arc<AgentBuild>>,
+    /// `--mode`: replaces every scenario's `modes` when non-empty.
+    pub modes: Vec<AgentMode>,
     /// `--runtime`: replaces every scenario's `runtimes` when non-empty.
     pub runtimes: Vec<RuntimeKind>,
     /// Used when neither the command line nor the scenario names a runtime.
@@ -68,13 +87,40 @@ pub struct MatrixOptions {
 
 impl Default for MatrixOptions {
     fn default() -> Self {
-        MatrixOptions { agents: Vec::new(), runtimes: Vec::new(), default_runtime: RuntimeKind::Process, filter: None }
+        MatrixOptions {
+            agents: Vec::new(),
+            builds: BTreeMap::new(),
+            modes: Vec::new(),
+            runtimes: Vec::new(),
+            default_runtime: RuntimeKind::Process,
+            filter: None,
+        }
     }
 }
 
-/// The case id for a scenario name, version and runtime.
-pub fn case_id(scenario: &str, agent: Version, runtime: RuntimeKind) -> String {
-    format!("{scenario} [prometheus@{agent}/{runtime}]")
+/// The case id for a scenario name, agent, runtime and mode: `name [prometheus@3.5.5/process]`, the user's own
+/// `name [prometheus=/tmp/myprom@3.5.5/process]`; agent mode adds `/agent` (server mode keeps the ids it always had).
+pub fn case_id(scenario: &str, agent: &Agent, runtime: RuntimeKind, mode: AgentMode) -> String {
+    let who = match &agent.build {
+        Some(b) => format!("{}@{}", b.source, agent.version),
+        None => format!("prometheus@{}", agent.version),
+    };
+    let mode = match mode {
+        AgentMode::Server => String::new(),
+        AgentMode::Agent => "/agent".to_owned(),
+    };
+    format!("{scenario} [{who}/{runtime}{mode}]")
+}
+
+/// An agent resolved for expansion.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    /// As written.
+    pub written: String,
+    /// The version the tables apply by.
+    pub version: Version,
+    /// The user's own build, if it is one.
+    pub build: Option<Arc<AgentBuild>>,
 }
 
 /// Expands scenarios into cases, in scenario, agent, runtime order. Agent references that resolve to the same
@@ -89,14 +135,14 @@ pub fn expand(
         None => None,
     };
     // Command-line agents are resolved once: a failure there is not any scenario's fault.
-    let cli_agents: Vec<(String, Version)> = opts
+    let cli_agents: Vec<Agent> = opts
         .agents
         .iter()
-        .map(|r| {
-            catalog
-                .resolve(r)
-                .map(|v| (r.to_string(), v))
-                .map_err(|error| MatrixError::Agent { context: format!("--agent {r}"), error })
+        .map(|source| {
+            resolve(source, catalog, &opts.builds).map_err(|e| match e {
+                Resolve::Catalog(error) => MatrixError::Agent { context: format!("--agent {source}"), error },
+                Resolve::Own(message) => MatrixError::Own { agent: source.to_string(), message },
+            })
         })
         .collect::<Result<_, _>>()?;
 
@@ -114,7 +160,15 @@ pub fn expand(
             }
             None => names.push((&s.name, &loaded.path)),
         }
-        let agents = if cli_agents.is_empty() { scenario_agents(loaded, catalog)? } else { cli_agents.clone() };
+        let agents =
+            if cli_agents.is_empty() { scenario_agents(loaded, catalog, &opts.builds)? } else { cli_agents.clone() };
+        let modes = if !opts.modes.is_empty() {
+            opts.modes.clone()
+        } else if !s.modes.is_empty() {
+            s.modes.clone()
+        } else {
+            vec![AgentMode::Server]
+        };
         let runtimes = if !opts.runtimes.is_empty() {
             opts.runtimes.clone()
         } else if !s.runtimes.is_empty() {
@@ -123,20 +177,30 @@ pub fn expand(
             vec![opts.default_runtime]
         };
 
-        let mut seen: Vec<Version> = Vec::new();
-        for (agent_ref, version) in agents {
-            if seen.contains(&version) {
+        let mut seen: Vec<(Version, Option<String>)> = Vec::new();
+        for agent in agents {
+            // Catalog references collapse by version; each own build is its own agent.
+            let key = (agent.version, agent.build.as_ref().map(|b| b.source.clone()));
+            if seen.contains(&key) {
                 continue;
             }
-            seen.push(version);
-            let expected = expected_outcome(loaded, catalog, &agent_ref, version);
-            let mut seen_runtimes = Vec::new();
-            for &runtime in &runtimes {
-                if seen_runtimes.contains(&runtime) {
+            seen.push(key);
+            if agent.build.as_ref().is_some_and(|b| b.is_image()) && !runtimes.contains(&RuntimeKind::Docker) {
+                return Err(MatrixError::Own {
+                    agent: agent.written.clone(),
+                    message: format!("an image runs only in the docker runtime, and {} asks for {}", s.name, {
+                        let names: Vec<String> = runtimes.iter().map(ToString::to_string).collect();
+                        names.join(", ")
+                    }),
+                });
+            }
+            let expected = expected_outcome(loaded, catalog, &agent.written, agent.version);
+            for (runtime, mode) in combinations(&runtimes, &modes) {
+                if agent.build.as_ref().is_some_and(|b| b.is_image()) && runtime != RuntimeKind::Docker {
+                    // An image runs only in Docker: its cases are the Docker ones.
                     continue;
                 }
-                seen_runtimes.push(runtime);
-                let id = case_id(&s.name, version, runtime);
+                let id = case_id(&s.name, &agent, runtime, mode);
                 if let Some(f) = &filter
                     && !f.is_match(&id)
                     && !f.is_match(&s.name)
@@ -146,15 +210,74 @@ pub fn expand(
                 cases.push(Case {
                     id,
                     scenario: Arc::clone(loaded),
-                    agent: version,
-                    agent_ref: agent_ref.clone(),
+                    agent: agent.version,
+                    agent_ref: agent.written.clone(),
+                    build: agent.build.clone(),
                     runtime,
+                    mode,
                     expected,
                 });
             }
         }
     }
     Ok(cases)
+}
+
+/// Runtimes × modes, each once, in the order given.
+fn combinations(runtimes: &[RuntimeKind], modes: &[AgentMode]) -> Vec<(RuntimeKind, AgentMode)> {
+    let mut out = Vec::new();
+    for &runtime in runtimes {
+        for &mode in modes {
+            if !out.contains(&(runtime, mode)) {
+                out.push((runtime, mode));
+            }
+        }
+    }
+    out
+}
+
+/// Why an agent did not resolve.
+enum Resolve {
+    Catalog(CatalogError),
+    Own(String),
+}
+
+fn resolve(
+    source: &AgentSource,
+    catalog: &AgentCatalog,
+    builds: &BTreeMap<AgentSource, Arc<AgentBuild>>,
+) -> Result<Agent, Resolve> {
+    let written = source.to_string();
+    if let Some(agent) = source.catalog_ref() {
+        let version = catalog.resolve(&agent).map_err(Resolve::Catalog)?;
+        return Ok(Agent { written, version, build: None });
+    }
+    let build = builds.get(source).ok_or_else(|| {
+        Resolve::Own("not identified: its version must be read (runner::sources::identify_all) before expansion".into())
+    })?;
+    Ok(Agent { written, version: build.version, build: Some(Arc::clone(build)) })
+}
+
+/// A scenario's agents as sources, with their `assume_version`; a relative binary path is relative to the
+/// scenario file.
+pub fn scenario_sources(loaded: &LoadedScenario) -> Result<Vec<(AgentSource, Option<Version>)>, ScenarioError> {
+    let dir = loaded.path.parent().unwrap_or(std::path::Path::new("."));
+    let mut out = Vec::new();
+    for (i, entry) in loaded.scenario.agents.iter().enumerate() {
+        let field = format!("agents[{i}]");
+        // `load` already checked the syntax; a scenario built by hand may not have been.
+        let source = match entry.written.parse::<AgentSource>() {
+            Ok(AgentSource::Binary(path)) if path.is_relative() => AgentSource::Binary(dir.join(path)),
+            Ok(source) => source,
+            Err(e @ AgentSourceError(_)) => return Err(loaded.error_at(&field, e.to_string())),
+        };
+        let assume = match &entry.assume_version {
+            Some(v) => Some(v.parse::<Version>().map_err(|e| loaded.error_at(&field, e.to_string()))?),
+            None => None,
+        };
+        out.push((source, assume));
+    }
+    Ok(out)
 }
 
 fn compile(pattern: &str) -> Result<GlobMatcher, MatrixError> {
@@ -164,14 +287,21 @@ fn compile(pattern: &str) -> Result<GlobMatcher, MatrixError> {
 }
 
 /// The scenario's own agents, resolved; a reference the catalog cannot satisfy points at its line in the file.
-fn scenario_agents(loaded: &LoadedScenario, catalog: &AgentCatalog) -> Result<Vec<(String, Version)>, ScenarioError> {
+fn scenario_agents(
+    loaded: &LoadedScenario,
+    catalog: &AgentCatalog,
+    builds: &BTreeMap<AgentSource, Arc<AgentBuild>>,
+) -> Result<Vec<Agent>, ScenarioError> {
     let mut out = Vec::new();
-    for (i, written) in loaded.scenario.agents.iter().enumerate() {
+    for (i, (source, _)) in scenario_sources(loaded)?.into_iter().enumerate() {
         let field = format!("agents[{i}]");
-        // `load` already checked the syntax; a scenario built by hand may not have been.
-        let agent: AgentRef = written.parse().map_err(|e: AgentRefError| loaded.error_at(&field, e.to_string()))?;
-        let version = catalog.resolve(&agent).map_err(|e| loaded.error_at(&field, e.to_string()))?;
-        out.push((written.clone(), version));
+        let mut agent = resolve(&source, catalog, builds).map_err(|e| match e {
+            Resolve::Catalog(e) => loaded.error_at(&field, e.to_string()),
+            Resolve::Own(m) => loaded.error_at(&field, format!("{source}: {m}")),
+        })?;
+        // Outcome keys name the agent as the scenario wrote it.
+        agent.written = loaded.scenario.agents[i].written.clone();
+        out.push(agent);
     }
     Ok(out)
 }
@@ -320,6 +450,48 @@ mod tests {
         b.path = "other.yaml".into();
         let err = expand(&[a, Arc::new(b)], &catalog(), &MatrixOptions::default()).unwrap_err().to_string();
         assert!(err.starts_with("other.yaml:1:1: name: `mi/system` is also the name of s.yaml"), "{err}");
+    }
+
+    fn own(source: &str, version: Version) -> (AgentSource, Arc<AgentBuild>) {
+        let source: AgentSource = source.parse().unwrap();
+        let printed = format!("prometheus, version {version} (branch: HEAD, revision: r1)");
+        let build = crate::agent::source::identify(&source, "sha256:00".into(), Ok(printed), None).unwrap();
+        (source, Arc::new(build))
+    }
+
+    #[test]
+    fn own_builds_expand_by_their_version_and_images_only_in_docker() {
+        let (bin, bin_build) = own("prometheus=/opt/p", Version::new(2, 53, 3));
+        let (img, img_build) = own("prometheus=image:acme/p:1", Version::new(3, 5, 1));
+        let opts = MatrixOptions {
+            agents: vec![bin.clone(), img.clone()],
+            builds: [(bin, bin_build), (img.clone(), img_build)].into(),
+            runtimes: vec![RuntimeKind::Process, RuntimeKind::Docker],
+            modes: vec![AgentMode::Server, AgentMode::Agent],
+            ..MatrixOptions::default()
+        };
+        let cases = expand(&[system_assigned("")], &catalog(), &opts).unwrap();
+        assert_eq!(
+            ids(&cases),
+            vec![
+                "mi/system [prometheus=/opt/p@2.53.3/process]",
+                "mi/system [prometheus=/opt/p@2.53.3/process/agent]",
+                "mi/system [prometheus=/opt/p@2.53.3/docker]",
+                "mi/system [prometheus=/opt/p@2.53.3/docker/agent]",
+                "mi/system [prometheus=image:acme/p:1@3.5.1/docker]",
+                "mi/system [prometheus=image:acme/p:1@3.5.1/docker/agent]",
+            ]
+        );
+        // The table applies by the version the build reports.
+        assert_eq!(cases[0].expected, Outcome::ConfigRejected);
+        assert_eq!(cases[4].expected, Outcome::Delivered);
+
+        let process_only = MatrixOptions { runtimes: vec![RuntimeKind::Process], ..opts.clone() };
+        let err = expand(&[system_assigned("")], &catalog(), &process_only).unwrap_err().to_string();
+        assert!(err.starts_with("prometheus=image:acme/p:1: an image runs only in the docker runtime"), "{err}");
+        let unidentified = MatrixOptions { agents: vec![img], ..MatrixOptions::default() };
+        let err = expand(&[system_assigned("")], &catalog(), &unidentified).unwrap_err().to_string();
+        assert!(err.contains("not identified"), "{err}");
     }
 
     #[test]

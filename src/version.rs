@@ -132,6 +132,73 @@ impl fmt::Display for AgentRef {
     }
 }
 
+/// Where an agent comes from, as the command line writes it: the catalog (`prometheus@3.5`), a binary on this
+/// machine (`prometheus=/usr/bin/prometheus`) or a local Docker image (`prometheus=image:REPO:TAG`, never pulled).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AgentSource {
+    /// A catalog version, provisioned by azrw.
+    Catalog(String),
+    /// The user's own binary.
+    Binary(std::path::PathBuf),
+    /// The user's own local image, `REPO:TAG`.
+    Image(String),
+}
+
+/// Why an `--agent` value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not an agent reference (expected prometheus@MAJOR.MINOR[.PATCH], prometheus@latest, \
+     prometheus=/path/to/binary \
+     or prometheus=image:REPO:TAG)"
+)]
+pub struct AgentSourceError(pub String);
+
+impl AgentSource {
+    /// The catalog reference, if this is one.
+    pub fn catalog_ref(&self) -> Option<AgentRef> {
+        match self {
+            AgentSource::Catalog(written) => written.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// Whether the user brought it (a binary or an image), so its version must be read from it.
+    pub fn is_own(&self) -> bool {
+        !matches!(self, AgentSource::Catalog(_))
+    }
+}
+
+impl FromStr for AgentSource {
+    type Err = AgentSourceError;
+
+    fn from_str(s: &str) -> Result<AgentSource, AgentSourceError> {
+        let err = || AgentSourceError(s.into());
+        if let Some(rest) = s.strip_prefix("prometheus=") {
+            return match rest.strip_prefix("image:") {
+                // REPO:TAG — a tag is required: without one Docker would mean `latest`, which azrw cannot pin.
+                Some(image) if image.rsplit_once(':').is_some_and(|(r, t)| !r.is_empty() && !t.contains('/')) => {
+                    Ok(AgentSource::Image(image.to_owned()))
+                }
+                Some(_) => Err(err()),
+                None if rest.is_empty() => Err(err()),
+                None => Ok(AgentSource::Binary(rest.into())),
+            };
+        }
+        s.parse::<AgentRef>().map_err(|_| err())?;
+        Ok(AgentSource::Catalog(s.to_owned()))
+    }
+}
+
+impl fmt::Display for AgentSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AgentSource::Catalog(written) => f.write_str(written),
+            AgentSource::Binary(path) => write!(f, "prometheus={}", path.display()),
+            AgentSource::Image(image) => write!(f, "prometheus=image:{image}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +217,22 @@ mod tests {
         assert_eq!("prometheus@2.53.3".parse::<AgentRef>().unwrap().req, VersionReq::Exact(Version::new(2, 53, 3)));
         assert!("vmagent@1.0".parse::<AgentRef>().is_err());
         assert!("prometheus@3".parse::<AgentRef>().is_err());
+    }
+
+    #[test]
+    fn agent_sources_parse_catalog_binary_and_image() {
+        let src = |s: &str| s.parse::<AgentSource>();
+        assert_eq!(src("prometheus@3.5").unwrap(), AgentSource::Catalog("prometheus@3.5".into()));
+        assert_eq!(src("prometheus=/tmp/myprom").unwrap(), AgentSource::Binary("/tmp/myprom".into()));
+        assert_eq!(src("prometheus=image:my/prom:3.5").unwrap(), AgentSource::Image("my/prom:3.5".into()));
+        assert_eq!(
+            src("prometheus=image:localhost:5000/prom:v1").unwrap(),
+            AgentSource::Image("localhost:5000/prom:v1".into())
+        );
+        for bad in ["prometheus=", "prometheus=image:noTag", "prometheus=image:host:5000/prom", "vmagent=/x"] {
+            let e = src(bad).unwrap_err().to_string();
+            assert!(e.contains("prometheus=image:REPO:TAG"), "{bad}: {e}");
+        }
+        assert_eq!(src("prometheus=image:my/prom:3.5").unwrap().to_string(), "prometheus=image:my/prom:3.5");
     }
 }

@@ -6,9 +6,10 @@ pub mod catalog;
 pub mod log;
 pub mod metrics;
 pub mod prometheus;
+pub mod source;
 pub mod store;
 
 pub mod vulnerability;
 
-pub use crate::version::{AgentRef, AgentRefError, Version, VersionReq};
+pub use crate::version::{AgentRef, AgentRefError, AgentSource, AgentSourceError, Version, VersionReq};
 pub use catalog::{AgentCatalog, CatalogError};

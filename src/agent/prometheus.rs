@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use crate::azure::env as azure_env;
-use crate::scenario::{AuthSpec, Scenario, SdkVia};
+use crate::scenario::{AgentMode, AuthSpec, Scenario, SdkVia};
 use crate::version::Version;
 
 /// Where the agent finds its files, as the agent sees them (a host path for processes, a container path for Docker).
@@ -56,6 +56,8 @@ pub struct RenderInput<'a> {
     pub scenario_dir: &'a Path,
     /// Agent version.
     pub version: Version,
+    /// Server or agent mode (`--agent`).
+    pub mode: AgentMode,
     /// Proxy URL of the mock cloud, as the agent reaches it; `None` against real Azure, where the agent keeps the
     /// production set-up (no proxy, no test CA).
     pub proxy_url: Option<&'a str>,
@@ -319,6 +321,10 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
         ));
     }
 
+    if input.mode == AgentMode::Agent {
+        agent_mode_config(root, &mut changes);
+    }
+
     let external_labels = config
         .pointer("/global/external_labels")
         .and_then(Value::as_object)
@@ -328,12 +334,25 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
         .map_err(|e| RenderError::Parse { path: input.paths.config.clone(), message: e.to_string() })?;
     let ingestion_url = user_url.unwrap_or_else(|| input.default_ingestion_url.to_owned());
 
-    let mut args = vec![
-        format!("--config.file={}", input.paths.config.display()),
-        format!("--storage.tsdb.path={}", input.paths.storage.display()),
-        format!("--web.listen-address={}", input.listen_address),
-    ];
-    args.extend(input.scenario.prometheus.args.iter().cloned());
+    let mut args = vec![format!("--config.file={}", input.paths.config.display())];
+    match input.mode {
+        AgentMode::Server => args.push(format!("--storage.tsdb.path={}", input.paths.storage.display())),
+        AgentMode::Agent => {
+            let flag = if input.version >= AGENT_FLAG_SINCE { "--agent" } else { "--enable-feature=agent" };
+            args.push(flag.into());
+            args.push(format!("--storage.agent.path={}", input.paths.storage.display()));
+            changes.push(format!("{flag} --storage.agent.path (agent mode: scrape and forward, no TSDB)"));
+        }
+    }
+    args.push(format!("--web.listen-address={}", input.listen_address));
+    for arg in &input.scenario.prometheus.args {
+        // Agent mode refuses to start with server-only flags.
+        if input.mode == AgentMode::Agent && arg.starts_with("--storage.tsdb.") {
+            changes.push(format!("{arg}: dropped (agent mode refuses --storage.tsdb.* flags)"));
+            continue;
+        }
+        args.push(arg.clone());
+    }
     let mut feature = |name: &str, why: &str| {
         let flag = format!("--enable-feature={name}");
         if !args.iter().any(|a| a.starts_with("--enable-feature=") && a.split([',', '=']).any(|f| f == name)) {
@@ -349,6 +368,26 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
     }
 
     Ok(RenderedAgent { config: config_text, args, env: environment(input), changes, ingestion_url, external_labels })
+}
+
+/// First version with the `--agent` flag; 2.x switches agent mode on as a feature (`--enable-feature=agent`).
+pub const AGENT_FLAG_SINCE: Version = Version::new(3, 0, 0);
+
+/// Top-level config keys `prometheus --agent` refuses ("field X is not allowed in agent mode").
+pub const SERVER_ONLY_KEYS: [&str; 3] = ["rule_files", "alerting", "remote_read"];
+
+/// Removes what agent mode refuses from a (user's) config: rules, alerting, remote read and `storage.tsdb`.
+fn agent_mode_config(root: &mut Map<String, Value>, changes: &mut Vec<String>) {
+    for key in SERVER_ONLY_KEYS {
+        if root.remove(key).is_some() {
+            changes.push(format!("{key}: removed (agent mode does not allow it)"));
+        }
+    }
+    if let Some(storage) = root.get_mut("storage").and_then(Value::as_object_mut)
+        && storage.remove("tsdb").is_some()
+    {
+        changes.push("storage.tsdb: removed (agent mode has no TSDB)".into());
+    }
 }
 
 /// Where the agent writes when a sidecar takes its remote-write.
@@ -505,6 +544,7 @@ mod tests {
             scenario,
             scenario_dir: Path::new("."),
             version: Version::new(3, 5, 1),
+            mode: AgentMode::Server,
             proxy_url: proxy,
             external_labels: labels,
             default_ingestion_url: "https://dce.eastus-1.metrics.ingest.monitor.azure.com/dataCollectionRules/dcr-1/streams/Microsoft-PrometheusMetrics/api/v1/write",
@@ -531,6 +571,39 @@ mod tests {
         assert!(mock.config.contains("proxy_url: http://127.0.0.1:1"), "{}", mock.config);
         assert!(mock.env.iter().any(|(k, _)| k == "SSL_CERT_FILE"));
         assert!(!mock.config.contains("azrw_run"));
+    }
+
+    #[test]
+    fn agent_mode_starts_with_agent_storage_and_drops_what_the_mode_refuses() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("p.yml"),
+            "rule_files: [r.yml]\nalerting: {alertmanagers: []}\nremote_read: [{url: 'http://r'}]\n\
+             storage: {tsdb: {out_of_order_time_window: 1m}}\nremote_write: [{url: 'https://x/api/v1/write'}]\n",
+        )
+        .unwrap();
+        let scenario: Scenario = serde_saphyr::from_str(
+            "name: r\nagents: [prometheus@3.5]\nauth: {managed_identity: {client_id: ''}}\n\
+             prometheus: {config: p.yml, args: [--storage.tsdb.retention.time=1d]}\n",
+        )
+        .unwrap();
+        let paths = AgentPaths::under(Path::new("/in"));
+        let base = RenderInput { scenario_dir: dir.path(), ..input(&scenario, &paths, None, &[]) };
+        let server = render(&base).unwrap();
+        assert!(server.args.contains(&"--storage.tsdb.path=/in/data".to_owned()), "{:?}", server.args);
+        assert!(server.config.contains("rule_files"), "{}", server.config);
+
+        let agent = render(&RenderInput { mode: AgentMode::Agent, ..base }).unwrap();
+        assert!(agent.args.contains(&"--agent".to_owned()), "{:?}", agent.args);
+        assert!(agent.args.contains(&"--storage.agent.path=/in/data".to_owned()), "{:?}", agent.args);
+        assert!(!agent.args.iter().any(|a| a.starts_with("--storage.tsdb.")), "{:?}", agent.args);
+        for key in ["rule_files", "alerting", "remote_read", "tsdb"] {
+            assert!(!agent.config.contains(key), "{key}: {}", agent.config);
+        }
+        assert!(agent.changes.iter().any(|c| c.starts_with("rule_files: removed")), "{:?}", agent.changes);
+        let old = render(&RenderInput { mode: AgentMode::Agent, version: Version::new(2, 53, 4), ..base }).unwrap();
+        assert!(old.args.contains(&"--enable-feature=agent".to_owned()), "{:?}", old.args);
+        assert!(!old.args.contains(&"--agent".to_owned()), "{:?}", old.args);
     }
 
     #[test]

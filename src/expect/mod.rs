@@ -201,7 +201,7 @@ pub fn evaluate(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Evaluation {
     let (mut observed, mut explanation) = outcome::observe(facts, seen);
     let mut findings = Vec::new();
     findings.extend(outcome::capability(facts, seen, observed));
-    if observed == Some(Outcome::ConfigRejected) {
+    if matches!(observed, Some(Outcome::ConfigRejected | Outcome::NoAzuread)) {
         return Evaluation { findings, observed, explanation };
     }
     // A sidecar that died before an outcome leaves the agent nowhere to write: its configuration (or build) is at

@@ -17,7 +17,22 @@ pub(super) fn observe(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> (Option<Out
     if let AgentState::Exited { code, error } = seen.agent
         && !seen.agent_was_ready
     {
-        let said = error.clone().unwrap_or_else(|| format!("exit code {code:?}, no error line"));
+        // Go's YAML errors span lines ("unmarshal errors:\n  line 5: field …"): one line for the verdict.
+        let said = error.as_deref().map_or_else(
+            || format!("exit code {code:?}, no error line"),
+            |e| e.lines().map(str::trim).collect::<Vec<_>>().join(" "),
+        );
+        // Not a capability a version lacks: the build has no azuread at all, whatever its version.
+        if facts.sidecar.is_none() && crate::agent::source::lacks_azuread(&said) {
+            return (
+                Some(Outcome::NoAzuread),
+                format!(
+                    "this build of prometheus {} has no azuread support (config field azuread unknown); the agent \
+                     said: {said}",
+                    facts.version
+                ),
+            );
+        }
         let missing = if facts.sidecar.is_some() { None } else { capability::missing(facts.auth, facts.version) };
         let text = match missing {
             Some(c) => format!(

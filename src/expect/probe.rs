@@ -25,7 +25,7 @@ pub fn wanted(facts: &CaseFacts<'_>, evaluation: &Evaluation, running: bool, int
     }
     Wanted {
         metrics: cross_checked(evaluation) || facts.load.is_some(),
-        config: evaluation.observed.is_some_and(|o| o != Outcome::ConfigRejected),
+        config: evaluation.observed.is_some_and(|o| !matches!(o, Outcome::ConfigRejected | Outcome::NoAzuread)),
     }
 }
 

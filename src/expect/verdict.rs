@@ -81,6 +81,12 @@ pub struct Verdict {
     pub agent: String,
     /// `process` or `docker`.
     pub runtime: String,
+    /// Server or agent mode.
+    pub mode: crate::scenario::AgentMode,
+    /// The user's own build under test (path or image, digest, reported version and revision); `None` for the
+    /// catalog's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build: Option<crate::agent::source::AgentBuild>,
     /// The outcome the scenario (or the capability table) expects.
     pub expected: Outcome,
     /// The outcome observed, if one was reached.

@@ -81,6 +81,12 @@ pub struct CaseRecord {
     pub agent: String,
     /// Runtime.
     pub runtime: String,
+    /// Server or agent mode (absent in bundles written before modes: server).
+    #[serde(default)]
+    pub mode: crate::scenario::AgentMode,
+    /// The user's own build, if the case ran one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<crate::agent::source::AgentBuild>,
     /// The outcome the case had to reach.
     pub expected: Outcome,
     /// The auth block, secrets replaced.
@@ -127,6 +133,8 @@ impl CaseRecord {
             scenario: scenario.name.clone(),
             agent: case.agent.to_string(),
             runtime: case.runtime.to_string(),
+            mode: case.mode,
+            build: case.build.as_deref().cloned(),
             expected: case.expected,
             auth,
             cloud,

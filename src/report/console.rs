@@ -91,7 +91,14 @@ pub fn render_details(v: &Verdict) -> String {
     let observed = v.observed.map_or_else(|| "no outcome".to_owned(), |o| o.to_string());
     let _ = writeln!(out, "{result} {}", v.case_id);
     let _ = writeln!(out, "  scenario:    {} ({})", v.scenario, v.source);
-    let _ = writeln!(out, "  agent:       {} on {}, {:.1}s", v.agent, v.runtime, v.duration.as_secs_f64());
+    let mode = match v.mode {
+        crate::scenario::AgentMode::Server => String::new(),
+        crate::scenario::AgentMode::Agent => " in agent mode".to_owned(),
+    };
+    let _ = writeln!(out, "  agent:       {}{mode} on {}, {:.1}s", v.agent, v.runtime, v.duration.as_secs_f64());
+    if let Some(build) = &v.build {
+        let _ = writeln!(out, "  build:       {}", build.describe());
+    }
     let _ = writeln!(out, "  expected:    {}", v.expected);
     let _ = writeln!(out, "  observed:    {observed}");
     if let Some(error) = &v.error {
@@ -159,6 +166,8 @@ pub(crate) mod tests {
             source: "scenarios/auth/mi.yaml".to_owned(),
             agent: "prometheus@3.5.1".to_owned(),
             runtime: "process".to_owned(),
+            mode: crate::scenario::AgentMode::Server,
+            build: None,
             expected: Outcome::Delivered,
             observed,
             explanation: "writes arrived".to_owned(),

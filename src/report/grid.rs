@@ -18,7 +18,7 @@ impl<'a> Grid<'a> {
         let mut columns: Vec<(String, String)> = Vec::new();
         let mut rows: Vec<String> = Vec::new();
         for v in verdicts {
-            let col = (v.agent.clone(), v.runtime.clone());
+            let col = (v.agent.clone(), column_runtime(v));
             if !columns.contains(&col) {
                 columns.push(col);
             }
@@ -34,7 +34,15 @@ impl<'a> Grid<'a> {
 
     /// The case of a row and column, if the run had one.
     pub fn cell(&self, row: &str, (agent, runtime): &(String, String)) -> Option<&'a Verdict> {
-        self.verdicts.iter().find(|v| v.scenario == row && &v.agent == agent && &v.runtime == runtime)
+        self.verdicts.iter().find(|v| v.scenario == row && &v.agent == agent && &column_runtime(v) == runtime)
+    }
+}
+
+/// The column's second half: the runtime, and the mode when it is agent mode.
+fn column_runtime(v: &Verdict) -> String {
+    match v.mode {
+        crate::scenario::AgentMode::Server => v.runtime.clone(),
+        crate::scenario::AgentMode::Agent => format!("{}, agent mode", v.runtime),
     }
 }
 

@@ -44,6 +44,21 @@ pub fn junit_report(verdicts: &[Verdict]) -> Report {
                     case.add_property(quick_junit::Property::new("azrw.known-vulnerable", id));
                 }
             }
+            // Which build was judged: a release gate's record of exactly what it passed.
+            if let Some(build) = &v.build {
+                for (name, value) in [
+                    ("azrw.agent.location", Some(build.location.clone())),
+                    ("azrw.agent.digest", Some(build.digest.clone())),
+                    ("azrw.agent.version", Some(build.version.to_string())),
+                    ("azrw.agent.reported-version", build.reported.clone()),
+                    ("azrw.agent.revision", build.revision.clone()),
+                ] {
+                    if let Some(value) = value {
+                        case.add_property(quick_junit::Property::new(name, value));
+                    }
+                }
+            }
+            case.add_property(quick_junit::Property::new("azrw.mode", v.mode.to_string()));
             case.set_classname(v.scenario.clone());
             case.set_time(v.duration);
             suite.add_test_case(case);

@@ -53,6 +53,18 @@ pub fn render_summary(verdicts: &[Verdict], out_dir: Option<&Path>) -> String {
         }
         out.push('\n');
     }
+    let mut builds: Vec<String> = Vec::new();
+    for b in verdicts.iter().filter_map(|v| v.build.as_ref().map(|b| b.describe())) {
+        if !builds.contains(&b) {
+            builds.push(b);
+        }
+    }
+    if !builds.is_empty() {
+        out.push_str("\n### Builds under test\n\n");
+        for b in builds {
+            let _ = writeln!(out, "- {}", cell(&b));
+        }
+    }
     let known: Vec<&Verdict> = verdicts.iter().filter(|v| v.result() == "known-vulnerable").collect();
     if !known.is_empty() {
         out.push_str("\n### Known vulnerable (pass unless `--strict-security`)\n\n");
@@ -135,5 +147,22 @@ mod tests {
         assert!(md.contains("\n  ```mermaid\n  sequenceDiagram\n      A->>DCR: retry/x\n  ```\n"), "{md}");
         assert!(!md.contains("A->>DCR: auth/mi"), "passing cases get none: {md}");
         assert!(!render_markdown(&[]).contains("mermaid"));
+    }
+
+    #[test]
+    fn own_builds_are_listed_and_agent_mode_is_its_own_column() {
+        let source: crate::version::AgentSource = "prometheus=/opt/p".parse().unwrap();
+        let printed = "prometheus, version 3.5.5 (branch: HEAD, revision: r1)".to_owned();
+        let build = crate::agent::source::identify(&source, "sha256:ab".into(), Ok(printed), None).unwrap();
+        let mut server = verdict("x [prometheus=/opt/p@3.5.5/process]", Some(Outcome::Delivered), vec![]);
+        server.agent = build.label();
+        server.build = Some(build.clone());
+        let mut agent = server.clone();
+        agent.case_id = "x [prometheus=/opt/p@3.5.5/process/agent]".into();
+        agent.mode = crate::scenario::AgentMode::Agent;
+        let md = render_markdown(&[server, agent]);
+        assert!(md.contains("| /opt/p (3.5.5) / process | /opt/p (3.5.5) / process, agent mode |"), "{md}");
+        assert!(md.contains("| x | ✅ delivered | ✅ delivered |"), "{md}");
+        assert_eq!(md.matches("- /opt/p, sha256:ab, version 3.5.5, revision r1, branch HEAD").count(), 1, "{md}");
     }
 }

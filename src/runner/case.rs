@@ -115,7 +115,7 @@ impl<'a> CaseRun<'a> {
     pub async fn up(case: &'a Case, opts: &'a RunOptions, started: Instant) -> Result<CaseRun<'a>, UpError> {
         let scenario = &case.scenario.scenario;
         let scenario_dir = case.scenario.path.parent().unwrap_or(Path::new(".")).to_owned();
-        let binary = opts.agents.get(case.agent).map_err(|e| UpError::Agent(e.to_string()))?;
+        let binary = super::sources::binary(case, &opts.agents).map_err(UpError::Agent)?;
         let case_dir = opts.out_dir.join(slug(&case.id));
         std::fs::create_dir_all(&case_dir)
             .map_err(|e| UpError::Inputs(format!("create {}: {e}", case_dir.display())))?;
@@ -151,6 +151,7 @@ impl<'a> CaseRun<'a> {
             scenario,
             scenario_dir: &scenario_dir,
             version: case.agent,
+            mode: case.mode,
             proxy_url: Some(&proxy_url),
             external_labels: &[],
             default_ingestion_url: &ingestion_url,
@@ -191,6 +192,7 @@ impl<'a> CaseRun<'a> {
         let launch = AgentLaunch {
             version: case.agent,
             binary,
+            image: super::sources::docker_image(case),
             args: plan.rendered.args.clone(),
             env: plan.rendered.env.clone(),
             input_dir: private.path().to_owned(),

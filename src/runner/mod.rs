@@ -6,6 +6,7 @@ mod plain_writes;
 pub mod real;
 pub mod replay;
 pub mod setup;
+pub mod sources;
 
 use crate::Check;
 use case::CaseRun;
@@ -125,8 +126,10 @@ pub async fn run_case(case: &Case, opts: &RunOptions) -> Verdict {
         case_id: case.id.clone(),
         scenario: scenario.name.clone(),
         source: case.scenario.path.display().to_string(),
-        agent: format!("prometheus@{}", case.agent),
+        agent: case.build.as_ref().map_or_else(|| format!("prometheus@{}", case.agent), |b| b.label()),
         runtime: case.runtime.to_string(),
+        mode: case.mode,
+        build: case.build.as_deref().cloned(),
         expected: case.expected,
         observed: None,
         explanation: String::new(),

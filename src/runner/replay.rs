@@ -136,6 +136,8 @@ pub async fn replay(bundle: &Path, to: Option<Access>, mocks: MockData) -> Resul
         source: format!("replay of {}", bundle.display()),
         agent: format!("prometheus@{}", record.agent),
         runtime: format!("{} (replayed, no agent)", record.runtime),
+        mode: record.mode,
+        build: record.build.clone(),
         expected: record.expected,
         observed: evaluation.observed,
         explanation: evaluation.explanation,

@@ -25,6 +25,18 @@ pub fn agent_image(version: Version) -> String {
     format!("{AGENT_REPOSITORY}:{version}")
 }
 
+/// The image azrw builds of a user's own binary for the Docker runtime, named by the binary's digest
+/// (`sha256:ab12…` → `azrw/prometheus-own:ab12…`, 12 hex digits), so a rebuilt binary gets a new image.
+pub fn own_binary_image(digest: &str) -> String {
+    let hex: String = digest.trim_start_matches("sha256:").chars().take(12).collect();
+    format!("{AGENT_REPOSITORY}-own:{hex}")
+}
+
+/// How to get a user's own image into the local store: azrw never pulls.
+pub fn load_hint(image: &str) -> String {
+    format!("docker load -i <archive of {image}> (or docker pull/build it yourself; azrw never pulls)")
+}
+
 /// What to put in an image.
 #[derive(Debug, Clone)]
 pub struct ImageSpec {
@@ -39,6 +51,16 @@ pub struct ImageSpec {
 }
 
 impl ImageSpec {
+    /// The image of a user's own Prometheus `binary` ([`own_binary_image`]).
+    pub fn own_binary(digest: &str, binary: &Path) -> ImageSpec {
+        ImageSpec {
+            tag: own_binary_image(digest),
+            binary: binary.to_owned(),
+            path: "/bin/prometheus".into(),
+            kind: "prometheus-own".into(),
+        }
+    }
+
     /// The Prometheus image of `version` from its provisioned `binary`.
     pub fn agent(version: Version, binary: &Path) -> ImageSpec {
         ImageSpec {
@@ -107,8 +129,13 @@ pub enum ImageError {
 
 /// Fails with [`ImageError::Missing`] (naming `build_command`) unless `tag` is in the local store.
 pub async fn require(engine: &Engine, tag: &str, build_command: &str) -> Result<(), ImageError> {
+    image_id(engine, tag, build_command).await.map(drop)
+}
+
+/// The image id (`sha256:…`) of a local image; [`ImageError::Missing`] (naming `build_command`) when absent.
+pub async fn image_id(engine: &Engine, tag: &str, build_command: &str) -> Result<String, ImageError> {
     match engine.docker().inspect_image(tag).await {
-        Ok(_) => Ok(()),
+        Ok(inspect) => Ok(inspect.id.unwrap_or_default()),
         Err(super::engine::bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
             Err(ImageError::Missing { tag: tag.to_owned(), command: build_command.to_owned() })
         }

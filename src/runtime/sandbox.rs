@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use super::AgentState;
 use super::docker::{CaseNetwork, ContainerSpec, DockerAgent, Owner};
 use super::engine::Engine;
-use super::image::{INPUT_DIR, agent_image, ensure_azrw_image, require};
+use super::image::{INPUT_DIR, agent_image, ensure_azrw_image, load_hint, require};
 use super::netns::IsolatedNetwork;
 use super::process::ProcessAgent;
 use crate::agent::Version;
@@ -22,6 +22,8 @@ pub struct AgentLaunch {
     pub version: Version,
     /// Agent binary on the host (process runtime).
     pub binary: PathBuf,
+    /// The image to run in Docker instead of the catalog's `azrw/prometheus:<version>` (the user's own).
+    pub image: Option<String>,
     /// Flags.
     pub args: Vec<String>,
     /// The whole environment.
@@ -202,10 +204,11 @@ impl Sandbox {
                 .await?,
             )),
             Sandbox::Docker { network, .. } => {
-                let image = agent_image(launch.version);
-                require(network.engine(), &image, &format!("azrw agents image {}", launch.version))
-                    .await
-                    .map_err(io::Error::other)?;
+                let (image, hint) = match &launch.image {
+                    Some(own) => (own.clone(), load_hint(own)),
+                    None => (agent_image(launch.version), format!("azrw agents image {}", launch.version)),
+                };
+                require(network.engine(), &image, &hint).await.map_err(io::Error::other)?;
                 self.start_container(
                     "agent",
                     image,
@@ -217,6 +220,20 @@ impl Sandbox {
                 .await
             }
         }
+    }
+
+    /// Runs `launch` to its exit in this sandbox (`prometheus --version`) and returns what it printed; bounded by
+    /// `deadline`, after which it is stopped and that is the error.
+    pub async fn run_to_exit(&self, launch: &AgentLaunch, deadline: std::time::Duration) -> io::Result<String> {
+        let mut agent = self.start_agent(launch).await?;
+        let mut state = agent.state();
+        let exited = tokio::time::timeout(deadline, state.wait_for(|s| matches!(s, AgentState::Exited { .. }))).await;
+        let ended = matches!(exited, Ok(Ok(_)));
+        agent.stop().await;
+        if !ended {
+            return Err(io::Error::other(format!("still running after {}s", deadline.as_secs())));
+        }
+        std::fs::read_to_string(&launch.log_path)
     }
 
     /// Gives the agent and its sidecars one network namespace, as a pod's containers share one: Prometheus reaches

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::error::ScenarioError;
 use super::model::{OutcomeSpec, Scenario};
 use super::source_map::{Position, SourceMap};
-use crate::version::AgentRef;
+use crate::version::{AgentSource, Version};
 
 /// A parsed and validated scenario with where it came from.
 #[derive(Debug, Clone)]
@@ -190,8 +190,14 @@ fn validate(loaded: &LoadedScenario) -> Vec<ScenarioError> {
     }
     for (i, agent) in s.agents.iter().enumerate() {
         let field = format!("agents[{i}]");
-        if let Err(e) = agent.parse::<AgentRef>() {
+        if let Err(e) = agent.written.parse::<AgentSource>() {
             errors.push(err(&field, map.value(&field), e.to_string()));
+        }
+        if let Some(assumed) = &agent.assume_version {
+            let field = format!("{field}.assume_version");
+            if let Err(e) = assumed.parse::<Version>() {
+                errors.push(err(&field, map.value(&field), e.to_string()));
+            }
         }
     }
 
@@ -223,11 +229,12 @@ fn validate(loaded: &LoadedScenario) -> Vec<ScenarioError> {
 
     if let Some(OutcomeSpec::PerAgent(outcomes)) = &s.expect.outcome {
         for key in outcomes.keys() {
-            if key != "default" && !s.agents.contains(key) {
+            if key != "default" && !s.agents.iter().any(|a| &a.written == key) {
+                let agents: Vec<&str> = s.agents.iter().map(|a| a.written.as_str()).collect();
                 errors.push(err(
                     "expect.outcome",
                     map.key(&format!("expect.outcome.{key}")),
-                    format!("`{key}` is neither `default` nor one of this scenario's agents ({})", s.agents.join(", ")),
+                    format!("`{key}` is neither `default` nor one of this scenario's agents ({})", agents.join(", ")),
                 ));
             }
         }

@@ -35,11 +35,16 @@ pub struct Scenario {
     /// One or two sentences for people reading a report.
     #[serde(default)]
     pub about: String,
-    /// Agents to run, e.g. `prometheus@2.53`, `prometheus@3.5.1`, `prometheus@latest`.
-    pub agents: Vec<String>,
+    /// Agents to run, e.g. `prometheus@2.53`, `prometheus@3.5.1`, `prometheus@latest`, or the user's own build:
+    /// `{binary: PATH}` (relative to the scenario file) or `{image: REPO:TAG}`, each with an optional
+    /// `assume_version` for a build whose `--version` cannot be read.
+    pub agents: Vec<AgentEntry>,
     /// Runtimes to run under; empty means the run's default (`--runtime`).
     #[serde(default)]
     pub runtimes: Vec<RuntimeKind>,
+    /// Prometheus modes to run: `server` (default) and/or `agent` (`prometheus --agent`).
+    #[serde(default)]
+    pub modes: Vec<AgentMode>,
     /// How the agent is configured beyond `auth`.
     #[serde(default)]
     pub prometheus: PrometheusSpec,
@@ -217,6 +222,79 @@ impl std::fmt::Display for RuntimeKind {
             RuntimeKind::Process => "process",
             RuntimeKind::Docker => "docker",
         })
+    }
+}
+
+/// How Prometheus runs: as a server (TSDB, rules, queries) or in agent mode (`--agent`: scrape and forward only).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentMode {
+    /// `prometheus` as a server, the default.
+    #[default]
+    Server,
+    /// `prometheus --agent`.
+    Agent,
+}
+
+impl std::fmt::Display for AgentMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AgentMode::Server => "server",
+            AgentMode::Agent => "agent",
+        })
+    }
+}
+
+/// One `agents:` entry as written: a string (`prometheus@3.5`), or `{binary: PATH}` / `{image: REPO:TAG}` with an
+/// optional `assume_version`. Both forms are kept in the command line's spelling (`prometheus=PATH`,
+/// `prometheus=image:REPO:TAG`), which `load` validates with the entry's position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentEntry {
+    /// The `--agent` spelling of the entry.
+    pub written: String,
+    /// `assume_version`, unparsed (validated by `load`).
+    pub assume_version: Option<String>,
+}
+
+impl std::fmt::Display for AgentEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.written)
+    }
+}
+
+impl From<&str> for AgentEntry {
+    fn from(written: &str) -> AgentEntry {
+        AgentEntry { written: written.to_owned(), assume_version: None }
+    }
+}
+
+impl<'de> Deserialize<'de> for AgentEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<AgentEntry, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Own {
+            binary: Option<String>,
+            image: Option<String>,
+            assume_version: Option<String>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Written(String),
+            Own(Own),
+        }
+        match Form::deserialize(deserializer)? {
+            Form::Written(written) => Ok(AgentEntry { written, assume_version: None }),
+            Form::Own(Own { binary: Some(path), image: None, assume_version }) => {
+                Ok(AgentEntry { written: format!("prometheus={path}"), assume_version })
+            }
+            Form::Own(Own { binary: None, image: Some(image), assume_version }) => {
+                Ok(AgentEntry { written: format!("prometheus=image:{image}"), assume_version })
+            }
+            Form::Own(_) => Err(serde::de::Error::custom(
+                "an agent is prometheus@VERSION, or {binary: PATH} or {image: REPO:TAG} (exactly one of the two)",
+            )),
+        }
     }
 }
 
@@ -669,6 +747,9 @@ pub enum Outcome {
     Dropped,
     /// The token service refused the agent; nothing reached the DCR.
     AuthFailed,
+    /// The agent is a build without `azuread` support at all (Debian's and Ubuntu's packages): it refused the
+    /// config field `azuread` itself, whatever the auth type.
+    NoAzuread,
 }
 
 impl std::fmt::Display for Outcome {
@@ -678,6 +759,7 @@ impl std::fmt::Display for Outcome {
             Outcome::ConfigRejected => "config-rejected",
             Outcome::Dropped => "dropped",
             Outcome::AuthFailed => "auth-failed",
+            Outcome::NoAzuread => "no-azuread",
         })
     }
 }
@@ -704,7 +786,7 @@ impl<'de> Deserialize<'de> for OutcomeSpec {
 
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(
-                    "an outcome (delivered, config-rejected, dropped, auth-failed) or a map from agent to outcome",
+                    "an outcome (delivered, config-rejected, dropped, auth-failed, no-azuread) or a map from agent to outcome",
                 )
             }
 

@@ -187,6 +187,8 @@ impl Stage {
             dcr_cloud: self.scenario.cloud.dcr_cloud.unwrap_or(self.scenario.auth.cloud),
             agent_state: bundle::AgentRecord { was_ready: true, exited: None },
             target: target.cloned(),
+            mode: Default::default(),
+            build: None,
         };
         bundle::write_case(dir, &record, &recorder.exchanges(), &recorder, &[]).unwrap();
         bundle::write_scrapes(dir, scrapes).unwrap();
@@ -196,6 +198,8 @@ impl Stage {
             source: "fake sender".into(),
             agent: format!("prometheus@{version}"),
             runtime: record.runtime.clone(),
+            mode: record.mode,
+            build: None,
             expected: record.expected,
             observed: eval.observed,
             explanation: eval.explanation.clone(),

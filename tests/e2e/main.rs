@@ -12,6 +12,7 @@ mod artefacts;
 mod docker;
 mod interrupt;
 mod netns;
+mod own_agents;
 mod parallel_reports;
 mod payload_snapshots;
 mod real_agents;

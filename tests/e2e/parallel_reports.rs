@@ -71,7 +71,11 @@ async fn reports_at_jobs_2_equal_reports_at_jobs_1() {
     // Three cases, three outcomes of one file: 2.53 rejects the config, 3.5 and latest deliver.
     let files = scenario::discover(&[root.join("scenarios/auth/managed-identity-seed-example.yaml")]).unwrap();
     let loaded: Vec<_> = files.iter().map(|f| Arc::new(scenario::load(f).unwrap())).collect();
-    let opts = MatrixOptions { runtimes: vec![RuntimeKind::Process], ..MatrixOptions::default() };
+    let opts = MatrixOptions {
+        runtimes: vec![RuntimeKind::Process],
+        modes: vec![azrw::scenario::AgentMode::Server],
+        ..MatrixOptions::default()
+    };
     let cases = azrw::matrix::expand(&loaded, &AgentCatalog::default_catalog(), &opts).unwrap();
     assert_eq!(cases.len(), 3);
 

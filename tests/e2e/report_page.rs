@@ -48,6 +48,8 @@ async fn failed_retry_case(out: &Path) -> Vec<Verdict> {
         config_changes: Vec::new(),
         duration: Duration::from_secs(3),
         error: None,
+        mode: azrw::scenario::AgentMode::Server,
+        build: None,
     };
     let failed = verdict("retry/fake-ignores-retry-after", eval.findings.clone());
     assert!(!failed.passed(), "the fake sender must fail: {failed:#?}");

@@ -303,3 +303,29 @@ async fn unsupported_auth_is_reported_as_not_supported_with_the_agents_words() {
         "certificate not supported by prometheus 3.5.1 (needs ≥ 3.13.0); the agent said: field certificate not found in type azuread.AzureADConfig"
     );
 }
+
+/// Debian's and Ubuntu's builds have no azuread at all: the config field itself is unknown, which is its own
+/// outcome, not a capability a version lacks. A build that rejects a field *inside* azuread is not that.
+#[tokio::test]
+async fn a_build_without_azuread_is_its_own_outcome_with_the_agents_line() {
+    let stage = stage(CLIENT_SECRET).await;
+    let debian = "Error loading config (--config.file=/in/prometheus.yml): parsing YAML file /in/prometheus.yml: \
+                  yaml: unmarshal errors:\n  line 5: field azuread not found in type config.plain";
+    let exited = AgentState::Exited { code: Some(1), error: Some(debian.into()) };
+    let eval = stage.evaluate_as(Version::new(2, 42, 0), &exited, false);
+    assert_eq!(eval.observed, Some(Outcome::NoAzuread));
+    assert!(
+        eval.explanation.starts_with(
+            "this build of prometheus 2.42.0 has no azuread support (config field azuread unknown); the agent said: "
+        ),
+        "{}",
+        eval.explanation
+    );
+    assert!(eval.explanation.ends_with("unmarshal errors: line 5: field azuread not found in type config.plain"));
+    assert!(eval.findings.iter().all(|f| f.check != azrw::Check::CapabilityTable), "{:#?}", eval.findings);
+
+    // An upstream build that lacks one auth type inside azuread is a config rejection, as before.
+    let inside =
+        AgentState::Exited { code: Some(1), error: Some("field oauth not found in type azuread.plain".into()) };
+    assert_eq!(stage.evaluate_as(Version::new(2, 42, 0), &inside, false).observed, Some(Outcome::ConfigRejected));
+}

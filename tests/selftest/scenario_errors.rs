@@ -225,3 +225,38 @@ fn every_mistake_of_a_file_is_reported_at_once_in_line_order() {
     assert!(positions.windows(2).all(|w| w[0] <= w[1]), "{positions:?}");
     assert_eq!(err.to_string().lines().count(), 4, "{err}");
 }
+
+#[test]
+fn own_agents_are_binaries_or_images_with_an_optional_assumed_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("own.yaml");
+    std::fs::write(
+        &path,
+        "name: own\nagents:\n  - prometheus@3.5\n  - {binary: bin/prometheus, assume_version: 3.5.0}\n  \
+         - {image: 'acme/prometheus:3.5-fork'}\nauth: {managed_identity: {}}\n",
+    )
+    .unwrap();
+    let loaded = load(&path).unwrap();
+    let written: Vec<&str> = loaded.scenario.agents.iter().map(|a| a.written.as_str()).collect();
+    assert_eq!(written, ["prometheus@3.5", "prometheus=bin/prometheus", "prometheus=image:acme/prometheus:3.5-fork"]);
+    assert_eq!(loaded.scenario.agents[1].assume_version.as_deref(), Some("3.5.0"));
+    // A relative binary is relative to the scenario file, as a config path is.
+    let sources = azrw::matrix::scenario_sources(&loaded).unwrap();
+    assert_eq!(sources[1].0, azrw::agent::AgentSource::Binary(dir.path().join("bin/prometheus")));
+    assert_eq!(sources[1].1, Some(azrw::agent::Version::new(3, 5, 0)));
+}
+
+#[test]
+fn own_agents_that_name_both_or_a_bad_version_or_an_untagged_image() {
+    let (_d, _path, err) =
+        load_err("both.yaml", "name: x\nagents:\n  - {binary: /bin/p, image: 'a/p:1'}\nauth: {managed_identity: {}}\n");
+    assert!(err.to_string().contains("exactly one of the two"), "{err}");
+    let (_d, path, err) = load_err(
+        "assume.yaml",
+        "name: x\nagents:\n  - {binary: /bin/p, assume_version: three}\nauth: {managed_identity: {}}\n",
+    );
+    assert_error(&path, &err, "3:38", "agents[0].assume_version", "`three` is not a version");
+    let (_d, path, err) =
+        load_err("untagged.yaml", "name: x\nagents:\n  - {image: acme/prometheus}\nauth: {managed_identity: {}}\n");
+    assert_error(&path, &err, "3:5", "agents[0]", "prometheus=image:REPO:TAG");
+}

@@ -44,7 +44,7 @@ pub async fn run_case_in(
     let mut scenario = case.scenario.scenario.clone();
     scenario.auth = resolved.auth.clone();
     let scenario_dir = case.scenario.path.parent().unwrap_or(Path::new(".")).to_owned();
-    let binary = opts.agents.get(case.agent).map_err(|e| e.to_string())?;
+    let binary = crate::runner::sources::binary(case, &opts.agents)?;
     let case_dir = opts.out_dir.join(slug(&case.id));
     std::fs::create_dir_all(&case_dir).map_err(|e| format!("create {}: {e}", case_dir.display()))?;
     let private = tempfile::Builder::new().prefix("azrw-real-").tempdir().map_err(|e| e.to_string())?;
@@ -70,6 +70,7 @@ pub async fn run_case_in(
         scenario: &scenario,
         scenario_dir: &scenario_dir,
         version: case.agent,
+        mode: case.mode,
         proxy_url: proxy.as_deref(),
         external_labels: &labels,
         default_ingestion_url: &resolved.azure.ingestion_url,
