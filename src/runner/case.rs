@@ -133,6 +133,7 @@ impl<'a> CaseRun<'a> {
         let cloud_setup = setup::cloud_setup(scenario, &ingestion_url, opts.mocks.clone())
             .map_err(|e| UpError::Cloud(e.to_string()))?;
         let (dcr_id, dcr_cloud) = (cloud_setup.config.dcr.dcr_id.clone(), cloud_setup.config.dcr.cloud);
+        let federated_token = cloud_setup.federated_token();
         let faults = cloud_setup.config.faults.clone();
         let cloud = MockCloud::start(cloud_setup.config, proxy_listener, cloud_setup.issuer.clone())
             .await
@@ -147,40 +148,10 @@ impl<'a> CaseRun<'a> {
         let agent_paths = AgentPaths::under(&sandbox.agent_dir());
         let proxy_url = format!("http://{}", sandbox.agent_address(cloud.proxy_addr()));
         let target_addr = sandbox.agent_address(target.addr());
-        let rendered = render(&RenderInput {
-            scenario,
-            scenario_dir: &scenario_dir,
-            version: case.agent,
-            mode: case.mode,
-            proxy_url: Some(&proxy_url),
-            external_labels: &[],
-            default_ingestion_url: &ingestion_url,
-            target: &target_addr,
-            listen_address: sandbox.listen_address(),
-            paths: &agent_paths,
-        })
-        .map_err(|e| UpError::Inputs(e.to_string()))?;
-        let mut rendered = rendered;
-        let plain = &scenario.prometheus.plain_remote_writes;
-        let (config, added) =
-            super::plain_writes::append(&rendered.config, plain, Some(&proxy_url), &scenario.prometheus)
-                .map_err(UpError::Inputs)?;
-        rendered.config = config;
-        rendered.changes.extend(added);
-        let federated_token = cloud_setup
-            .issuer
-            .as_ref()
-            .zip(cloud_setup.federated_subject.as_ref())
-            .map(|(issuer, subject)| issuer.federated_token(subject, Duration::from_secs(3600)));
-        let certificate = cloud_setup.client_certificate.as_ref();
-        write_inputs(private.path(), &rendered, &cloud, federated_token.as_deref(), certificate)?;
-        let _ = bundle::write_config(&case_dir, &rendered.config);
-        let given = secrets::given(
-            &scenario.auth,
-            &scenario.secrets,
-            federated_token.as_deref(),
-            certificate.map(ClientCertificate::key_pem),
-        );
+        let addresses = Addresses { proxy_url: &proxy_url, target: &target_addr, listen: sandbox.listen_address() };
+        let rendered = render_config(case, &scenario_dir, &ingestion_url, &addresses, &agent_paths)?;
+        let handed = Handed { federated_token, certificate: cloud_setup.client_certificate.as_ref() };
+        let given = place_inputs(private.path(), &case_dir, scenario, &rendered, &cloud, &handed)?;
 
         let interval = scenario.prometheus.scrape_interval.unwrap_or(Duration::from_secs(1));
         let model = scenario.scrape.as_ref().map(|spec| {
@@ -189,15 +160,7 @@ impl<'a> CaseRun<'a> {
         let plan =
             Plan { case, opts, scenario, case_dir, ingestion_url, dcr_id, dcr_cloud, faults, rendered, model, given };
         let sidecars = plan.start_sidecars(&sandbox, &proxy_url, &agent_paths, private.path()).await?;
-        let launch = AgentLaunch {
-            version: case.agent,
-            binary,
-            image: super::sources::docker_image(case),
-            args: plan.rendered.args.clone(),
-            env: plan.rendered.env.clone(),
-            input_dir: private.path().to_owned(),
-            log_path: plan.case_dir.join(bundle::file::AGENT_LOG),
-        };
+        let launch = plan.launch(binary, private.path());
         let mut timings = timings;
         timings.agent_start_ms = ms(started.elapsed());
         let agent_start_mock = cloud.recorder().now();
@@ -220,6 +183,66 @@ impl<'a> CaseRun<'a> {
         };
         Ok(CaseRun { plan, live })
     }
+}
+
+/// Where the agent reaches the mock cloud and the scrape target, and where it listens, as seen from its sandbox.
+struct Addresses<'a> {
+    proxy_url: &'a str,
+    target: &'a str,
+    listen: &'a str,
+}
+
+/// The agent's config for this case, with the scenario's plain remote-write receivers appended.
+fn render_config(
+    case: &Case,
+    scenario_dir: &Path,
+    ingestion_url: &str,
+    at: &Addresses<'_>,
+    paths: &AgentPaths,
+) -> Result<RenderedAgent, UpError> {
+    let scenario = &case.scenario.scenario;
+    let mut rendered = render(&RenderInput {
+        scenario,
+        scenario_dir,
+        version: case.agent,
+        mode: case.mode,
+        proxy_url: Some(at.proxy_url),
+        external_labels: &[],
+        default_ingestion_url: ingestion_url,
+        target: at.target,
+        listen_address: at.listen,
+        paths,
+    })
+    .map_err(|e| UpError::Inputs(e.to_string()))?;
+    let plain = &scenario.prometheus.plain_remote_writes;
+    let (config, added) =
+        super::plain_writes::append(&rendered.config, plain, Some(at.proxy_url), &scenario.prometheus)
+            .map_err(UpError::Inputs)?;
+    rendered.config = config;
+    rendered.changes.extend(added);
+    Ok(rendered)
+}
+
+/// Writes the agent's inputs (config, CA, credentials) into its private directory and the redacted config into
+/// the bundle; returns what the agent was given that it must keep to itself.
+fn place_inputs(
+    private: &Path,
+    case_dir: &Path,
+    scenario: &Scenario,
+    rendered: &RenderedAgent,
+    cloud: &MockCloud,
+    handed: &Handed<'_>,
+) -> Result<Vec<Secret>, UpError> {
+    let (federated_token, certificate) = (handed.federated_token.as_deref(), handed.certificate);
+    write_inputs(private, rendered, cloud, federated_token, certificate)?;
+    let _ = bundle::write_config(case_dir, &rendered.config);
+    Ok(secrets::given(&scenario.auth, &scenario.secrets, federated_token, certificate.map(ClientCertificate::key_pem)))
+}
+
+/// The credentials the mock cloud made for the agent: a federated token, a client certificate.
+struct Handed<'a> {
+    federated_token: Option<String>,
+    certificate: Option<&'a ClientCertificate>,
 }
 
 /// The sandbox of the case's runtime.
@@ -323,6 +346,19 @@ impl<'a> Plan<'a> {
             sidecars.push((spec.name.clone(), running));
         }
         Ok(sidecars)
+    }
+
+    /// How the runtime starts this case's agent.
+    fn launch(&self, binary: PathBuf, input_dir: &Path) -> AgentLaunch {
+        AgentLaunch {
+            version: self.case.agent,
+            binary,
+            image: super::sources::docker_image(self.case),
+            args: self.rendered.args.clone(),
+            env: self.rendered.env.clone(),
+            input_dir: input_dir.to_owned(),
+            log_path: self.case_dir.join(bundle::file::AGENT_LOG),
+        }
     }
 
     /// Writes the case bundle: `case.json`, the exchanges, the findings, the scrapes, the payload and timings.

@@ -76,6 +76,7 @@ pub async fn replay(bundle: &Path, to: Option<Access>, mocks: MockData) -> Resul
     let setup =
         crate::runner::setup::cloud_setup(&scenario, &record.ingestion_url, mocks).map_err(|e| e.to_string())?;
     let faults = setup.config.faults.clone();
+    let federated = setup.federated_token();
     let (cloud, access) = match to {
         Some(access) => (None, access),
         None => {
@@ -87,10 +88,6 @@ pub async fn replay(bundle: &Path, to: Option<Access>, mocks: MockData) -> Resul
         }
     };
     let client = access.client()?;
-    let federated = match (&setup.issuer, &setup.federated_subject) {
-        (Some(issuer), Some(subject)) => Some(issuer.federated_token(subject, Duration::from_secs(3600))),
-        _ => None,
-    };
 
     let started = Instant::now();
     let mut tokens: BTreeMap<u64, String> = BTreeMap::new();

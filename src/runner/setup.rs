@@ -192,6 +192,14 @@ fn dcr_config(ingestion_url: &str, cloud: crate::azure::AzureCloud, refuse_rw2: 
     Ok(DcrConfig { host: url.host_str().unwrap_or_default().to_owned(), dcr_id, cloud, refuse_rw2 })
 }
 
+impl CloudSetup {
+    /// The projected service-account token a workload-identity agent reads, signed by the cluster issuer (an hour).
+    pub fn federated_token(&self) -> Option<String> {
+        let (issuer, subject) = self.issuer.as_ref().zip(self.federated_subject.as_ref())?;
+        Some(issuer.federated_token(subject, std::time::Duration::from_secs(3600)))
+    }
+}
+
 /// The hosts besides Azure's the mock must serve: the plain remote-write entries' and the redirects' targets.
 fn receivers(plain_remote_writes: &[String], faults: &crate::cloud::FaultConfig) -> Vec<String> {
     let mut hosts = plain_remote_writes.to_vec();
