@@ -1,11 +1,11 @@
 //! Agents: how to configure a sender. Prometheus versions, the capability table, the catalog of provisioned
 //! versions, the known-vulnerability table, config rendering and provisioning.
 
-pub mod capability;
+pub(crate) mod capability;
 pub mod catalog;
 pub mod log;
 pub mod metrics;
-pub mod prometheus;
+pub(crate) mod prometheus;
 pub mod source;
 pub mod store;
 

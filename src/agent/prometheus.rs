@@ -84,8 +84,6 @@ pub struct RenderedAgent {
     pub env: Vec<(String, String)>,
     /// What azrw changed relative to the scenario's config, one line each (secrets never shown).
     pub changes: Vec<String>,
-    /// The ingestion URL the agent writes to.
-    pub ingestion_url: String,
     /// `global.external_labels` of the rendered config, which Prometheus adds to every series it sends.
     pub external_labels: Vec<(String, String)>,
 }
@@ -332,7 +330,6 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
         .unwrap_or_default();
     let config_text = serde_saphyr::to_string(&config)
         .map_err(|e| RenderError::Parse { path: input.paths.config.clone(), message: e.to_string() })?;
-    let ingestion_url = user_url.unwrap_or_else(|| input.default_ingestion_url.to_owned());
 
     let mut args = vec![format!("--config.file={}", input.paths.config.display())];
     match input.mode {
@@ -367,7 +364,7 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderedAgent, RenderError> {
         feature("exemplar-storage", "the target serves exemplars; without the storage none are kept to send");
     }
 
-    Ok(RenderedAgent { config: config_text, args, env: environment(input), changes, ingestion_url, external_labels })
+    Ok(RenderedAgent { config: config_text, args, env: environment(input), changes, external_labels })
 }
 
 /// First version with the `--agent` flag; 2.x switches agent mode on as a feature (`--enable-feature=agent`).

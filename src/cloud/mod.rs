@@ -3,12 +3,12 @@
 //! One listener is the whole cloud: agents reach it as their `HTTP_PROXY`/`HTTPS_PROXY`, trust [`MockCloud::ca_pem`],
 //! and every request they make is answered by a mock service and recorded (secrets redacted) in the [`Recorder`].
 
-pub mod accounting;
+pub(crate) mod accounting;
 mod body;
 mod ca;
 mod dcr;
 mod entra;
-pub mod fault;
+pub(crate) mod fault;
 mod imds;
 mod mockdata;
 mod proxy;

@@ -10,13 +10,13 @@ pub mod metrics;
 mod outcome;
 pub(crate) use outcome::batch_key;
 pub mod payload;
-pub mod probe;
-pub mod retry;
+pub(crate) mod probe;
+pub(crate) mod retry;
 pub mod secrets;
 mod series;
 pub use series::default_expected;
 mod tokens;
-pub mod verdict;
+pub(crate) mod verdict;
 mod write;
 
 pub use verdict::{Finding, Status, Verdict};

@@ -4,13 +4,13 @@
 
 pub mod bundle;
 pub mod console;
-pub mod grid;
+pub(crate) mod grid;
 pub mod html;
-pub mod junit;
-pub mod markdown;
+pub(crate) mod junit;
+pub(crate) mod markdown;
 pub mod markup;
-pub mod progress;
-pub mod sequence;
+pub(crate) mod progress;
+pub(crate) mod sequence;
 pub mod timeline;
 
 pub use console::{render_details, render_table};

@@ -8,7 +8,7 @@ pub mod engine;
 pub mod firewall;
 pub mod image;
 pub mod netns;
-pub mod process;
+pub(crate) mod process;
 pub mod sandbox;
 
 use std::path::Path;

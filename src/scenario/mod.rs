@@ -1,6 +1,6 @@
 //! Scenario files: the model, loading with precise errors, matrix expansion into cases.
 
-pub mod error;
+pub(crate) mod error;
 pub mod load;
 pub mod model;
 mod source_map;

@@ -2,10 +2,10 @@
 //! so that what each scrape must have produced is known. It logs when it served each scrape, which is how the
 //! payload checks tie a sample's timestamp to the scrape that produced it.
 
-pub mod exposition;
+pub(crate) mod exposition;
 pub mod family;
-pub mod model;
-pub mod proto;
+pub(crate) mod model;
+pub(crate) mod proto;
 
 pub use model::{Expected, ExpectedExemplar, ExpectedSample, ScrapeModel};
 

@@ -61,19 +61,6 @@ pub fn resolve(scenario: &Scenario, env: &Environment) -> Result<Resolved, Missi
     Ok(Resolved { auth, azure })
 }
 
-/// The names a scenario references (for CI docs and `doctor`).
-pub fn references(scenario: &Scenario) -> Vec<String> {
-    let mut missing = Vec::new();
-    let _ = substitute_all(&with_default_files(&scenario.auth), "auth", &Environment::new(), &mut missing);
-    if let Some(a) = &scenario.azure {
-        let _ = substitute_all(a, "azure", &Environment::new(), &mut missing);
-    }
-    let mut names: Vec<String> = missing.into_iter().map(|(n, _)| n).collect();
-    names.sort();
-    names.dedup();
-    names
-}
-
 // Credential files default to the variables the AKS webhook and the Azure SDKs set.
 use crate::azure::env::{
     CLIENT_CERTIFICATE_PATH as CERTIFICATE_FILE_ENV, FEDERATED_TOKEN_FILE as FEDERATED_TOKEN_FILE_ENV,
@@ -173,7 +160,9 @@ mod tests {
         let r = resolve(&scenario(), &env).unwrap();
         assert_eq!(r.auth.oauth.unwrap().client_secret, "v-secret");
         assert_eq!(r.azure.query_url, "https://v-ws.eastus.prometheus.monitor.azure.com");
-        assert_eq!(references(&scenario()), vec!["APP", "DCR_URL", "SECRET", "TENANT", "WS"]);
+        let missing = resolve(&scenario(), &Environment::new()).unwrap_err();
+        let names: Vec<&str> = missing.0.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, vec!["APP", "DCR_URL", "SECRET", "TENANT", "WS"]);
     }
 
     #[test]

@@ -5,9 +5,9 @@
 //! path against the mock cloud with [`Access::Via`]; nothing in them reaches a real Azure host.
 
 pub mod doctor;
-pub mod env;
-pub mod run;
-pub mod workspace;
+pub(crate) mod env;
+pub(crate) mod run;
+pub(crate) mod workspace;
 
 use std::time::Duration;
 
