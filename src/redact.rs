@@ -29,6 +29,24 @@ pub const SECRET_FIELDS: &[&str] = &[
     "code",
 ];
 
+/// Words that make an environment variable's value a secret (`AZURE_CLIENT_SECRET`, `…_PASSWORD`, `…_TOKEN`),
+/// unless the name ends in `_FILE` or `_PATH`: those name where a secret is, which is shown.
+const SECRET_ENV_WORDS: &[&str] = &["SECRET", "PASSWORD", "TOKEN", "KEY", "CREDENTIAL"];
+
+/// An environment value as it may be kept: the values of variables that name secrets are withheld.
+///
+/// ```
+/// use azrw::redact::{PLACEHOLDER, env_value};
+/// assert_eq!(env_value("AZURE_CLIENT_SECRET", "s"), PLACEHOLDER);
+/// assert_eq!(env_value("AZURE_FEDERATED_TOKEN_FILE", "/p"), "/p");
+/// assert_eq!(env_value("HTTPS_PROXY", "http://x"), "http://x");
+/// ```
+pub fn env_value(key: &str, value: &str) -> String {
+    let k = key.to_ascii_uppercase();
+    let secret = SECRET_ENV_WORDS.iter().any(|w| k.contains(w)) && !k.ends_with("_FILE") && !k.ends_with("_PATH");
+    if secret { PLACEHOLDER.to_owned() } else { value.to_owned() }
+}
+
 /// Whether `name` holds a secret.
 pub fn is_secret_field(name: &str) -> bool {
     SECRET_FIELDS.contains(&name)

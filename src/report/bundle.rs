@@ -247,7 +247,7 @@ pub fn write_case(
 /// Writes an environment as JSON with secret values withheld (the agent's `env.json`, a sidecar's
 /// `sidecar-<name>.env.json`).
 pub fn write_env(path: &Path, env: &[(String, String)]) -> std::io::Result<()> {
-    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.clone(), redact_env(k, v))).collect();
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.clone(), crate::redact::env_value(k, v))).collect();
     std::fs::write(path, serde_json::to_vec_pretty(&env)?)
 }
 
@@ -415,25 +415,4 @@ pub fn write_verdict(dir: &Path, verdict: &Verdict) -> std::io::Result<()> {
     let mut value = serde_json::to_value(verdict)?;
     value["passed"] = serde_json::Value::Bool(verdict.passed());
     std::fs::write(dir.join(file::VERDICT), serde_json::to_vec_pretty(&value)?)
-}
-
-/// An environment value as it may be shown: values of variables that name secrets are withheld.
-fn redact_env(key: &str, value: &str) -> String {
-    let k = key.to_ascii_uppercase();
-    let secret = ["SECRET", "PASSWORD", "TOKEN", "KEY", "CREDENTIAL"].iter().any(|w| k.contains(w))
-        && !k.ends_with("_FILE")
-        && !k.ends_with("_PATH");
-    if secret { SECRET_PLACEHOLDER.to_owned() } else { value.to_owned() }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn env_secrets_are_withheld_but_paths_kept() {
-        assert_eq!(redact_env("AZURE_CLIENT_SECRET", "s"), SECRET_PLACEHOLDER);
-        assert_eq!(redact_env("AZURE_FEDERATED_TOKEN_FILE", "/p"), "/p");
-        assert_eq!(redact_env("HTTPS_PROXY", "http://x"), "http://x");
-    }
 }
