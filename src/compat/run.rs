@@ -14,8 +14,9 @@ use crate::runner::{RunOptions, run_cases};
 use crate::scenario::{self, Outcome, RuntimeKind};
 use crate::version::{AgentRef, Version, VersionReq};
 
-/// A first estimate per version before one was measured: a cold build (~5 min on 2 cores) and its cases.
-const FIRST_GUESS: Duration = Duration::from_secs(7 * 60);
+/// First guesses before anything was measured: a cold build (~5 min on 2 cores), one version's cases.
+const FIRST_BUILD: Duration = Duration::from_secs(5 * 60);
+const FIRST_RUN: Duration = Duration::from_secs(90);
 
 /// What `azrw compat` judges and where it writes.
 #[derive(Debug, Clone)]
@@ -133,7 +134,7 @@ pub async fn run(opts: &Options) -> Result<Summary, CompatError> {
     let reusable = previous(&opts.json, &opts.out_dir, &revision, &selected);
     let mut results = Vec::new();
     let mut unjudged = Vec::new();
-    let mut spent: Vec<Duration> = Vec::new();
+    let (mut runs, mut builds): (Vec<Duration>, Vec<Duration>) = (Vec::new(), Vec::new());
     let total = selected.len();
     eprintln!("compat: {total} version(s) to judge, scenario revision {revision}: {}", list(&selected));
     for (n, &version) in selected.iter().enumerate() {
@@ -147,6 +148,8 @@ pub async fn run(opts: &Options) -> Result<Summary, CompatError> {
         match judge_version(opts, &loaded, version, &revision).await {
             Ok(result) => {
                 write_json(&result_path(&opts.out_dir, version), &result)?;
+                runs.push(Duration::from_secs_f64(result.run_seconds));
+                builds.extend(result.build_seconds.map(Duration::from_secs_f64));
                 let built = result.build_seconds.map_or("already built".to_owned(), |s| format!("built in {s:.0}s"));
                 eprintln!("{place}: judged in {:.0}s ({built})", started.elapsed().as_secs_f64());
                 results.push(result);
@@ -156,10 +159,12 @@ pub async fn run(opts: &Options) -> Result<Summary, CompatError> {
                 unjudged.push((version, why));
             }
         }
-        spent.push(started.elapsed());
-        let left = total - n - 1;
-        if left > 0 {
-            eprintln!("compat: {left} version(s) left, about {} to go", estimate(&spent, left));
+        let rest: Vec<Version> =
+            selected[n + 1..].iter().copied().filter(|v| !reusable.iter().any(|r| r.version == *v)).collect();
+        if !rest.is_empty() {
+            let to_build = rest.iter().filter(|v| opts.run.agents.get(**v).is_err()).count();
+            let left = estimate(&runs, &builds, rest.len(), to_build);
+            eprintln!("compat: {} version(s) left ({to_build} to build), about {left} to go", rest.len());
         }
     }
     let doc = document(&opts.list, &revision, &selected, opts.shard, results);
@@ -174,10 +179,12 @@ fn list(versions: &[Version]) -> String {
     versions.iter().map(Version::to_string).collect::<Vec<_>>().join(", ")
 }
 
-/// Mean time per version measured so far (a first guess before any) × versions left.
-fn estimate(spent: &[Duration], left: usize) -> String {
-    let per = if spent.is_empty() { FIRST_GUESS } else { spent.iter().sum::<Duration>() / spent.len() as u32 };
-    let secs = per.as_secs() * left as u64;
+/// Mean measured run × versions left + mean measured build × versions still to build (first guesses before any).
+fn estimate(runs: &[Duration], builds: &[Duration], left: usize, to_build: usize) -> String {
+    let mean = |d: &[Duration], guess: Duration| {
+        if d.is_empty() { guess } else { d.iter().sum::<Duration>() / d.len() as u32 }
+    };
+    let secs = mean(runs, FIRST_RUN).as_secs() * left as u64 + mean(builds, FIRST_BUILD).as_secs() * to_build as u64;
     if secs >= 3600 {
         format!("{}h{:02}m", secs / 3600, secs % 3600 / 60)
     } else {
@@ -343,8 +350,9 @@ mod tests {
 
     #[test]
     fn estimates_use_what_was_measured() {
-        assert_eq!(estimate(&[], 2), "14m00s");
-        assert_eq!(estimate(&[Duration::from_secs(60), Duration::from_secs(120)], 40), "1h00m");
+        assert_eq!(estimate(&[], &[], 2, 1), "8m00s");
+        let runs = [Duration::from_secs(60), Duration::from_secs(120)];
+        assert_eq!(estimate(&runs, &[Duration::from_secs(240)], 20, 10), "1h10m");
     }
 
     #[test]

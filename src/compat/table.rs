@@ -75,8 +75,8 @@ fn header(md: &mut String, doc: &Compatibility) {
     let _ = writeln!(
         md,
         "\nCells: `delivered`; `not supported` (the agent refused the config: the version lacks the auth type); \
-         `auth-failed` / `dropped` (refused, as a negative case must be); `known-vulnerable` (passed but for a known \
-         advisory); `FAIL (agent|mock|harness)`: a check failed, and the evidence shows whose fault it is. The \
+         `auth-failed` / `dropped` (refused, as a negative case must be); `known-vulnerable (outcome)` (passed but \
+         for a known advisory, `mocks/vulnerabilities.yaml`); `FAIL (agent|mock|harness)`: a check failed, and the evidence shows whose fault it is. The \
          capability table (`src/agent/capability.rs`) agrees with every cell: `azrw compat` fails and names the cell \
          otherwise."
     );
