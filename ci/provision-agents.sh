@@ -11,6 +11,9 @@ set -euo pipefail
 cache="${AZRW_CACHE:-$HOME/.cache/azrw}"
 [ $# -gt 0 ] || { echo "usage: $0 VERSION..." >&2; exit 2; }
 command -v go >/dev/null || { echo "error: the Go toolchain is needed (go not on PATH)" >&2; exit 1; }
+# One module and build cache for every version (Go's defaults, or GOMODCACHE/GOCACHE when set): a neighbouring
+# minor then reuses most of the previous build.
+echo "go caches: GOMODCACHE=$(go env GOMODCACHE) GOCACHE=$(go env GOCACHE)"
 
 # Prometheus 2.x/3.x are published as module versions v0.MINOR.PATCH / v0.3MM.PATCH.
 module_version() {
@@ -24,6 +27,7 @@ module_version() {
 }
 
 for version in "$@"; do
+  started=$SECONDS
   out="$cache/agents/prometheus-$version"
   bin="$out/prometheus"
   if [ -x "$bin" ] && "$bin" --version >/dev/null 2>&1; then
@@ -66,4 +70,5 @@ GO
   rm -rf "$work"
   trap - EXIT
   "$bin" --version | head -1
+  echo "prometheus $version: built in $((SECONDS - started))s"
 done

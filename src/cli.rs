@@ -68,6 +68,9 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Start the mock Azure cloud on its own and print how to point a local Prometheus at it.
     Mock(MockArgs),
+    /// The compatibility matrix: the newest served patch of every Prometheus minor since 2.45 × the auth and security
+    /// scenarios → COMPATIBILITY.md and compatibility.json (`compat merge` joins shards' files).
+    Compat(CompatArgs),
     /// Run the reference remote-write sidecar: configured by the Azure sidecar's environment contract
     /// (INGESTION_URL, LISTENING_PORT, IDENTITY_TYPE, AZURE_CLIENT_ID, …), it authenticates with azure_identity and
     /// forwards Prometheus' writes to the DCR.
@@ -98,6 +101,62 @@ pub struct ReplayArgs {
     /// Mock data directory, as for `run`.
     #[arg(long)]
     pub mocks: Option<PathBuf>,
+}
+
+/// `azrw compat`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct CompatArgs {
+    /// `merge`: join shards' compatibility.json files.
+    #[command(subcommand)]
+    pub action: Option<CompatAction>,
+    /// Only these versions (comma-separated, e.g. 2.53.4,3.5.5,3.16.0) instead of the plan.
+    #[arg(long, value_delimiter = ',')]
+    pub versions: Vec<String>,
+    /// Judge the I-th of N deterministic slices of the versions (e.g. 1/4).
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// Per-version results and case bundles.
+    #[arg(long, default_value = "out/compat")]
+    pub out: PathBuf,
+    /// The Markdown matrix.
+    #[arg(long, default_value = "COMPATIBILITY.md")]
+    pub markdown: PathBuf,
+    /// The JSON matrix (an existing one supplies results to keep).
+    #[arg(long, default_value = "compatibility.json")]
+    pub json: PathBuf,
+    /// The served-version list (what the Go module proxy lists and serves when asked).
+    #[arg(long, default_value = "ci/compat/versions.json")]
+    pub version_list: PathBuf,
+    /// Ask the Go module proxy again and rewrite the version list.
+    #[arg(long)]
+    pub refresh_versions: bool,
+    /// Cases run at once (default: the number of cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Mock data directory, as for `run`.
+    #[arg(long)]
+    pub mocks: Option<PathBuf>,
+    /// Do not build missing agents (such versions are reported, not judged).
+    #[arg(long)]
+    pub no_provision: bool,
+}
+
+/// `azrw compat merge`.
+#[derive(Debug, Subcommand)]
+pub enum CompatAction {
+    /// Join shards' compatibility.json files into the COMPATIBILITY.md one machine would write.
+    Merge {
+        /// The shards' files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The Markdown matrix.
+        #[arg(long, default_value = "COMPATIBILITY.md")]
+        markdown: PathBuf,
+        /// The merged JSON.
+        #[arg(long, default_value = "compatibility.json")]
+        json: PathBuf,
+    },
 }
 
 /// `azrw mock`.
@@ -244,6 +303,7 @@ pub async fn main(cli: Cli) -> i32 {
         Command::Doctor(args) => doctor(args).await,
         Command::Replay(args) => replay(args).await,
         Command::Mock(args) => mock(args).await,
+        Command::Compat(args) => compat(args).await,
         Command::Sidecar => Ok(crate::sidecar::run_from_env().await),
         Command::Pause => {
             crate::runtime::until_terminated().await;
@@ -440,6 +500,81 @@ fn mock_data(dir: Option<&std::path::Path>) -> anyhow::Result<MockData> {
         None if std::path::Path::new("mocks").is_dir() => MockData::load(std::path::Path::new("mocks"))?,
         None => MockData::embedded(),
     })
+}
+
+async fn compat(args: CompatArgs) -> anyhow::Result<i32> {
+    use crate::compat;
+    if let Some(CompatAction::Merge { files, markdown, json }) = args.action {
+        let docs = files.iter().map(|f| compat::Compatibility::read(f)).collect::<Result<Vec<_>, _>>()?;
+        let merged = compat::shard::merge(docs)?;
+        merged.write(&json)?;
+        std::fs::write(&markdown, compat::table::render(&merged))?;
+        eprintln!(
+            "merged {} file(s): {} version(s) → {} and {}",
+            files.len(),
+            merged.results.len(),
+            markdown.display(),
+            json.display()
+        );
+        return Ok(compat_exit(&merged.contradictions(), &[]));
+    }
+    let list = if args.refresh_versions {
+        let list = compat::versions::query(&mut compat::versions::GoProxy)?;
+        list.write(&args.version_list)?;
+        eprintln!("version list written to {}", args.version_list.display());
+        list
+    } else {
+        compat::VersionList::read(&args.version_list)?
+    };
+    let versions = if args.versions.is_empty() {
+        None
+    } else {
+        Some(args.versions.iter().map(|v| v.trim().parse()).collect::<Result<Vec<Version>, _>>()?)
+    };
+    let shard = args.shard.as_deref().map(str::parse::<compat::Shard>).transpose()?;
+    let cancel = CancellationToken::new();
+    spawn_signal_handler(cancel.clone());
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let mocks_dir = args.mocks.clone().or_else(|| Some(PathBuf::from("mocks")).filter(|d| d.is_dir()));
+    let run = RunOptions {
+        mocks: mock_data(args.mocks.as_deref())?,
+        vulnerabilities: vulnerability_table(args.mocks.as_deref())?,
+        cancel,
+        ..RunOptions::new(&args.out, jobs)
+    };
+    let opts = compat::run::Options {
+        list,
+        versions,
+        shard,
+        out_dir: args.out.clone(),
+        markdown: args.markdown.clone(),
+        json: args.json.clone(),
+        scenarios: compat::SCENARIOS.iter().map(PathBuf::from).collect(),
+        mocks_dir,
+        // Process: the loopback-only namespace needs no images, so a new version costs only its build.
+        runtime: RuntimeKind::Process,
+        provision: !args.no_provision,
+        run,
+    };
+    let summary = compat::run::run(&opts).await?;
+    eprintln!(
+        "{} and {} written ({} version(s))",
+        args.markdown.display(),
+        args.json.display(),
+        summary.doc.results.len()
+    );
+    Ok(compat_exit(&summary.contradictions, &summary.unjudged))
+}
+
+/// 1 when the capability table is contradicted (each cell named) or a version could not be judged.
+fn compat_exit(contradictions: &[crate::compat::Contradiction], unjudged: &[(Version, String)]) -> i32 {
+    for c in contradictions {
+        eprintln!("CAPABILITY TABLE CONTRADICTED: {c}");
+    }
+    for (v, why) in unjudged {
+        eprintln!("prometheus {v} not judged: {why}");
+    }
+    i32::from(!contradictions.is_empty() || !unjudged.is_empty())
 }
 
 async fn doctor(args: DoctorArgs) -> anyhow::Result<i32> {

@@ -57,6 +57,20 @@ impl FromStr for Version {
     }
 }
 
+// As its string (`"3.5.1"`), so JSON files that record versions (compatibility.json) read like the rest of azrw.
+impl serde::Serialize for Version {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Version {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Version, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Which versions a scenario's `prometheus@…` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum VersionReq {

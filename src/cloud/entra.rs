@@ -15,14 +15,6 @@ use crate::scenario::model::AzureCloud;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-fn cloud_instance_name(cloud: AzureCloud) -> &'static str {
-    match cloud {
-        AzureCloud::AzurePublic => "microsoftonline.com",
-        AzureCloud::AzureGovernment => "microsoftonline.us",
-        AzureCloud::AzureChina => "chinacloudapi.cn",
-    }
-}
-
 fn error(state: &State, cloud: AzureCloud, request: TokenRequest, name: &str, extra: &[(&str, &str)]) -> Outcome {
     let vars = error_vars();
     let mut all: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -54,11 +46,10 @@ fn discovery(state: &State, cloud: AzureCloud, tenant: &str) -> Outcome {
     if !tenant.eq_ignore_ascii_case(&state.config.directory.tenant_id) {
         return error(state, cloud, request, "AADSTS90002", &[("tenant", tenant)]);
     }
-    let body = state.config.mocks.openid_configuration(&[
-        ("authority_host", cloud.authority_host()),
-        ("tenant", tenant),
-        ("cloud_instance_name", cloud_instance_name(cloud)),
-    ]);
+    let mut vars = vec![("authority_host", cloud.authority_host()), ("tenant", tenant)];
+    // What differs between the real clouds' documents (issuer host, instance name, Graph hosts …): mocks/entra.
+    vars.extend(state.config.mocks.cloud_fields(cloud));
+    let body = state.config.mocks.openid_configuration(&vars);
     Outcome { reply: Reply::json(200, body), detail: Detail::Token { request, issued: None, error: None } }
 }
 
@@ -395,5 +386,88 @@ mod tests {
         let req =
             Request::new("POST", "login.microsoftonline.com", &format!("/{TENANT}/oauth2/v2.0/token")).with_body(body);
         assert!(serve(&state, AzureCloud::AzurePublic, &req, true).reply.body_str().contains("AADSTS700016"));
+    }
+
+    /// Each cloud's document as the real one reads (mocks/README.md names the sources): issuer, token endpoint,
+    /// instance name and Graph host differ per cloud, and MSAL ≥ 1.5 checks the issuer's host.
+    #[test]
+    fn each_cloud_serves_its_own_discovery_document() {
+        let state = test_state();
+        let cases = [
+            (
+                AzureCloud::AzurePublic,
+                "login.microsoftonline.com",
+                "login.microsoftonline.com",
+                "microsoftonline.com",
+                "graph.microsoft.com",
+                "NA",
+            ),
+            (
+                AzureCloud::AzureGovernment,
+                "login.microsoftonline.us",
+                "login.microsoftonline.us",
+                "microsoftonline.us",
+                "graph.microsoft.us",
+                "USGov",
+            ),
+            (
+                AzureCloud::AzureChina,
+                "login.chinacloudapi.cn",
+                "login.partner.microsoftonline.cn",
+                "partner.microsoftonline.cn",
+                "microsoftgraph.chinacloudapi.cn",
+                "AS",
+            ),
+        ];
+        for (cloud, host, issuer_host, instance, graph, region) in cases {
+            let req = Request::new("GET", host, &format!("/{TENANT}/v2.0/.well-known/openid-configuration"));
+            let o = serve(&state, cloud, &req, true);
+            assert_eq!(o.reply.status, 200, "{cloud}: {}", o.reply.body_str());
+            let v: serde_json::Value = serde_json::from_slice(&o.reply.body).unwrap();
+            assert_eq!(v["issuer"], format!("https://{issuer_host}/{TENANT}/v2.0"), "{cloud}");
+            assert_eq!(v["token_endpoint"], format!("https://{host}/{TENANT}/oauth2/v2.0/token"), "{cloud}");
+            assert_eq!(
+                v["authorization_endpoint"],
+                format!("https://{host}/{TENANT}/oauth2/v2.0/authorize"),
+                "{cloud}"
+            );
+            assert_eq!(v["jwks_uri"], format!("https://{host}/{TENANT}/discovery/v2.0/keys"), "{cloud}");
+            assert_eq!(v["cloud_instance_name"], instance, "{cloud}");
+            assert_eq!(v["msgraph_host"], graph, "{cloud}");
+            assert_eq!(v["tenant_region_scope"], region, "{cloud}");
+            let body = o.reply.body_str();
+            assert!(
+                !body.contains("{tenant}") && !body.contains("_host}") && !body.contains("_scope}"),
+                "{cloud}: {body}"
+            );
+        }
+    }
+
+    #[test]
+    fn instance_discovery_names_every_clouds_aliases() {
+        let state = test_state();
+        let path = "/common/discovery/instance?api-version=1.1&authorization_endpoint=https://login.chinacloudapi.cn/t/oauth2/v2.0/authorize";
+        let req = Request::new("GET", "login.microsoftonline.com", path);
+        let o = serve(&state, AzureCloud::AzurePublic, &req, true);
+        let v: serde_json::Value = serde_json::from_slice(&o.reply.body).unwrap();
+        assert_eq!(
+            v["tenant_discovery_endpoint"],
+            "https://login.chinacloudapi.cn/t/v2.0/.well-known/openid-configuration"
+        );
+        let aliases: Vec<&str> = v["metadata"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|m| m["aliases"].as_array().unwrap())
+            .filter_map(|a| a.as_str())
+            .collect();
+        for host in [
+            "login.microsoftonline.com",
+            "login.microsoftonline.us",
+            "login.chinacloudapi.cn",
+            "login.partner.microsoftonline.cn",
+        ] {
+            assert!(aliases.contains(&host), "{host} missing from {aliases:?}");
+        }
     }
 }

@@ -13,6 +13,11 @@ use super::CloudError;
 
 const OPENID_FILE: &str = "entra/openid-configuration.json";
 const INSTANCE_DISCOVERY_FILE: &str = "entra/instance-discovery.json";
+const CLOUDS_FILE: &str = "entra/clouds.json";
+
+/// What each cloud's discovery document fills in (`mocks/entra/clouds.json`, sources in `mocks/README.md`).
+const CLOUD_FIELDS: [&str; 6] =
+    ["issuer_host", "cloud_instance_name", "tenant_region_scope", "cloud_graph_host_name", "msgraph_host", "rbac_url"];
 const ERRORS_FILE: &str = "errors.json";
 
 /// Error names the services answer with; `errors.json` must define every one of them.
@@ -64,6 +69,8 @@ pub struct ErrorTemplate {
 pub struct MockData {
     openid_configuration: Value,
     instance_discovery: Value,
+    /// Per cloud (`AzurePublic` …): the values its discovery document carries.
+    clouds: BTreeMap<String, BTreeMap<String, String>>,
     errors: BTreeMap<String, ErrorTemplate>,
     /// Fault profiles by name: where each came from and its text (parsed when a scenario names it).
     fault_profiles: BTreeMap<String, (PathBuf, String)>,
@@ -94,6 +101,7 @@ impl MockData {
         MockData::parse(
             include_str!("../../mocks/entra/openid-configuration.json"),
             include_str!("../../mocks/entra/instance-discovery.json"),
+            include_str!("../../mocks/entra/clouds.json"),
             include_str!("../../mocks/errors.json"),
             Path::new("<embedded mocks>"),
         )
@@ -135,7 +143,13 @@ impl MockData {
             std::fs::read_to_string(&file)
                 .map_err(|e| CloudError::MockData { file: file.clone(), problem: format!("cannot read: {e}") })
         };
-        let mut data = MockData::parse(&read(OPENID_FILE)?, &read(INSTANCE_DISCOVERY_FILE)?, &read(ERRORS_FILE)?, dir)?;
+        let mut data = MockData::parse(
+            &read(OPENID_FILE)?,
+            &read(INSTANCE_DISCOVERY_FILE)?,
+            &read(CLOUDS_FILE)?,
+            &read(ERRORS_FILE)?,
+            dir,
+        )?;
         // The directory's profiles win; the built-in ones fill in the rest.
         data.fault_profiles.clear();
         for (name, path, text) in super::fault::load_profiles(dir)? {
@@ -144,7 +158,7 @@ impl MockData {
         Ok(data.with_embedded_profiles())
     }
 
-    fn parse(openid: &str, discovery: &str, errors: &str, dir: &Path) -> Result<MockData, CloudError> {
+    fn parse(openid: &str, discovery: &str, clouds: &str, errors: &str, dir: &Path) -> Result<MockData, CloudError> {
         let path = |name: &str| -> PathBuf { dir.join(name) };
         let openid_configuration = parse_json(&path(OPENID_FILE), openid)?;
         for field in ["issuer", "token_endpoint", "authorization_endpoint"] {
@@ -156,6 +170,7 @@ impl MockData {
             }
         }
         let instance_discovery = parse_json(&path(INSTANCE_DISCOVERY_FILE), discovery)?;
+        let clouds = parse_clouds(&path(CLOUDS_FILE), clouds)?;
         let errors: BTreeMap<String, ErrorTemplate> =
             serde_json::from_str(errors).map_err(|e| CloudError::MockData {
                 file: path(ERRORS_FILE),
@@ -177,7 +192,7 @@ impl MockData {
                 });
             }
         }
-        Ok(MockData { openid_configuration, instance_discovery, errors, fault_profiles: BTreeMap::new() }
+        Ok(MockData { openid_configuration, instance_discovery, clouds, errors, fault_profiles: BTreeMap::new() }
             .with_embedded_profiles())
     }
 
@@ -205,10 +220,35 @@ impl MockData {
         render(&self.openid_configuration, vars)
     }
 
+    /// What `cloud`'s discovery document fills in (`issuer_host`, `cloud_instance_name`, `msgraph_host` …).
+    pub(crate) fn cloud_fields(&self, cloud: crate::azure::AzureCloud) -> Vec<(&str, &str)> {
+        self.clouds
+            .get(&cloud.to_string())
+            .map(|m| m.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())
+            .unwrap_or_default()
+    }
+
     /// The rendered instance-discovery document.
     pub(crate) fn instance_discovery(&self, vars: &[(&str, &str)]) -> Vec<u8> {
         render(&self.instance_discovery, vars)
     }
+}
+
+/// `clouds.json`: every cloud, every field, each a string.
+fn parse_clouds(file: &Path, text: &str) -> Result<BTreeMap<String, BTreeMap<String, String>>, CloudError> {
+    let problem = |problem: String| CloudError::MockData { file: file.to_owned(), problem };
+    let clouds: BTreeMap<String, BTreeMap<String, String>> = serde_json::from_str(text).map_err(|e| {
+        problem(format!("line {}, column {}: expected {{cloud: {{field: string}}}}: {e}", e.line(), e.column()))
+    })?;
+    for cloud in crate::azure::AzureCloud::ALL {
+        let Some(fields) = clouds.get(&cloud.to_string()) else {
+            return Err(problem(format!("cloud `{cloud}` is not defined")));
+        };
+        if let Some(missing) = CLOUD_FIELDS.iter().find(|f| !fields.contains_key(**f)) {
+            return Err(problem(format!("cloud `{cloud}`: field `{missing}` is missing")));
+        }
+    }
+    Ok(clouds)
 }
 
 fn substitute(value: &Value, vars: &[(&str, &str)]) -> Value {
@@ -257,8 +297,23 @@ mod tests {
         std::fs::create_dir(dir.path().join("entra")).unwrap();
         std::fs::write(dir.path().join(OPENID_FILE), "{\"issuer\":\"x\",\"token_endpoint\":\"y\"}").unwrap();
         std::fs::write(dir.path().join(INSTANCE_DISCOVERY_FILE), "{}").unwrap();
+        std::fs::write(dir.path().join(CLOUDS_FILE), "{}").unwrap();
         std::fs::write(dir.path().join(ERRORS_FILE), "{}").unwrap();
         let err = MockData::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("openid-configuration.json") && err.contains("authorization_endpoint"), "{err}");
+    }
+
+    #[test]
+    fn clouds_must_define_every_cloud_and_field() {
+        let file = Path::new("mocks/entra/clouds.json");
+        let err = parse_clouds(file, "{}").unwrap_err().to_string();
+        assert!(err.contains("clouds.json") && err.contains("cloud `AzurePublic` is not defined"), "{err}");
+        let mut one: serde_json::Map<String, Value> =
+            serde_json::from_str(include_str!("../../mocks/entra/clouds.json")).unwrap();
+        one["AzureChina"].as_object_mut().unwrap().remove("msgraph_host");
+        let err = parse_clouds(file, &Value::Object(one).to_string()).unwrap_err().to_string();
+        assert!(err.contains("cloud `AzureChina`: field `msgraph_host` is missing"), "{err}");
+        let err = parse_clouds(file, "{\"AzurePublic\": 3}").unwrap_err().to_string();
+        assert!(err.contains("line 1, column"), "{err}");
     }
 }

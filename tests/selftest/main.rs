@@ -9,6 +9,7 @@ mod common;
 mod ci_templates;
 mod cli;
 mod cloud;
+mod compat_workflow;
 mod doctor;
 mod fake_senders;
 mod fake_senders_faults;
