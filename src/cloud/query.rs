@@ -218,7 +218,7 @@ fn format_value(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::RoleGrant;
-    use super::super::recorder::{Exchange, Principal, WriteAuth};
+    use super::super::recorder::{Exchange, Principal};
     use super::super::tests::{APP, test_state};
     use super::*;
     use crate::remote_write::{DecodedWrite, Sample, Series};
@@ -236,20 +236,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        state.recorder.record(Exchange {
-            seq: 0,
-            at: Duration::ZERO,
-            service: Service::Dcr,
-            host: "dce".into(),
-            tls: true,
-            method: "POST".into(),
-            target: "/".into(),
-            headers: vec![],
-            status: 200,
-            detail: Detail::Write { auth: WriteAuth::Missing, body: Ok(write) },
-            fault: None,
-            not_kept: None,
-        });
+        state.recorder.record(Exchange::accepted_write(write));
     }
 
     fn query(state: &State, q: &str, audience: &str) -> Reply {

@@ -546,6 +546,27 @@ impl Recorder {
 }
 
 #[cfg(test)]
+impl Exchange {
+    /// A write the DCR accepted, for tests that feed the recorder directly.
+    pub(crate) fn accepted_write(write: DecodedWrite) -> Exchange {
+        Exchange {
+            seq: 0,
+            at: Duration::ZERO,
+            service: Service::Dcr,
+            host: "dce".into(),
+            tls: true,
+            method: "POST".into(),
+            target: "/".into(),
+            headers: vec![],
+            status: 200,
+            detail: Detail::Write { auth: WriteAuth::Missing, body: Ok(write) },
+            fault: None,
+            not_kept: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::remote_write::{Sample, Series};
@@ -562,20 +583,7 @@ mod tests {
                 .collect(),
             ..Default::default()
         };
-        Exchange {
-            seq: 0,
-            at: Duration::ZERO,
-            service: Service::Dcr,
-            host: "dce".into(),
-            tls: true,
-            method: "POST".into(),
-            target: "/".into(),
-            headers: vec![],
-            status: 200,
-            detail: Detail::Write { auth: WriteAuth::Missing, body: Ok(write) },
-            fault: None,
-            not_kept: None,
-        }
+        Exchange::accepted_write(write)
     }
 
     #[test]
