@@ -17,3 +17,19 @@ pub fn azrw() -> std::process::Command {
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
     cmd
 }
+
+/// Asserts that a checker of a CI file (the Azure Pipelines file, the compat workflow) reports each mutation:
+/// `(from, to, expected)` replaces `from` by `to` once and expects a problem containing `expected`; the file as
+/// committed has none.
+pub fn assert_each_mutation_reported(
+    text: &str,
+    mutations: &[(&str, &str, &str)],
+    problems: impl Fn(&str) -> Vec<String>,
+) {
+    for (from, to, expected) in mutations {
+        assert!(text.contains(from), "the file no longer contains {from:?}");
+        let found = problems(&text.replacen(from, to, 1));
+        assert!(found.iter().any(|p| p.contains(expected)), "{from} → {to}: expected {expected:?} in {found:#?}");
+    }
+    assert_eq!(problems(text), Vec::<String>::new());
+}

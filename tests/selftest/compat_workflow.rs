@@ -102,10 +102,6 @@ fn each_rule_catches_a_workflow_that_breaks_it() {
         ("azrw compat merge shards", "azrw compat shards", "no `azrw compat merge`"),
         ("            COMPATIBILITY.md\n", "            README.md\n", "COMPATIBILITY.md is not uploaded"),
     ];
-    for (from, to, expected) in cases {
-        assert!(text.contains(from), "{from}");
-        let found = problems(&text.replacen(from, to, 1));
-        assert!(found.iter().any(|p| p.contains(expected)), "{from} → {to}: expected {expected:?} in {found:#?}");
-    }
+    crate::common::assert_each_mutation_reported(&text, &cases, problems);
     assert!(problems("jobs: [").iter().any(|p| p.contains("not YAML")));
 }
