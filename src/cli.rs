@@ -503,7 +503,7 @@ fn mock_data(dir: Option<&std::path::Path>) -> anyhow::Result<MockData> {
 }
 
 async fn compat(args: CompatArgs) -> anyhow::Result<i32> {
-    use crate::compat;
+    use crate::runner::compat;
     if let Some(CompatAction::Merge { files, markdown, json }) = args.action {
         let docs = files.iter().map(|f| compat::Compatibility::read(f)).collect::<Result<Vec<_>, _>>()?;
         let merged = compat::shard::merge(docs)?;
@@ -567,7 +567,7 @@ async fn compat(args: CompatArgs) -> anyhow::Result<i32> {
 }
 
 /// 1 when the capability table is contradicted (each cell named) or a version could not be judged.
-fn compat_exit(contradictions: &[crate::compat::Contradiction], unjudged: &[(Version, String)]) -> i32 {
+fn compat_exit(contradictions: &[crate::runner::compat::Contradiction], unjudged: &[(Version, String)]) -> i32 {
     for c in contradictions {
         eprintln!("CAPABILITY TABLE CONTRADICTED: {c}");
     }

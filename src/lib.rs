@@ -14,7 +14,6 @@ mod check;
 pub use check::{Check, UnknownCheck};
 pub mod cli;
 pub mod cloud;
-pub mod compat;
 pub mod credential;
 pub mod expect;
 pub mod matrix;

@@ -2,6 +2,7 @@
 //! deadline passes), down (stop everything on every path) — then a [`Verdict`].
 
 mod case;
+pub mod compat;
 mod plain_writes;
 pub mod real;
 pub mod replay;

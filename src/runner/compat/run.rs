@@ -278,7 +278,7 @@ async fn judge_version(
 mod tests {
     use super::*;
     use crate::agent::store::AgentStore;
-    use crate::compat::testdata::recorded;
+    use crate::runner::compat::testdata::recorded;
 
     fn options(dir: &Path, list: VersionList, versions: Vec<Version>) -> Options {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -289,7 +289,7 @@ mod tests {
             out_dir: dir.join("out"),
             markdown: dir.join("COMPATIBILITY.md"),
             json: dir.join("compatibility.json"),
-            scenarios: crate::compat::SCENARIOS.iter().map(|s| root.join(s)).collect(),
+            scenarios: crate::runner::compat::SCENARIOS.iter().map(|s| root.join(s)).collect(),
             mocks_dir: None,
             runtime: RuntimeKind::Process,
             provision: false,
@@ -304,7 +304,7 @@ mod tests {
         let (list, results) = recorded();
         let versions: Vec<Version> = results.iter().map(|r| r.version).collect();
         let opts = options(dir.path(), list, versions.clone());
-        let revision = crate::compat::revision(&opts.scenarios).unwrap();
+        let revision = crate::runner::compat::revision(&opts.scenarios).unwrap();
         for mut r in results {
             (r.azrw, r.scenario_revision) = (AZRW_VERSION.to_owned(), revision.clone());
             write_json(&result_path(&opts.out_dir, r.version), &r).unwrap();

@@ -149,14 +149,14 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Recorded per-version results (`src/compat/testdata/results/*.json`, copied from a real `azrw compat` run) for tests
+/// Recorded per-version results (`src/runner/compat/testdata/results/*.json`, copied from a real `azrw compat` run) for tests
 /// that must not start agents.
 #[cfg(test)]
 pub(crate) mod testdata {
     use super::*;
 
     pub(crate) fn recorded() -> (VersionList, Vec<VersionResult>) {
-        let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src/compat/testdata"));
+        let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src/runner/compat/testdata"));
         let list = VersionList::read(&dir.join("versions.json")).unwrap();
         let mut results: Vec<VersionResult> =
             std::fs::read_dir(dir.join("results")).unwrap().map(|e| read_json(&e.unwrap().path()).unwrap()).collect();

@@ -105,9 +105,9 @@ pub fn merge(docs: Vec<Compatibility>) -> Result<Compatibility, MergeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compat::run::{document, selection};
-    use crate::compat::testdata::recorded;
-    use crate::compat::{VersionList, VersionResult, table};
+    use crate::runner::compat::run::{document, selection};
+    use crate::runner::compat::testdata::recorded;
+    use crate::runner::compat::{VersionList, VersionResult, table};
 
     fn judged(list: &VersionList, results: &[VersionResult], shard: Option<Shard>) -> Compatibility {
         let versions: Vec<Version> = results.iter().map(|r| r.version).collect();
