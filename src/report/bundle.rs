@@ -268,20 +268,17 @@ pub fn write_json(dir: &Path, name: &str, value: &impl Serialize) -> std::io::Re
 
 /// Reads `scrapes.json`; none when the bundle has no such file.
 pub fn read_scrapes(dir: &Path) -> Result<Vec<Scrape>, String> {
-    match read_optional(dir, file::SCRAPES)? {
-        Some(scrapes) => Ok(scrapes),
-        None => Ok(Vec::new()),
-    }
+    Ok(read_optional(dir, file::SCRAPES)?.unwrap_or_default())
 }
 
 /// Reads `case.json`.
 pub fn read_case(dir: &Path) -> Result<CaseRecord, String> {
-    read_optional(dir, file::CASE)?.ok_or_else(|| format!("{}: no such file", dir.join(file::CASE).display()))
+    read_required(dir, file::CASE)
 }
 
 /// Reads `exchanges.json`.
 pub fn read_exchanges(dir: &Path) -> Result<Vec<KeptExchange>, String> {
-    read_optional(dir, file::EXCHANGES)?.ok_or_else(|| format!("{}: no such file", dir.join(file::EXCHANGES).display()))
+    read_required(dir, file::EXCHANGES)
 }
 
 /// Reads `verdict.json`; `None` when the case was cut off before its verdict.
@@ -292,6 +289,10 @@ pub fn read_verdict(dir: &Path) -> Result<Option<KeptVerdict>, String> {
 /// The raw request body kept for an exchange (form secrets replaced); empty when none was kept.
 pub fn read_body(dir: &Path, e: &KeptExchange) -> Vec<u8> {
     std::fs::read(dir.join(file::EXCHANGE_DIR).join(format!("{}.body", stem(e.seq, e.service)))).unwrap_or_default()
+}
+
+fn read_required<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<T, String> {
+    read_optional(dir, name)?.ok_or_else(|| format!("{}: no such file", dir.join(name).display()))
 }
 
 fn read_optional<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<Option<T>, String> {
