@@ -211,7 +211,7 @@ fn reuse(facts: &CaseFacts<'_>, seen: &Observed<'_>) -> Finding {
         let (next_ex, next_id) = pair[1];
         if let Some(prev) = seen.token(prev_id) {
             let half_life = prev.issued_at + (prev.expires_at.saturating_sub(prev.issued_at)) / 2;
-            if next_ex.at < half_life {
+            if super::tokens::fetched_early(next_ex.at, half_life) {
                 return Finding::fail(
                     check,
                     format!(

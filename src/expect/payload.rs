@@ -589,6 +589,9 @@ pub fn snapshot(model: &ScrapeModel, scrapes: &[Scrape], exchanges: &[Exchange])
     for (name, samples) in series {
         out.push_str(&format!("  {name}: [{}]\n", samples.join(", ")));
     }
+    // Only the exemplars of the scrapes the series are shown for: how many more went out before the case was
+    // decided is timing, not behaviour.
+    let in_window = model.exemplars(model.scrapes);
     let mut exemplars: Vec<String> = writes
         .iter()
         .filter_map(|w| body(w))
@@ -600,7 +603,11 @@ pub fn snapshot(model: &ScrapeModel, scrapes: &[Scrape], exchanges: &[Exchange])
                 .iter()
                 .map(|(k, v)| (k.clone(), if *v == model.instance { "[target]".to_owned() } else { v.clone() }))
                 .collect();
-            s.exemplars.iter().map(move |e| format!("  {}: {e}", describe_labels(&redacted)))
+            let in_window = &in_window;
+            s.exemplars
+                .iter()
+                .filter(move |e| in_window.iter().any(|k| k.series == s.labels && k.exemplar == **e))
+                .map(move |e| format!("  {}: {e}", describe_labels(&redacted)))
         })
         .collect();
     if !exemplars.is_empty() {

@@ -549,3 +549,29 @@ async fn rw2_refused_with_415_is_dropped() {
     assert_eq!(eval.observed, Some(Outcome::Dropped), "{}", eval.explanation);
     assert!(eval.explanation.contains("answered 415"), "{}", eval.explanation);
 }
+
+#[tokio::test]
+async fn the_payload_snapshot_shows_only_the_exemplars_of_its_scrapes() {
+    // An agent that ran longer sends the exemplar of scrape 5 as well: timing, so the snapshot must not change.
+    let model = openmetrics();
+    let late = model.exemplars(SCRAPES + 2).into_iter().find(|k| k.scrape == SCRAPES + 1).unwrap();
+    let mut snapshots = Vec::new();
+    for extra in [false, true] {
+        let mut writes = conforming(&model, RwVersion::V1);
+        if extra {
+            let s = Series {
+                labels: late.series.clone(),
+                samples: vec![],
+                histograms: vec![],
+                exemplars: vec![late.exemplar.clone()],
+            };
+            writes.push(DecodedWrite { version: Some(RwVersion::V1), series: vec![s], ..Default::default() });
+        }
+        let stage = stage(CLIENT_SECRET).await;
+        send_writes(&stage, &knobs_for(RwVersion::V1), &writes).await;
+        let text = azrw::expect::payload::snapshot(&model, &scrapes_of(&model, SCRAPES), &stage.exchanges());
+        snapshots.push(text);
+    }
+    assert!(snapshots[0].contains("trace_id=\"c0002\""), "{}", snapshots[0]);
+    assert_eq!(snapshots[0], snapshots[1]);
+}
