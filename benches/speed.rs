@@ -8,7 +8,10 @@
 //!   snappy+prost decode loop over the same payloads;
 //! - overhead: median wall time of a basic auth case over the agent's own floor (agent start → first accepted
 //!   write, as the mock saw it);
-//! - suite: cases/minute for scenarios/auth at --jobs 1 and at the default (cores).
+//! - suite: cases/minute for scenarios/auth at --jobs 1 and at the default (cores);
+//! - jobs: the default suite (`scenarios`, process runtime) at --jobs 2, 4, 6 and 8 in one run: wall time,
+//!   cases/minute, ratio to --jobs 2, and every case whose verdict (pass/FAIL, observed outcome) differs from
+//!   --jobs 2's. Not part of the default set (it takes ~30 min): name it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
@@ -88,6 +91,9 @@ fn main() {
     }
     if want("suite") {
         rt.block_on(suite());
+    }
+    if args.iter().any(|a| a == "jobs") {
+        rt.block_on(jobs());
     }
 }
 
@@ -431,4 +437,38 @@ async fn suite() {
         per_minute.push(rate);
     }
     println!("speed-up at --jobs {}: {:.2}×", cores(), per_minute[1] / per_minute[0]);
+}
+
+/// One case's verdict as the repeat check compares it: passed, and the outcome observed.
+type Judged = std::collections::BTreeMap<String, (bool, Option<scenario::Outcome>)>;
+
+/// The default suite at rising concurrency: cases mostly wait on the agent's ~6 s floor, so more jobs than cores
+/// should raise throughput until the agents' own start-up bursts compete, and the verdicts must not move.
+async fn jobs() {
+    let all = cases("scenarios", None, RuntimeKind::Process);
+    println!("\n## default suite at rising --jobs: scenarios, {} cases (process runtime), {}", all.len(), machine());
+    let mut base: Option<(f64, Judged)> = None;
+    for jobs in [2, 4, 6, 8] {
+        let out = tempfile::tempdir().expect("tempdir");
+        let started = Instant::now();
+        let verdicts = run_cases(&all, &run_options(jobs, out.path()), |_| {}).await;
+        let secs = started.elapsed().as_secs_f64();
+        let judged: Judged = verdicts.iter().map(|v| (v.case_id.clone(), (v.passed(), v.observed))).collect();
+        let passed = verdicts.iter().filter(|v| v.passed()).count();
+        let rate = all.len() as f64 * 60.0 / secs;
+        let (ratio, moved) = match &base {
+            None => (1.0, Vec::new()),
+            Some((r, b)) => (rate / r, judged.iter().filter(|(id, j)| b.get(*id) != Some(*j)).collect::<Vec<_>>()),
+        };
+        println!(
+            "--jobs {jobs}: {secs:.1}s, {rate:.1} cases/min ({ratio:.2}× --jobs 2), {passed}/{} passed, {} verdict(s) differ from --jobs 2, {}",
+            all.len(),
+            moved.len(),
+            machine()
+        );
+        for (id, (passed, observed)) in moved {
+            println!("  differs: {id}: passed={passed} observed={observed:?}");
+        }
+        base.get_or_insert((rate, judged));
+    }
 }

@@ -482,6 +482,7 @@ impl Live {
                     scrapes: &scrapes,
                     sidecar_exit: sidecar_exit.as_ref(),
                 };
+                super::selftest_panic("evaluate");
                 evaluate(facts, &seen)
             });
             let ended =

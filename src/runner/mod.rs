@@ -85,6 +85,18 @@ pub fn locate_azrw() -> Option<PathBuf> {
     sibling.is_file().then_some(sibling)
 }
 
+/// Set to `evaluate` to make azrw panic while judging a case: how the tests show that a harness bug still ends
+/// the case with an error verdict and stops everything the case started.
+pub const SELFTEST_PANIC_ENV: &str = "AZRW_SELFTEST_PANIC";
+
+/// Panics if [`SELFTEST_PANIC_ENV`] names `at`.
+pub(crate) fn selftest_panic(at: &str) {
+    static PLANTED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if PLANTED.get_or_init(|| std::env::var(SELFTEST_PANIC_ENV).ok()).as_deref() == Some(at) {
+        panic!("{SELFTEST_PANIC_ENV}={at}: a planted panic");
+    }
+}
+
 /// A short id for a run.
 pub fn new_run_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
@@ -141,8 +153,22 @@ pub async fn run_case(case: &Case, opts: &RunOptions) -> Verdict {
     };
     if opts.cancel.is_cancelled() {
         verdict.error = Some("not started: the run was interrupted".into());
-    } else if let Err(e) = run_case_in(case, opts, &mut verdict, started).await {
-        verdict.error = Some(e);
+    } else {
+        // A panic is a harness bug, but it must not lose the case: unwinding stops the agent and removes its
+        // inputs (Drop), and the verdict says what happened.
+        let run = std::panic::AssertUnwindSafe(run_case_in(case, opts, &mut verdict, started));
+        match futures_util::FutureExt::catch_unwind(run).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => verdict.error = Some(e),
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("(no message)");
+                verdict.error = Some(format!("azrw panicked during the case (a harness bug): {message}"));
+            }
+        }
     }
     verdict.duration = started.elapsed();
     if let Err(e) = bundle::write_verdict(&opts.out_dir.join(slug(&case.id)), &verdict) {

@@ -76,28 +76,61 @@ impl ProcessAgent {
         &self.log_path
     }
 
-    /// Stops the agent: SIGTERM, then SIGKILL after a grace period. Idempotent.
+    /// Stops the agent and everything it started: SIGTERM to its process group, then SIGKILL to the group after a
+    /// grace period. Idempotent.
     pub async fn stop(&mut self) {
         let Some(supervisor) = self.supervisor.take() else { return };
-        let exited = matches!(*self.state.borrow(), AgentState::Exited { .. });
-        if let Some(pid) = self.pid.take()
-            && !exited
+        let pid = self.pid.take();
+        if let Some(pid) = pid
+            && !matches!(*self.state.borrow(), AgentState::Exited { .. })
         {
-            // SAFETY: signalling our own child's pid, which is not reaped until the supervisor's wait() returns.
-            unsafe {
-                libc::kill(pid as libc::pid_t, libc::SIGTERM);
-            }
+            signal_group(pid, libc::SIGTERM);
         }
         let mut state = self.state.clone();
         let exited = tokio::time::timeout(STOP_GRACE, state.wait_for(|s| matches!(s, AgentState::Exited { .. })))
             .await
             .is_ok_and(|r| r.is_ok());
+        if let Some(pid) = pid {
+            // Also when the agent itself exited: a child it left behind (a wrapper script's, say) still holds the
+            // namespace and the log's pipe open.
+            kill_group(pid, exited);
+        }
         if !exited {
-            // Dropping the supervisor drops the child, and kill_on_drop sends SIGKILL.
             supervisor.abort();
         }
         let _ = supervisor.await;
     }
+}
+
+/// Signals the agent's process group (its pid: it was started as a group leader) while its leader is not yet
+/// reaped, so the id still names this group.
+fn signal_group(pid: u32, signal: libc::c_int) {
+    // SAFETY: a plain syscall on the group of our own, unreaped child.
+    unsafe {
+        libc::kill(-(pid as libc::pid_t), signal);
+    }
+}
+
+/// SIGKILLs whatever is left of the agent's process group. After the leader was reaped its pid may be reused, so
+/// then only if members of the group remain and no process has that pid: the kernel does not hand out a pid that
+/// is still some group's id, so such members are the agent's.
+fn kill_group(pid: u32, leader_reaped: bool) {
+    if !leader_reaped || group_outlived_its_leader(pid) {
+        signal_group(pid, libc::SIGKILL);
+    }
+}
+
+fn group_outlived_its_leader(pgid: u32) -> bool {
+    if std::path::Path::new(&format!("/proc/{pgid}")).exists() {
+        return false;
+    }
+    let Ok(procs) = std::fs::read_dir("/proc") else { return false };
+    procs.flatten().any(|e| {
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        // `pid (comm) state ppid pgrp …`: comm may hold spaces and parentheses, so split after the last ')'.
+        let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+        fields.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(pgid)
+    })
 }
 
 /// The agent's command: exactly `env` (nothing inherited), output piped for the log, its own process group (a
@@ -119,7 +152,21 @@ fn command(binary: &Path, args: &[String], env: &[(String, String)], workdir: &P
 
 impl Drop for ProcessAgent {
     fn drop(&mut self) {
+        // An early return or a panic: no grace, but the whole group, not only the leader kill_on_drop reaches.
         if let Some(s) = self.supervisor.take() {
+            if let Some(pid) = self.pid.take() {
+                let reaped = matches!(*self.state.borrow(), AgentState::Exited { .. });
+                kill_group(pid, reaped);
+                if !reaped {
+                    // Dead before Drop returns (a zombie until the aborted supervisor's child is reaped), so a
+                    // panicking run never exits with its agent still running. SIGKILL makes this wait short.
+                    // SAFETY: waits on our own unreaped child without reaping it (WNOWAIT).
+                    unsafe {
+                        let mut info: libc::siginfo_t = std::mem::zeroed();
+                        libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOWAIT);
+                    }
+                }
+            }
             s.abort();
         }
     }

@@ -1,6 +1,6 @@
 //! The Docker runtime against the real daemon: an agent container reaches the mock cloud's gateway listener and
 //! nothing else (not even the host's own addresses), while the host reads the container's own listener; a real
-//! case passes and leaves nothing behind; SIGINT mid-run still cleans up; `gc` removes what a dead run left and
+//! case passes and leaves nothing behind; SIGINT or SIGTERM mid-run still cleans up; `gc` removes what a dead run left and
 //! spares a live one.
 //!
 //! Without a daemon these tests say so and return — unless `AZRW_REQUIRE_DOCKER=1` (CI), where that is a failure.
@@ -229,19 +229,63 @@ async fn a_case_passes_in_docker_and_leaves_nothing_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_midway_still_removes_containers_and_networks() {
+    interrupted_midway(libc::SIGINT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_midway_still_removes_containers_and_networks() {
+    interrupted_midway(libc::SIGTERM).await;
+}
+
+/// `azrw run` in the Docker runtime, signalled once its agent container has started: it exits 1 saying it was
+/// interrupted, and no container, network or firewall rule of the run is left.
+async fn interrupted_midway(signal: libc::c_int) {
     let Some(engine) = docker().await else { return };
     let _turn = crate::agent_turn(1).await;
+    let Some((mut child, pid, run, _out)) = run_until_container_starts(&engine, &[]).await else { return };
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid as libc::pid_t, signal) };
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait()).await.expect("azrw exits").unwrap();
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).await.unwrap();
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert_eq!(status.code(), Some(1), "an interrupted run is not a pass: {stderr}");
+    assert_eq!(leftovers(&engine, LABEL_RUN, &run).await, Vec::<String>::new(), "after signal {signal}: {stderr}");
+    assert_eq!(firewall_leftovers(&run), Vec::<String>::new(), "firewall rules after signal {signal}: {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_a_check_still_removes_containers_and_networks() {
+    let Some(engine) = docker().await else { return };
+    let _turn = crate::agent_turn(1).await;
+    let planted = [(azrw::runner::SELFTEST_PANIC_ENV, "evaluate")];
+    let Some((child, _, run, _out)) = run_until_container_starts(&engine, &planted).await else { return };
+    let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output()).await.expect("exits").unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "a panicked case is not a pass: {stdout}");
+    assert!(stdout.contains("azrw panicked during the case"), "{stdout}");
+    assert_eq!(leftovers(&engine, LABEL_RUN, &run).await, Vec::<String>::new(), "after a panic: {stdout}");
+    assert_eq!(firewall_leftovers(&run), Vec::<String>::new(), "firewall rules after a panic: {stdout}");
+}
+
+/// Starts `azrw run` on one Docker case (extra environment `env`) and waits for its agent container to start: the
+/// run, its pid, its run id and its output directory. `None` (said why) when the agent's image cannot be built.
+async fn run_until_container_starts(
+    engine: &Engine,
+    env: &[(&str, &str)],
+) -> Option<(tokio::process::Child, u32, String, tempfile::TempDir)> {
     let store = AgentStore::from_env();
     let version: azrw::agent::Version = "3.5.5".parse().unwrap();
-    if !agent_image_for(&engine, &store, version).await {
-        return;
+    if !agent_image_for(engine, &store, version).await {
+        return None;
     }
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
     let out = tempfile::tempdir().unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_azrw"))
         .args(["run", "scenarios/auth/managed-identity-user-assigned.yaml", "--runtime", "docker", "--jobs", "1"])
-        .args(["--agent", "prometheus@3.5", "--no-provision", "--out"])
+        .args(["--agent", "prometheus@3.5", "--mode", "server", "--no-provision", "--out"])
         .arg(out.path())
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -270,17 +314,8 @@ async fn sigint_midway_still_removes_containers_and_networks() {
     assert_eq!(labels.get(LABEL_PID).map(String::as_str), Some(pid.to_string().as_str()), "{labels:?}");
     let run = labels.get(LABEL_RUN).cloned().expect("run label");
     assert!(labels.contains_key(LABEL_CASE));
-    assert!(!leftovers(&engine, LABEL_RUN, &run).await.is_empty(), "the run's container is there before SIGINT");
-
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
-    let status = tokio::time::timeout(Duration::from_secs(60), child.wait()).await.expect("azrw exits").unwrap();
-    let mut stderr = String::new();
-    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).await.unwrap();
-    assert!(stderr.contains("interrupted"), "{stderr}");
-    assert_eq!(status.code(), Some(1), "an interrupted run is not a pass: {stderr}");
-    assert_eq!(leftovers(&engine, LABEL_RUN, &run).await, Vec::<String>::new(), "after SIGINT: {stderr}");
-    assert_eq!(firewall_leftovers(&run), Vec::<String>::new(), "firewall rules after SIGINT: {stderr}");
+    assert!(!leftovers(engine, LABEL_RUN, &run).await.is_empty(), "the run's container is there once started");
+    Some((child, pid, run, out))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,7 @@
 //! An interrupted `azrw run` in the process runtime (SIGINT, SIGTERM) stops and reaps its agent and removes its
-//! private directory; after SIGKILL, `azrw gc` removes the directory. Each test counts what is left. Needs root and
-//! the agents from `ci/setup.sh`.
+//! private directory; so does a run in which a check panics, and a run whose agent hangs on shutdown (it is
+//! killed with everything it started); after SIGKILL, `azrw gc` removes the directory. Each test counts what is
+//! left. Needs root and the agents from `ci/setup.sh`. (The Docker runtime's paths are in `docker.rs`.)
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -11,13 +12,23 @@ use crate::common::azrw;
 fn run_until_agent_is_up(
     out: &std::path::Path,
 ) -> (std::process::Child, i32, std::io::Lines<BufReader<std::process::ChildStderr>>) {
+    run_agent_until_up(out, "prometheus@3.5", &[])
+}
+
+/// [`run_until_agent_is_up`] with another agent and extra environment for `azrw`.
+fn run_agent_until_up(
+    out: &std::path::Path,
+    agent: &str,
+    env: &[(&str, &str)],
+) -> (std::process::Child, i32, std::io::Lines<BufReader<std::process::ChildStderr>>) {
     let mut child = azrw()
-        .args(["run", "scenarios/auth/managed-identity-user-assigned.yaml", "--agent", "prometheus@3.5", "--runtime"])
-        .args(["process", "--no-provision", "--out"])
+        .args(["run", "scenarios/auth/managed-identity-user-assigned.yaml", "--agent", agent, "--runtime"])
+        .args(["process", "--mode", "server", "--no-provision", "--out"])
         .arg(out)
         .env("AZRW_LOG", "azrw=info")
+        .envs(env.iter().copied())
         .stderr(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
@@ -104,4 +115,61 @@ fn wait_exited(pid: i32) {
         libc::poll(&mut poll, 1, -1);
         libc::close(fd);
     }
+}
+
+/// Processes in process group `pgid` that are still running (a zombie has ended; init reaps it).
+fn group_members(pgid: i32) -> Vec<String> {
+    let mut members = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let Some((head, rest)) = stat.rsplit_once(')') else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.get(2).and_then(|g| g.parse::<i32>().ok()) == Some(pgid) && fields.first() != Some(&"Z") {
+            members.push(format!("process {head})"));
+        }
+    }
+    members
+}
+
+#[test]
+fn an_agent_that_hangs_on_shutdown_is_killed_with_everything_it_started() {
+    use std::os::unix::fs::PermissionsExt;
+    let _turn = crate::agent_turn_blocking(1);
+    // A wrapper as a distro might ship one: it ignores SIGTERM, runs Prometheus as its child and then hangs.
+    let real = azrw::agent::store::AgentStore::from_env().get("3.5.5".parse().unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let wrapper = dir.path().join("prometheus");
+    let script = format!(
+        "#!/bin/sh\ncase \"$1\" in --version) exec {real} --version;; esac\ntrap '' TERM\n{real} \"$@\" &\nwait\n\
+         exec sleep 3600\n",
+        real = real.display()
+    );
+    std::fs::write(&wrapper, script).unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let (mut child, pid, lines) = run_agent_until_up(out.path(), &format!("prometheus={}", wrapper.display()), &[]);
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "the wrapped agent still delivers: {rest:?}");
+    assert_eq!(leftovers(child.id(), pid), Vec::<String>::new());
+    assert_eq!(group_members(pid), Vec::<String>::new(), "the agent's children outlived the run");
+}
+
+#[test]
+fn a_panic_in_a_check_ends_the_case_with_an_error_and_leaves_nothing_behind() {
+    let _turn = crate::agent_turn_blocking(1);
+    let out = tempfile::tempdir().unwrap();
+    let (mut child, pid, lines) =
+        run_agent_until_up(out.path(), "prometheus@3.5", &[(azrw::runner::SELFTEST_PANIC_ENV, "evaluate")]);
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    assert_eq!(status.code(), Some(1), "a panicked case is not a pass: {rest:?}");
+    assert!(stdout.contains("0 passed, 1 failed"), "the case is counted, not lost: {stdout}");
+    assert!(stdout.contains("azrw panicked during the case"), "{stdout}");
+    // The agent is dead once the run has exited; its zombie is init's to reap, so count running processes.
+    let dirs: Vec<String> = leftovers(child.id(), pid).into_iter().filter(|l| l.starts_with("directory")).collect();
+    assert_eq!(dirs, Vec::<String>::new(), "a panic left these behind");
+    assert_eq!(group_members(pid), Vec::<String>::new(), "the agent outlived the panicked run");
 }
