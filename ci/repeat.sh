@@ -6,6 +6,9 @@
 # Usage: ci/repeat.sh N PATH… [-- extra azrw run flags]
 # AZRW selects the binary (default: target/release/azrw); --jobs 2 unless given after `--`. Run logs and bundles
 # are kept (and their directory printed) when the verdicts differ; AZRW_REPEAT_KEEP=1 keeps them anyway.
+# AZRW_REPEAT_LOAD_LAST=1 runs the last run with every core saturated (stress-ng --cpu 0, at normal priority), so
+#   AZRW_REPEAT_LOAD_LAST=1 ci/repeat.sh 4 scenarios/retry scenarios/tokens
+# compares three idle runs and one under full CPU load: timing checks must reach the same verdicts either way.
 set -euo pipefail
 n=${1:?usage: ci/repeat.sh N PATH… [-- azrw run flags]}
 shift
@@ -27,9 +30,28 @@ fail() {
   exit 1
 }
 
+load_last=${AZRW_REPEAT_LOAD_LAST:-0}
+if [[ $load_last == 1 ]]; then
+  command -v stress-ng >/dev/null || { echo "REPEAT FAILED: AZRW_REPEAT_LOAD_LAST=1 needs stress-ng (apt-get install stress-ng)" >&2; exit 2; }
+fi
+stress=
+trap '[[ -z $stress ]] || kill "$stress" 2>/dev/null; [[ $keep == 1 ]] || rm -rf "$work"' EXIT
+
 for i in $(seq 1 "$n"); do
   started=$SECONDS
+  label=idle
+  if [[ $load_last == 1 && $i == "$n" ]]; then
+    stress-ng --cpu 0 --quiet >/dev/null 2>&1 &
+    stress=$!
+    label="under load (stress-ng --cpu 0 on $(nproc) cores)"
+  fi
   "$azrw" run "${paths[@]}" --no-provision --out "$work/out-$i" "${extra[@]}" >"$work/run-$i.log" 2>&1 || true
+  if [[ -n $stress ]]; then
+    load=$(cut -d' ' -f1-3 /proc/loadavg)
+    kill "$stress" 2>/dev/null; wait "$stress" 2>/dev/null || true
+    stress=
+    label="$label, load average $load at its end"
+  fi
   # The console table: "CASE  EXPECTED  OBSERVED  RESULT  EVIDENCE", columns separated by two or more spaces.
   # One line per case: "case-id<TAB>result<TAB>observed". The per-case progress lines ("pass …", "FAIL …") and
   # the details printed after the table are not rows.
@@ -42,7 +64,7 @@ for i in $(seq 1 "$n"); do
   read -r passed _ failed _ <<<"$summary"
   (( rows == passed + failed )) || fail "run $i: read $rows table rows but azrw reported \"$summary\""
   (( rows > 0 )) || fail "run $i ran no case"
-  echo "run $i/$n: $passed pass, $failed FAIL ($((SECONDS - started))s)"
+  echo "run $i/$n: $passed pass, $failed FAIL ($((SECONDS - started))s, $label)"
 done
 
 status=0

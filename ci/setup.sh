@@ -12,6 +12,8 @@ command -v cc >/dev/null || need_apt+=(build-essential)
 command -v dockerd >/dev/null || need_apt+=(docker.io)
 # Headless Chromium loads out/report.html in the e2e report test (about 45 s to install from the Debian mirror).
 command -v chromium >/dev/null || need_apt+=(chromium)
+# ci/repeat.sh saturates the cores with it (AZRW_REPEAT_LOAD_LAST=1) to judge timing checks under load.
+command -v stress-ng >/dev/null || need_apt+=(stress-ng)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null

@@ -18,6 +18,7 @@ mod layers;
 mod load_checks;
 mod oversize_senders;
 mod payload_senders;
+mod repeat_script;
 mod scenario_errors;
 mod security_senders;
 mod sidecar;
