@@ -445,7 +445,9 @@ type Judged = std::collections::BTreeMap<String, (bool, Option<scenario::Outcome
 /// The default suite at rising concurrency: cases mostly wait on the agent's ~6 s floor, so more jobs than cores
 /// should raise throughput until the agents' own start-up bursts compete, and the verdicts must not move.
 async fn jobs() {
-    let all = cases("scenarios", None, RuntimeKind::Process);
+    // As `azrw run scenarios` without --allow-real: the real-Azure cases are left out.
+    let mut all = cases("scenarios", None, RuntimeKind::Process);
+    all.retain(|c| c.scenario.scenario.target != scenario::TargetKind::Azure);
     println!("\n## default suite at rising --jobs: scenarios, {} cases (process runtime), {}", all.len(), machine());
     let mut base: Option<(f64, Judged)> = None;
     for jobs in [2, 4, 6, 8] {
@@ -468,6 +470,11 @@ async fn jobs() {
         );
         for (id, (passed, observed)) in moved {
             println!("  differs: {id}: passed={passed} observed={observed:?}");
+        }
+        for v in verdicts.iter().filter(|v| !v.passed()) {
+            let first = v.findings.iter().find(|f| f.status == azrw::expect::Status::Fail);
+            let why = first.map_or_else(|| v.error.clone().unwrap_or_default(), |f| format!("{}: {}", f.check, f.message));
+            println!("  not passed: {}: {why}", v.case_id);
         }
         base.get_or_insert((rate, judged));
     }
