@@ -473,7 +473,8 @@ async fn jobs() {
         }
         for v in verdicts.iter().filter(|v| !v.passed()) {
             let first = v.findings.iter().find(|f| f.status == azrw::expect::Status::Fail);
-            let why = first.map_or_else(|| v.error.clone().unwrap_or_default(), |f| format!("{}: {}", f.check, f.message));
+            let why =
+                first.map_or_else(|| v.error.clone().unwrap_or_default(), |f| format!("{}: {}", f.check, f.message));
             println!("  not passed: {}: {why}", v.case_id);
         }
         base.get_or_insert((rate, judged));

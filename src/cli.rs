@@ -131,7 +131,7 @@ pub struct CompatArgs {
     /// Ask the Go module proxy again and rewrite the version list.
     #[arg(long)]
     pub refresh_versions: bool,
-    /// Cases run at once (default: the number of cores).
+    /// Cases run at once (default: 4 per core, fewer where memory is short: cases mostly wait on the agent).
     #[arg(long)]
     pub jobs: Option<usize>,
     /// Mock data directory, as for `run`.
@@ -267,7 +267,7 @@ pub struct RunArgs {
     /// Write JUnit XML here.
     #[arg(long)]
     pub junit: Option<PathBuf>,
-    /// Cases run at once (default: the number of cores).
+    /// Cases run at once (default: 4 per core, fewer where memory is short: cases mostly wait on the agent).
     #[arg(long)]
     pub jobs: Option<usize>,
     /// Per-case artefacts and capture bundles (`<dir>/<case>/`: case, verdict, exchanges with raw bodies, redacted
@@ -443,7 +443,7 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let mocks = mock_data(args.mocks.as_deref())?;
     let cancel = CancellationToken::new();
     spawn_signal_handler(cancel.clone());
-    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let jobs = args.jobs.unwrap_or_else(crate::runner::default_jobs);
     let vulnerabilities = vulnerability_table(args.mocks.as_deref())?;
     let opts = RunOptions {
         agents: store,
@@ -534,7 +534,7 @@ async fn compat(args: CompatArgs) -> anyhow::Result<i32> {
     let shard = args.shard.as_deref().map(str::parse::<compat::Shard>).transpose()?;
     let cancel = CancellationToken::new();
     spawn_signal_handler(cancel.clone());
-    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let jobs = args.jobs.unwrap_or_else(crate::runner::default_jobs);
     let mocks_dir = args.mocks.clone().or_else(|| Some(PathBuf::from("mocks")).filter(|d| d.is_dir()));
     let run = RunOptions {
         mocks: mock_data(args.mocks.as_deref())?,

@@ -20,18 +20,23 @@ mod real_target;
 mod report_page;
 mod security;
 
+use std::sync::LazyLock;
+
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-/// Agents that may run at once across the binary: the most any one of the old binaries ran (two cases at a time,
-/// `--jobs 2`, or two single-agent tests side by side) — the machine has two cores.
-const AGENT_SLOTS: u32 = 2;
+/// Agents that may run at once across the binary: azrw's own default `--jobs` (4 per core), which the suites
+/// also run at. Cases mostly wait on their agents, so this is what the machine holds without a verdict moving.
+pub fn agent_slots() -> u32 {
+    azrw::runner::default_jobs() as u32
+}
 
-static AGENTS: Semaphore = Semaphore::const_new(AGENT_SLOTS as usize);
+static AGENTS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(agent_slots() as usize));
 
 /// Waits until `agents` more agents (containers included) may run, and holds their slots until dropped. A test
 /// that starts agents calls this first — before any deadline of its own starts.
 pub async fn agent_turn(agents: u32) -> SemaphorePermit<'static> {
-    assert!(agents <= AGENT_SLOTS, "asking for {agents} of {AGENT_SLOTS} agent slots would never be granted");
+    let slots = agent_slots();
+    assert!(agents <= slots, "asking for {agents} of {slots} agent slots would never be granted");
     AGENTS.acquire_many(agents).await.expect("the agent semaphore is never closed")
 }
 
@@ -43,7 +48,7 @@ pub fn agent_turn_blocking(agents: u32) -> SemaphorePermit<'static> {
 
 #[tokio::test]
 async fn a_turn_of_every_slot_leaves_none_to_anyone_else() {
-    let all = agent_turn(AGENT_SLOTS).await;
+    let all = agent_turn(agent_slots()).await;
     assert!(AGENTS.try_acquire().is_err(), "a slot was free while every slot was taken");
     drop(all);
 }
