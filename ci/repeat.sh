@@ -4,7 +4,7 @@
 #   REPEAT OK: identical verdicts in N runs (C cases: P pass, F FAIL each time)
 #   REPEAT FAILED: …
 # Usage: ci/repeat.sh N PATH… [-- extra azrw run flags]
-# AZRW selects the binary (default: target/release/azrw); --jobs 2 unless given after `--`. Run logs and bundles
+# AZRW selects the binary (default: target/release/azrw); azrw's default --jobs unless given after `--`. Run logs and bundles
 # are kept (and their directory printed) when the verdicts differ; AZRW_REPEAT_KEEP=1 keeps them anyway.
 # AZRW_REPEAT_LOAD_LAST=1 runs the last run with every core saturated (stress-ng --cpu 0, at normal priority), so
 #   AZRW_REPEAT_LOAD_LAST=1 ci/repeat.sh 4 scenarios/retry scenarios/tokens
@@ -17,7 +17,6 @@ while [[ $# -gt 0 && $1 != -- ]]; do paths+=("$1"); shift; done
 [[ ${1:-} == -- ]] && shift
 extra=("$@")
 [[ ${#paths[@]} -gt 0 ]] || { echo "usage: ci/repeat.sh N PATH… [-- azrw run flags]" >&2; exit 2; }
-[[ " ${extra[*]} " == *" --jobs "* ]] || extra+=(--jobs 2)
 azrw=${AZRW:-target/release/azrw}
 [[ -x $azrw ]] || { echo "REPEAT FAILED: $azrw is not an executable (build it, or set AZRW)" >&2; exit 2; }
 work=$(mktemp -d)
