@@ -70,16 +70,18 @@ pub(super) struct Plan<'a> {
     given: Vec<Secret>,
 }
 
-/// Everything running for a case; [`Live::down`] stops it all.
+/// Everything running for a case; [`Live::down`] stops it all. On a panic or an early return the fields are
+/// dropped in the order written here, which is the order they must go in: the agent and its sidecars (a
+/// container holds its network), then the sandbox (network, firewall rules), then the rest.
 pub(super) struct Live {
-    /// The agent's private inputs (secrets), removed when dropped.
-    _private: tempfile::TempDir,
+    agent: RunningAgent,
+    sidecars: Vec<(String, RunningAgent)>,
     sandbox: Sandbox,
     cloud: MockCloud,
     target: ScrapeTarget,
     scrape_log: ScrapeLog,
-    agent: RunningAgent,
-    sidecars: Vec<(String, RunningAgent)>,
+    /// The agent's private inputs (secrets), removed when dropped.
+    _private: tempfile::TempDir,
     /// The mock's clock when the agent was started (its floor is the first accepted write after it).
     agent_start_mock: Duration,
     started: Instant,
