@@ -142,7 +142,7 @@ fn catalog_binary(version: &str) -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_mode_delivers_on_every_catalog_version_with_every_check() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let _turn = crate::agent_turn(2).await;
+    let _turn = crate::agent_turn(crate::agent_slots()).await;
     let loaded = Arc::new(scenario::load(Path::new(CLIENT_SECRET)).unwrap());
     let opts = MatrixOptions {
         runtimes: vec![RuntimeKind::Process],
@@ -152,7 +152,7 @@ async fn agent_mode_delivers_on_every_catalog_version_with_every_check() {
     let cases = azrw::matrix::expand(&[loaded], &AgentCatalog::default_catalog(), &opts).unwrap();
     assert_eq!(cases.len(), AgentCatalog::default_catalog().versions.len());
     let out = tempfile::tempdir().unwrap();
-    let verdicts = run_cases(&cases, &RunOptions::new(out.path(), 2), |_| {}).await;
+    let verdicts = run_cases(&cases, &RunOptions::new(out.path(), crate::agent_slots() as usize), |_| {}).await;
     for v in &verdicts {
         assert!(v.passed(), "{}", azrw::report::render_details(v));
         assert_eq!(v.observed, Some(Outcome::Delivered));
@@ -171,7 +171,7 @@ async fn agent_mode_delivers_on_every_catalog_version_with_every_check() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_copied_binary_and_its_image_reach_the_catalog_verdicts() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let _turn = crate::agent_turn(2).await;
+    let _turn = crate::agent_turn(crate::agent_slots()).await;
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("myprom");
     std::fs::copy(catalog_binary("3.5.5"), &copy).unwrap();
@@ -209,7 +209,7 @@ async fn a_copied_binary_and_its_image_reach_the_catalog_verdicts() {
         cases.retain(|c| c.runtime == RuntimeKind::Process);
     }
     let out = tempfile::tempdir().unwrap();
-    let verdicts = run_cases(&cases, &RunOptions::new(out.path(), 2), |_| {}).await;
+    let verdicts = run_cases(&cases, &RunOptions::new(out.path(), crate::agent_slots() as usize), |_| {}).await;
     let catalog = &verdicts[0];
     assert!(catalog.passed(), "{}", azrw::report::render_details(catalog));
     for v in &verdicts[1..] {

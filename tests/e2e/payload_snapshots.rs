@@ -26,9 +26,12 @@ async fn delivered_payload_per_agent_version() {
     let loaded: Vec<_> = files.iter().map(|f| Arc::new(scenario::load(f).unwrap())).collect();
     let opts = MatrixOptions { runtimes: vec![RuntimeKind::Process], ..MatrixOptions::default() };
     let cases = azrw::matrix::expand(&loaded, &AgentCatalog::default_catalog(), &opts).unwrap();
-    let _turn = crate::agent_turn(2).await; // --jobs 2
+    let _turn = crate::agent_turn(crate::agent_slots()).await; // the default --jobs
     let out = tempfile::tempdir().unwrap();
-    let run = RunOptions { mocks: MockData::load(&root.join("mocks")).unwrap(), ..RunOptions::new(out.path(), 2) };
+    let run = RunOptions {
+        mocks: MockData::load(&root.join("mocks")).unwrap(),
+        ..RunOptions::new(out.path(), crate::agent_slots() as usize)
+    };
     let verdicts = run_cases(&cases, &run, |_| {}).await;
     // The snapshots keep the files they had when this was its own test binary: `tests/snapshots/`, named
     // `payload_snapshots__…`, not `e2e__payload_snapshots__…` in `tests/e2e/snapshots/`.

@@ -13,7 +13,7 @@ async fn real_agents_keep_their_tokens_except_on_a_followed_redirect() {
     use azrw::scenario::RuntimeKind;
     use std::sync::Arc;
 
-    let _turn = crate::agent_turn(2).await;
+    let _turn = crate::agent_turn(crate::agent_slots()).await; // the default --jobs
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let files = azrw::scenario::discover(&[root.join("scenarios/security")]).unwrap();
@@ -21,7 +21,7 @@ async fn real_agents_keep_their_tokens_except_on_a_followed_redirect() {
     let opts = MatrixOptions { runtimes: vec![RuntimeKind::Process], ..MatrixOptions::default() };
     let cases = azrw::matrix::expand(&loaded, &AgentCatalog::default_catalog(), &opts).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let verdicts = run_cases(&cases, &RunOptions::new(out.path(), 2), |_| {}).await;
+    let verdicts = run_cases(&cases, &RunOptions::new(out.path(), crate::agent_slots() as usize), |_| {}).await;
     assert_eq!(verdicts.len(), cases.len());
     for v in &verdicts {
         let failed: Vec<&str> = v.findings.iter().filter(|f| f.is_failure()).map(|f| f.check.name()).collect();
