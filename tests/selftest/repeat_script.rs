@@ -5,14 +5,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-/// A fake `azrw run` that prints the console table for two cases; `tokens/flaky` fails on run `fail_on` (counted
+/// A fake `azrw run` that prints the console table for two cases; `retry/steady` is known-vulnerable every time, `tokens/flaky` fails on run `fail_on` (counted
 /// in a file next to the script), `0` for never.
 fn fake_azrw(dir: &Path, fail_on: u32) -> std::path::PathBuf {
     let path = dir.join("azrw");
     let script = format!(
         "#!/bin/sh\nn=$(cat {dir}/count 2>/dev/null || echo 0); n=$((n + 1)); echo $n > {dir}/count\n\
          echo 'CASE  EXPECTED  OBSERVED  RESULT  EVIDENCE'\n\
-         echo 'retry/steady [prometheus@3.5.5/process]  delivered  delivered  pass  -'\n\
+         echo 'retry/steady [prometheus@2.53.4/process]  delivered  delivered  known-vulnerable  CVE'\n\
          if [ $n -eq {fail_on} ]; then\n\
          echo 'tokens/flaky [prometheus@3.5.5/process]  delivered  delivered  FAIL  tokens.refresh'\n\
          echo '1 passed, 1 failed'; exit 1\nfi\n\
@@ -40,7 +40,7 @@ fn identical_verdicts_pass_and_a_changed_one_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let (ok, stdout) = repeat(&fake_azrw(dir.path(), 0), "3", &[]);
     assert!(ok, "{stdout}");
-    assert!(stdout.contains("REPEAT OK: identical verdicts in 3 runs (2 cases: 2 pass, 0 FAIL each time)"), "{stdout}");
+    assert!(stdout.contains("REPEAT OK: identical verdicts in 3 runs (2 cases: 1 known-vulnerable, 1 pass, 0 FAIL each time)"), "{stdout}");
 
     let dir = tempfile::tempdir().unwrap();
     let (ok, stdout) = repeat(&fake_azrw(dir.path(), 2), "3", &[]);
