@@ -573,12 +573,7 @@ pub fn snapshot(model: &ScrapeModel, scrapes: &[Scrape], exchanges: &[Exchange])
         let Some(n) = scrape_of(scrapes, a.timestamp, model.interval_ms).filter(|n| *n <= model.scrapes) else {
             continue;
         };
-        let redacted: Labels = a
-            .series
-            .labels
-            .iter()
-            .map(|(k, v)| (k.clone(), if *v == model.instance { "[target]".to_owned() } else { v.clone() }))
-            .collect();
+        let redacted = without_instance(model, &a.series.labels);
         let value = match exp.find(n, &a.series.labels).map(|e| e.value) {
             Some(Expected::Any) => "[run-specific]".to_owned(),
             _ => a.value.normalised(),
@@ -589,27 +584,7 @@ pub fn snapshot(model: &ScrapeModel, scrapes: &[Scrape], exchanges: &[Exchange])
     for (name, samples) in series {
         out.push_str(&format!("  {name}: [{}]\n", samples.join(", ")));
     }
-    // Only the exemplars of the scrapes the series are shown for: how many more went out before the case was
-    // decided is timing, not behaviour.
-    let in_window = model.exemplars(model.scrapes);
-    let mut exemplars: Vec<String> = writes
-        .iter()
-        .filter_map(|w| body(w))
-        .flat_map(|b| b.series.iter())
-        .filter(|s| model.owns(&s.labels))
-        .flat_map(|s| {
-            let redacted: Labels = s
-                .labels
-                .iter()
-                .map(|(k, v)| (k.clone(), if *v == model.instance { "[target]".to_owned() } else { v.clone() }))
-                .collect();
-            let in_window = &in_window;
-            s.exemplars
-                .iter()
-                .filter(move |e| in_window.iter().any(|k| k.series == s.labels && k.exemplar == **e))
-                .map(move |e| format!("  {}: {e}", describe_labels(&redacted)))
-        })
-        .collect();
+    let mut exemplars = snapshot_exemplars(model, &writes);
     if !exemplars.is_empty() {
         // Exemplar timestamps are the target's own (fixed), so they stay in; order them for a stable diff.
         exemplars.sort();
@@ -620,4 +595,32 @@ pub fn snapshot(model: &ScrapeModel, scrapes: &[Scrape], exchanges: &[Exchange])
         }
     }
     out
+}
+
+/// `labels` with the target's address (a free port, different each run) as `[target]`.
+fn without_instance(model: &ScrapeModel, labels: &Labels) -> Labels {
+    labels
+        .iter()
+        .map(|(k, v)| (k.clone(), if *v == model.instance { "[target]".to_owned() } else { v.clone() }))
+        .collect()
+}
+
+/// The exemplars of [`snapshot`], one line each. Only those of the scrapes the series are shown for: how many more
+/// went out before the case was decided is timing, not behaviour.
+fn snapshot_exemplars(model: &ScrapeModel, writes: &[&Exchange]) -> Vec<String> {
+    let in_window = model.exemplars(model.scrapes);
+    writes
+        .iter()
+        .filter_map(|w| body(w))
+        .flat_map(|b| b.series.iter())
+        .filter(|s| model.owns(&s.labels))
+        .flat_map(|s| {
+            let redacted = without_instance(model, &s.labels);
+            let in_window = &in_window;
+            s.exemplars
+                .iter()
+                .filter(move |e| in_window.iter().any(|k| k.series == s.labels && k.exemplar == **e))
+                .map(move |e| format!("  {}: {e}", describe_labels(&redacted)))
+        })
+        .collect()
 }

@@ -40,7 +40,12 @@ fn identical_verdicts_pass_and_a_changed_one_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let (ok, stdout) = repeat(&fake_azrw(dir.path(), 0), "3", &[]);
     assert!(ok, "{stdout}");
-    assert!(stdout.contains("REPEAT OK: identical verdicts in 3 runs (2 cases: 1 known-vulnerable, 1 pass, 0 FAIL each time)"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "REPEAT OK: identical verdicts in 3 runs (2 cases: 1 known-vulnerable, 1 pass, 0 FAIL each time)"
+        ),
+        "{stdout}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let (ok, stdout) = repeat(&fake_azrw(dir.path(), 2), "3", &[]);
