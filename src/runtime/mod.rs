@@ -9,6 +9,7 @@ pub mod firewall;
 pub mod image;
 pub mod netns;
 pub(crate) mod process;
+pub use process::{GroupMember, process_group};
 pub mod sandbox;
 
 use std::path::Path;

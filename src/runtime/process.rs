@@ -121,16 +121,38 @@ fn kill_group(pid: u32, leader_reaped: bool) {
 }
 
 fn group_outlived_its_leader(pgid: u32) -> bool {
-    if std::path::Path::new(&format!("/proc/{pgid}")).exists() {
-        return false;
-    }
-    let Ok(procs) = std::fs::read_dir("/proc") else { return false };
-    procs.flatten().any(|e| {
-        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-        // `pid (comm) state ppid pgrp …`: comm may hold spaces and parentheses, so split after the last ')'.
-        let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
-        fields.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(pgid)
-    })
+    !std::path::Path::new(&format!("/proc/{pgid}")).exists() && !process_group(pgid).is_empty()
+}
+
+/// A process of a process group, as /proc shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMember {
+    /// Its pid.
+    pub pid: u32,
+    /// Its command name.
+    pub name: String,
+    /// Ended but not yet reaped.
+    pub zombie: bool,
+}
+
+/// Every process whose process group is `pgid` (zombies included: they still hold the group id).
+pub fn process_group(pgid: u32) -> Vec<GroupMember> {
+    let Ok(procs) = std::fs::read_dir("/proc") else { return Vec::new() };
+    procs
+        .flatten()
+        .filter_map(|e| {
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // `pid (comm) state ppid pgrp …`: comm may hold spaces and parentheses, so split at the last ')'.
+            let (head, rest) = stat.rsplit_once(')')?;
+            let (pid, name) = head.split_once(" (")?;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            (fields.get(2)?.parse::<u32>().ok()? == pgid).then(|| GroupMember {
+                pid: pid.parse().unwrap_or(0),
+                name: name.to_owned(),
+                zombie: fields.first() == Some(&"Z"),
+            })
+        })
+        .collect()
 }
 
 /// The agent's command: exactly `env` (nothing inherited), output piped for the log, its own process group (a

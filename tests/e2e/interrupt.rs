@@ -119,16 +119,11 @@ fn wait_exited(pid: i32) {
 
 /// Processes in process group `pgid` that are still running (a zombie has ended; init reaps it).
 fn group_members(pgid: i32) -> Vec<String> {
-    let mut members = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-        let Some((head, rest)) = stat.rsplit_once(')') else { continue };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.get(2).and_then(|g| g.parse::<i32>().ok()) == Some(pgid) && fields.first() != Some(&"Z") {
-            members.push(format!("process {head})"));
-        }
-    }
-    members
+    azrw::runtime::process_group(pgid as u32)
+        .into_iter()
+        .filter(|m| !m.zombie)
+        .map(|m| format!("process {} ({})", m.pid, m.name))
+        .collect()
 }
 
 #[test]
